@@ -1,0 +1,197 @@
+"""Run configuration: one frozen record of everything that changes results, plus named presets.
+
+Everything that can change a number in `results/` lives in `RunConfig`, so a run folder's `config.json` is enough
+to reproduce it; options that only change *how* it runs (results folder, data folder, parallel jobs) stay outside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "PRESETS",
+    "PRESET_NOTES",
+    "RunConfig",
+    "SPACE_NAMES",
+    "STRATEGY_NAMES",
+    "load_config_file",
+    "make_config",
+]
+
+STRATEGY_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian")
+SPACE_NAMES: tuple[str, ...] = ("ann",)
+TRAIN_POOL = 60_000  # images in the official training file, split into train + validation
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What a run computes. Budgets are counted in training epochs per study (one strategy x one seed).
+
+    Attributes:
+        preset: name of the preset this config started from (kept for the run id and the leaderboard).
+        space: search space name, see `fmnist_bench.spaces`.
+        strategies: keras-tuner strategies to compare, in report order.
+        seeds: one study per (strategy, seed); a seed fixes split, oracle and weight init. Must be >= 1.
+        epochs_per_trial: epochs one configuration trains for (Hyperband's `max_epochs`).
+        budget_epochs: training epochs each study may spend on its search.
+        batch_size: mini-batch size for search and final fit.
+        final_epochs: epochs of the final fit of the best configuration (early stopping may end it sooner).
+        patience: early-stopping patience (epochs without val_accuracy gain) of the final fit.
+        val_size: images held out of the 60k training file for validation.
+        train_subset: use only this many training images (stratified); None for all.
+        test_subset: evaluate on this many test images (stratified); None for all 10k.
+        hyperband_factor: Hyperband's reduction factor.
+        target_accuracy: validation accuracy whose first crossing the reports time (the original project's 88.2%).
+    """
+
+    preset: str = "standard"
+    space: str = "ann"
+    strategies: tuple[str, ...] = STRATEGY_NAMES
+    seeds: tuple[int, ...] = (1,)
+    epochs_per_trial: int = 9
+    budget_epochs: int = 90
+    batch_size: int = 256
+    final_epochs: int = 15
+    patience: int = 3
+    val_size: int = 6000
+    train_subset: int | None = None
+    test_subset: int | None = None
+    hyperband_factor: int = 3
+    target_accuracy: float = 0.882
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def run_id(self) -> str:
+        """A stable name: the same config always maps to the same folder, which is what makes resume work."""
+        return f"{self.preset}-{self.space}-{self.digest()[:8]}"
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON form; studies store it so a resumed run never mixes two configs."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from JSON/TOML data, rejecting unknown keys and wrong types with a message that names them."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; expected some of: {', '.join(fields)}")
+        return cls(**{name: _coerce(name, value) for name, value in data.items()})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+_INT_FIELDS = {"epochs_per_trial", "budget_epochs", "batch_size", "final_epochs", "patience", "val_size",
+               "hyperband_factor"}
+_OPTIONAL_INT_FIELDS = {"train_subset", "test_subset"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check a config file value's type; TOML/JSON lists become tuples."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"config key {name!r} must be {expected}, found {value!r}")
+
+    if name in ("strategies", "seeds"):
+        if not isinstance(value, list):
+            raise bad("a list")
+        return tuple(value)
+    if name in _INT_FIELDS or (name in _OPTIONAL_INT_FIELDS and value is not None):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad("an integer")
+    if name == "target_accuracy" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        raise bad("a number")
+    if name in ("preset", "space") and not isinstance(value, str):
+        raise bad("a string")
+    return value
+
+
+def _validate(cfg: RunConfig) -> None:
+    if cfg.space not in SPACE_NAMES:
+        raise ConfigError(f"unknown space {cfg.space!r}; choose one of: {', '.join(SPACE_NAMES)}")
+    if not cfg.strategies:
+        raise ConfigError("no strategies given; choose from: " + ", ".join(STRATEGY_NAMES))
+    for name in cfg.strategies:
+        if name not in STRATEGY_NAMES:
+            raise ConfigError(f"unknown strategy {name!r}; choose from: {', '.join(STRATEGY_NAMES)}")
+    if len(set(cfg.strategies)) != len(cfg.strategies):
+        raise ConfigError(f"strategies repeat a name: {', '.join(cfg.strategies)}")
+    if not cfg.seeds:
+        raise ConfigError("no seeds given; seeds are integers >= 1, e.g. --seeds 1,2,3")
+    for seed in cfg.seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
+            raise ConfigError(f"seeds must be integers >= 1 (keras-tuner treats 0 as 'random'), found {seed!r}")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds repeat a value: {cfg.seeds}")
+    for name in ("epochs_per_trial", "batch_size", "final_epochs", "patience", "val_size"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, found {getattr(cfg, name)}")
+    if cfg.budget_epochs < cfg.epochs_per_trial:
+        raise ConfigError(
+            f"budget of {cfg.budget_epochs} epochs is too small for one trial of {cfg.epochs_per_trial} epochs; "
+            f"raise --budget-epochs to at least {cfg.epochs_per_trial}")
+    if cfg.hyperband_factor < 2:
+        raise ConfigError(f"hyperband_factor must be >= 2, found {cfg.hyperband_factor}")
+    if cfg.val_size >= TRAIN_POOL - 100:
+        raise ConfigError(f"val_size {cfg.val_size} leaves too few training images out of {TRAIN_POOL}")
+    if cfg.train_subset is not None and not 100 <= cfg.train_subset <= TRAIN_POOL - cfg.val_size:
+        raise ConfigError(f"train_subset must be between 100 and {TRAIN_POOL - cfg.val_size}, found {cfg.train_subset}")
+    if cfg.test_subset is not None and not 100 <= cfg.test_subset <= 10_000:
+        raise ConfigError(f"test_subset must be between 100 and 10000, found {cfg.test_subset}")
+    if not 0.0 < cfg.target_accuracy <= 1.0:
+        raise ConfigError(f"target_accuracy must be in (0, 1], found {cfg.target_accuracy}")
+
+
+PRESETS: dict[str, RunConfig] = {
+    "smoke": RunConfig(preset="smoke", epochs_per_trial=2, budget_epochs=6, final_epochs=2, patience=1,
+                       val_size=1000, train_subset=2000, test_subset=1000, batch_size=128),
+    "quick": RunConfig(preset="quick", epochs_per_trial=3, budget_epochs=27, final_epochs=10),
+    "standard": RunConfig(preset="standard"),
+    "full": RunConfig(preset="full", seeds=(1, 2, 3, 4, 5)),
+}
+
+PRESET_NOTES: dict[str, str] = {
+    "smoke": "2k-image subset, 6 epochs per study: about a minute; checks the pipeline, not the strategies",
+    "quick": "all data, 27 epochs per study, 10-epoch final fit: about 5 minutes on 2 cores",
+    "standard": "all data, 90 epochs per study, 15-epoch final fit: about 15 minutes on 2 cores",
+    "full": "standard x 5 seeds: about 75 minutes on 2 cores (use --jobs on more cores)",
+}
+
+
+def make_config(preset: str, **overrides: Any) -> RunConfig:
+    """Start from a named preset and apply CLI overrides (None means 'not given')."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return PRESETS[preset].replace(**changes)
+
+
+def load_config_file(path: Path) -> RunConfig:
+    """Read a TOML config: optional `preset = "..."` first, every other key overrides that preset."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    preset = data.get("preset", "standard")
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r} in {path}; choose one of: {', '.join(PRESETS)}")
+    merged = PRESETS[preset].to_dict() | data
+    return RunConfig.from_dict(merged)

@@ -1,0 +1,44 @@
+"""The software and hardware a run used, read without importing TensorFlow (the parent process stays light)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import sys
+from typing import Any
+
+from .runtime import cpu_model
+
+__all__ = ["collect_env", "package_version", "utc_now"]
+
+
+def package_version(*distributions: str) -> str | None:
+    """Version of the first installed distribution among `distributions` (e.g. tensorflow or tensorflow-cpu)."""
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def collect_env() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tensorflow": package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
+        "keras": package_version("keras", "tf-keras"),
+        "keras_tuner": package_version("keras-tuner"),
+        "numpy": package_version("numpy"),
+        "scikit_learn": package_version("scikit-learn"),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "executable": sys.executable,
+        "started_at": utc_now(),
+    }

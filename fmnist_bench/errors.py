@@ -1,0 +1,25 @@
+"""Error taxonomy: what the CLI turns into one line on stderr, and what a trial turns into a FAILED record."""
+
+from __future__ import annotations
+
+__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ResultsError", "StudyFailed"]
+
+
+class FmnistBenchError(Exception):
+    """Root of every error a user can fix; the CLI prints its message and exits non-zero."""
+
+
+class ConfigError(FmnistBenchError):
+    """Bad user input: unknown names, impossible budgets, malformed config files."""
+
+
+class DataError(FmnistBenchError):
+    """The Fashion-MNIST files are missing, truncated or do not match their checksums."""
+
+
+class ResultsError(FmnistBenchError):
+    """The results folder cannot be written, is locked by another run, or holds unreadable records."""
+
+
+class StudyFailed(FmnistBenchError):
+    """A study ended without a usable model (every trial failed, or its process died)."""

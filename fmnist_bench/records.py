@@ -1,0 +1,128 @@
+"""The result records: frozen, JSON/CSV-friendly, with deterministic ids.
+
+`params` holds only search-space values; Hyperband's bookkeeping (`tuner/epochs`, bracket, round) is kept apart
+in the budget fields, so configurations can be compared and hashed without popping keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+__all__ = ["EpochRecord", "StudyResult", "TrialRecord", "TrialStatus", "split_values", "study_name"]
+
+
+class TrialStatus(str, enum.Enum):
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+
+    def is_usable(self) -> bool:
+        return self is TrialStatus.COMPLETE
+
+
+def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """keras-tuner's mixed dict -> (search-space params, Hyperband bookkeeping without the 'tuner/' prefix)."""
+    params = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+    budget = {k.removeprefix("tuner/"): v for k, v in values.items() if k.startswith("tuner/")}
+    return params, budget
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """One trial: what was tried, what it cost, how it scored. `score` is its best validation accuracy."""
+
+    trial_id: str  # "{strategy}-s{seed}-t{number:03d}"
+    number: int  # zero-based, in the order the oracle created trials
+    status: TrialStatus
+    score: float | None
+    params: dict[str, Any]
+    epochs_target: int  # the epoch index training ran up to (Hyperband: tuner/epochs)
+    initial_epoch: int  # > 0 for a Hyperband promotion resuming its parent's checkpoint
+    epochs_trained: int
+    seconds: float
+    bracket: int | None = None
+    round: int | None = None
+    parent: str | None = None  # Hyperband: the trial whose checkpoint this one continued
+    reason: str = ""  # why a FAILED trial failed
+
+    def config_key(self) -> str:
+        """Identity of the configuration, independent of how long it was trained."""
+        return json.dumps(self.params, sort_keys=True)
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "params"}
+        row["status"] = self.status.value
+        return row | {f"hp_{k}": v for k, v in sorted(self.params.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"status": self.status.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        return cls(**(data | {"status": TrialStatus(data["status"])}))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EpochRecord:
+    """One epoch of one trial; `epoch` counts from 1 like Keras' progress bar."""
+
+    trial_id: str
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StudyResult:
+    """Everything `study.json` holds about one (strategy, seed) study; written last, so it marks completion."""
+
+    strategy: str
+    seed: int
+    space: str
+    config_digest: str
+    best_trial: str
+    best_params: dict[str, Any]
+    best_val_accuracy: float  # best validation accuracy seen during the search
+    final_val_accuracy: float  # validation accuracy of the final model (best weights restored)
+    final_epochs_run: int
+    final_best_epoch: int
+    test: dict[str, Any]  # ClassScores.to_dict()
+    test_loss: float
+    epochs_budget: int
+    epochs_planned: int
+    epochs_trained: int
+    trials: int
+    failed_trials: int
+    unique_configs: int
+    search_seconds: float  # sum of trial wall times (survives resumes)
+    final_fit_seconds: float
+    device: str
+    threads: int
+
+    @property
+    def name(self) -> str:
+        return study_name(self.strategy, self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def study_name(strategy: str, seed: int) -> str:
+    return f"{strategy}-seed{seed}"

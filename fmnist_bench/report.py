@@ -1,0 +1,299 @@
+"""Per-run report: `summary.md` (tables) and PNG figures, computed from the stored records alone.
+
+Compute, then render: the `*_rows` functions return plain numbers (tested directly); `render_*` turn them into
+markdown or matplotlib figures.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import CLASS_NAMES
+from .errors import ResultsError
+from .records import StudyResult
+from .stats import anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks, normalised_scores, \
+    paired_tests, win_counts
+from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run
+from .tables import Column, fmt_seconds, markdown_table
+
+__all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
+           "write_report", "render_confusion_png", "render_curves_png"]
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def study_rows(run: StoredRun) -> list[dict[str, Any]]:
+    """One row per study, in config order (strategy, then seed)."""
+    target = run.config["target_accuracy"]
+    rows = []
+    for st in run.studies:
+        r = st.result
+        reach = first_reach(anytime_curve(st.epochs), target)
+        rows.append({
+            "strategy": r.strategy, "seed": r.seed, "best_val": r.best_val_accuracy, "test": r.test["accuracy"],
+            "macro_f1": r.test["macro_f1"], "epochs": r.epochs_trained, "budget": r.epochs_budget, "trials": r.trials,
+            "unique": r.unique_configs, "failed": r.failed_trials, "search_s": r.search_seconds,
+            "final_s": r.final_fit_seconds, "reach_epochs": reach[0] if reach else None,
+            "reach_s": reach[1] if reach else None, "params": _params(r.best_params)})
+    return rows
+
+
+STUDY_COLUMNS = [
+    Column("strategy", "strategy"), Column("seed", "seed"),
+    Column("best_val", "best val acc", _pct, "max"), Column("test", "test acc", _pct, "max"),
+    Column("macro_f1", "macro F1", lambda v: f"{v:.4f}", "max"),
+    Column("epochs", "epochs"), Column("trials", "trials"), Column("unique", "configs"),
+    Column("failed", "failed"), Column("search_s", "search time", fmt_seconds, "min"),
+    Column("final_s", "final fit", fmt_seconds),
+    Column("reach_epochs", "epochs to target", str, "min"), Column("reach_s", "time to target", fmt_seconds, "min"),
+    Column("params", "best hyperparameters"),
+]
+
+
+def _score_matrix(run: StoredRun, key: str = "accuracy") -> tuple[list[str], list[int], np.ndarray]:
+    """(strategies, seeds, scores (n_seeds, n_strategies)) over the seeds every strategy completed."""
+    strategies = run.strategies
+    by_cell = {(st.result.strategy, st.result.seed): st.result.test[key] for st in run.studies}
+    seeds = [s for s in run.seeds if all((name, s) in by_cell for name in strategies)]
+    scores = np.array([[by_cell[(name, s)] for name in strategies] for s in seeds], dtype=float)
+    return strategies, seeds, scores.reshape(len(seeds), len(strategies))
+
+
+def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
+    """Per strategy over paired seeds: mean/median/CI/std of test accuracy, mean rank, wins, normalised score,
+    and the median epochs and seconds to first reach the target validation accuracy."""
+    strategies, seeds, scores = _score_matrix(run)
+    if not seeds:
+        return []
+    ranks, wins = mean_ranks(scores), win_counts(scores)
+    means = scores.mean(axis=0)
+    normalised = normalised_scores(strategies, list(means))
+    target = run.config["target_accuracy"]
+    rows = []
+    for k, name in enumerate(strategies):
+        reach = [first_reach(anytime_curve(st.epochs), target) for st in run.studies
+                 if st.result.strategy == name and st.result.seed in seeds]
+        hit = [r for r in reach if r is not None]
+        low, high = bootstrap_ci(scores[:, k])
+        rows.append({
+            "strategy": name, "n": len(seeds), "mean": float(means[k]), "median": float(np.median(scores[:, k])),
+            "ci": f"[{_pct(low)}, {_pct(high)}]", "std": float(scores[:, k].std(ddof=1)) if len(seeds) > 1 else None,
+            "rank": float(ranks[k]), "wins": float(wins[k]), "normalised": normalised[k],
+            "reach_epochs": float(np.median([h[0] for h in hit])) if hit else None,
+            "reach_s": float(np.median([h[1] for h in hit])) if hit else None,
+            "never": len(reach) - len(hit)})
+    return rows
+
+
+AGGREGATE_COLUMNS = [
+    Column("strategy", "strategy"), Column("n", "seeds"), Column("mean", "mean test acc", _pct, "max"),
+    Column("median", "median", _pct, "max"), Column("ci", "95% CI of mean (bootstrap)"),
+    Column("std", "std", _pct), Column("rank", "mean rank", lambda v: f"{v:.2f}", "min"),
+    Column("wins", "wins", lambda v: f"{v:g}", "max"),
+    Column("normalised", "normalised (random=0, best=1)", lambda v: "-" if math.isnan(v) else f"{v:.2f}"),
+    Column("reach_epochs", "median epochs to target", lambda v: f"{v:g}", "min"),
+    Column("reach_s", "median time to target", fmt_seconds, "min"), Column("never", "seeds never reaching it"),
+]
+
+
+def class_rows(run: StoredRun) -> tuple[list[dict[str, Any]], list[Column]]:
+    """Per class (hardest first, by mean F1 over all studies): precision/recall/F1 per strategy, seed-averaged."""
+    strategies = run.strategies
+    per: dict[str, dict[str, np.ndarray]] = {}
+    for name in strategies:
+        tests = [st.result.test for st in run.studies if st.result.strategy == name]
+        per[name] = {m: np.mean([t[m] for t in tests], axis=0) for m in ("precision", "recall", "f1")}  # (10,)
+    mean_f1 = np.mean([per[n]["f1"] for n in strategies], axis=0)  # (10,)
+    rows = []
+    for rank, c in enumerate(np.argsort(mean_f1, kind="stable"), start=1):
+        row: dict[str, Any] = {"rank": rank, "class": CLASS_NAMES[c], "mean_f1": float(mean_f1[c])}
+        for name in strategies:
+            row |= {f"{name}_{m}": float(per[name][m][c]) for m in ("precision", "recall", "f1")}
+        rows.append(row)
+    three = lambda v: f"{v:.3f}"  # noqa: E731
+    columns = [Column("rank", "hardest"), Column("class", "class"), Column("mean_f1", "mean F1", three)]
+    for name in strategies:
+        columns += [Column(f"{name}_precision", f"{name} P", three), Column(f"{name}_recall", f"{name} R", three),
+                    Column(f"{name}_f1", f"{name} F1", three, "max")]
+    return rows, columns
+
+
+def _paired_section(run: StoredRun) -> str:
+    strategies, seeds, scores = _score_matrix(run)
+    if len(seeds) < 2 or len(strategies) < 2:
+        return ""
+    rows = [{"pair": f"{t.a} - {t.b}", "diff": t.mean_diff, "ci": f"[{100 * t.ci[0]:+.2f}, {100 * t.ci[1]:+.2f}]",
+             "p": t.p_value, "p_holm": t.p_holm, "verdict": "significant" if t.significant else "not significant"}
+            for t in paired_tests(strategies, scores)]
+    columns = [Column("pair", "pair"), Column("diff", "mean difference (pp)", lambda v: f"{100 * v:+.2f}"),
+               Column("ci", "95% CI (pp, bootstrap)"), Column("p", "p (paired t)", lambda v: f"{v:.3f}"),
+               Column("p_holm", "p (Holm)", lambda v: f"{v:.3f}"), Column("verdict", "at 5%")]
+    return ("### Paired differences in test accuracy\n\n"
+            + markdown_table(rows, columns, legend=(
+                f"Paired by seed over {len(seeds)} seeds (same seed = same data split). Two-sided paired t-test, "
+                "Holm-corrected over all pairs; a t-test because with 5 seeds an exact Wilcoxon test cannot reach "
+                "p < 0.05.")) + "\n")
+
+
+def _config_env_table(run: StoredRun) -> str:
+    cfg, env = run.config, run.env
+    devices = sorted({st.result.device for st in run.studies})
+    rows = [{"key": k, "value": v} for k, v in [
+        ("space", cfg["space"]), ("preset", cfg["preset"]), ("strategies", ", ".join(cfg["strategies"])),
+        ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", f"{cfg['budget_epochs']} epochs"),
+        ("epochs per trial (Hyperband max_epochs)", cfg["epochs_per_trial"]), ("batch size", cfg["batch_size"]),
+        ("final fit", f"up to {cfg['final_epochs']} epochs, early stopping on val_accuracy, "
+                      f"patience {cfg['patience']}, best weights restored"),
+        ("data", f"train {cfg['train_subset'] or 60000 - cfg['val_size']}, validation {cfg['val_size']}, "
+                 f"test {cfg['test_subset'] or 10000}"),
+        ("target validation accuracy", cfg["target_accuracy"]),
+        ("TensorFlow / Keras / keras-tuner", f"{env.get('tensorflow')} / {env.get('keras')} / {env.get('keras_tuner')}"),
+        ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", env.get("cpu")),
+        ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
+    return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])
+
+
+def render_summary(run: StoredRun) -> str:
+    cfg = run.config
+    complete = len(run.studies)
+    expected = len(cfg["strategies"]) * len(cfg["seeds"])
+    parts = [f"# Run {run.root.name}\n",
+             f"Search space `{cfg['space']}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
+             f"budget {cfg['budget_epochs']} training epochs per study. {complete} of {expected} studies complete.\n",
+             "## Strategies\n",
+             markdown_table(study_rows(run), STUDY_COLUMNS, legend=(
+                 f"Target: validation accuracy {cfg['target_accuracy']} (the original project's test accuracy); "
+                 "epochs/time to target count training epochs and seconds of the search until it was first "
+                 "reached, '-' if never. Search time sums trial wall times.")), ""]
+    if len(run.seeds) > 1:
+        parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS),
+                  "", _paired_section(run)]
+    rows, columns = class_rows(run)
+    parts += ["## Per class (test set)\n",
+              markdown_table(rows, columns, legend=(
+                  "Hardest classes first (lowest F1 averaged over strategies"
+                  + (f" and {len(run.seeds)} seeds" if len(run.seeds) > 1 else "") + ").")), "",
+              "## Figures\n",
+              f"![best validation accuracy vs epochs](curves_epochs.png) "
+              f"![best validation accuracy vs time](curves_time.png)\n",
+              "\n".join(f"- `{st.result.name}`: [confusion matrix](studies/{st.result.name}/confusion.png)"
+                        for st in run.studies), "",
+              "## Config and environment\n", _config_env_table(run)]
+    return "\n".join(parts)
+
+
+def final_table(results: list[StudyResult]) -> str:
+    """The short table `run` prints at the end."""
+    from tabulate import tabulate
+
+    rows = [[r.strategy, r.seed, _pct(r.best_val_accuracy), _pct(r.test["accuracy"]), f"{r.test['macro_f1']:.4f}",
+             r.epochs_trained, r.trials, fmt_seconds(r.search_seconds + r.final_fit_seconds)] for r in results]
+    return tabulate(rows, headers=["strategy", "seed", "best val acc", "test acc", "macro F1", "epochs", "trials",
+                                   "wall time"], tablefmt="simple", disable_numparse=True)
+
+
+def _figure_bytes(fig: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def render_confusion_png(result: StudyResult) -> bytes:
+    """Counts in each cell, colour = share of the true class (row-normalised), class names on both axes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array(result.test["confusion"])  # (10, 10)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (10, 10)
+    fig, ax = plt.subplots(figsize=(8.2, 7))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if shares[i, j] > 0.55 else "black")
+    names = result.test["class_names"]
+    ax.set_xticks(range(len(names)), names, rotation=40, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{result.strategy}, seed {result.seed}: test accuracy {_pct(result.test['accuracy'])}")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    data = _figure_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def render_curves_png(run: StoredRun, *, by: str) -> bytes:
+    """Best validation accuracy so far vs epochs spent (`by="epochs"`) or training seconds (`by="seconds"`);
+    with several seeds, the mean and a bootstrap 95% band."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {name: [anytime_curve(st.epochs) for st in run.studies if st.result.strategy == name]
+              for name in run.strategies}
+    end = max(float((c.epochs if by == "epochs" else c.seconds)[-1]) for cs in curves.values() for c in cs if
+              c.epochs.size)
+    grid = np.arange(1, int(end) + 1) if by == "epochs" else np.linspace(0, end, 300)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, items in curves.items():
+        matrix = np.vstack([curve_on_grid(c, grid, by=by) for c in items])  # (n_seeds, n_grid)
+        mean, low, high = band(matrix, resamples=500)
+        line, = ax.plot(grid, mean, label=f"{name} (n={len(items)} seed{'s' if len(items) > 1 else ''})",
+                        drawstyle="steps-post")
+        if len(items) > 1:
+            ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
+    target = run.config["target_accuracy"]
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target}")
+    values = [s.best_val_accuracy for s in (st.result for st in run.studies)]
+    ax.set_ylim(max(0.0, min(min(values), target) - 0.08), min(1.0, max(max(values), target) + 0.02))
+    ax.set_xlabel("training epochs spent" if by == "epochs" else "training seconds spent")
+    ax.set_ylabel("best validation accuracy so far")
+    n_seeds = len(run.seeds)
+    ax.set_title(f"Anytime performance ({run.config['space']}, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
+                 + (", mean and 95% band)" if n_seeds > 1 else ")"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    data = _figure_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def resolve_run(results_dir: Path, run: str | None) -> Path:
+    """A run id, a run folder, or (None) the most recently modified run under `results_dir`."""
+    if run is not None:
+        for candidate in (Path(run), results_dir / "runs" / run):
+            if (candidate / "config.json").is_file():
+                return candidate
+        raise ResultsError(f"no run {run!r} under {results_dir / 'runs'}; list them with `ls {results_dir / 'runs'}`")
+    runs = list_run_dirs(results_dir)
+    if not runs:
+        raise ResultsError(f"no runs under {results_dir}; start one with `python -m fmnist_bench run`")
+    return max(runs, key=lambda p: (p / "config.json").stat().st_mtime)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write summary.md, the two curve figures and one confusion matrix per study; return summary.md's path."""
+    run = load_run(run_dir)
+    paths = RunPaths(run_dir)
+    for st in run.studies:
+        atomic_write_bytes(paths.study_dir(st.result.strategy, st.result.seed) / "confusion.png",
+                           render_confusion_png(st.result))
+    atomic_write_bytes(paths.figure("curves_epochs"), render_curves_png(run, by="epochs"))
+    atomic_write_bytes(paths.figure("curves_time"), render_curves_png(run, by="seconds"))
+    atomic_write_text(paths.summary, render_summary(run))
+    return paths.summary

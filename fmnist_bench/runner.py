@@ -1,0 +1,182 @@
+"""The parent of a run: lock the run folder, skip finished studies, run the rest in fresh processes, report.
+
+Each study is a child process (`python -m fmnist_bench _study ...`): TensorFlow state never leaks between studies,
+memory is returned after each, and `--jobs N` runs N of them side by side with identical results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .data import load_raw
+from .envinfo import collect_env, utc_now
+from .errors import ResultsError
+from .records import StudyResult, study_name
+from .store import RunPaths, atomic_write_json, ensure_writable_dir, read_json, run_lock
+
+__all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_STUDY_FAILED"]
+
+log = logging.getLogger(__name__)
+EXIT_STUDY_FAILED = 3
+# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply: dropped from children's stderr.
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
+                       r"E\d{4} .*NodeDef mentions attribute)")
+
+
+def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
+    """Pass a child's stderr through line by line, minus TensorFlow's start-up noise."""
+    stream = process.stderr
+
+    def pump() -> None:
+        for line in stream or ():
+            if not _TF_NOISE.match(line):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    paths: RunPaths
+    results: list[StudyResult]
+    failed: list[str]  # one line per study that ended without a result
+
+
+def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -> StudyResult | None:
+    """The stored result if the study finished under this exact config, else None (it must run again)."""
+    path = paths.study_dir(strategy, seed) / "study.json"
+    if not path.is_file():
+        return None
+    result = StudyResult.from_dict(read_json(path, "study"))
+    return result if result.config_digest == cfg.digest() else None
+
+
+def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
+    ensure_writable_dir(paths.root)
+    if paths.config.is_file():
+        stored = read_json(paths.config, "config")["config"]
+        if stored != cfg.to_dict():
+            changed = sorted(k for k in stored.keys() | cfg.to_dict().keys() if stored.get(k) != cfg.to_dict().get(k))
+            raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
+                               "pass another --run-id or leave --run-id out")
+    else:
+        atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name})
+    if not paths.env.is_file():
+        atomic_write_json(paths.env, "env", collect_env())
+
+
+def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,
+                   threads: int) -> list[str]:
+    command = [sys.executable, "-m", "fmnist_bench", "_study", "--run-dir", str(paths.root), "--strategy",
+               strategy, "--seed", str(seed), "--device", device, "--threads", str(threads)]
+    return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+
+
+def _fmt(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
+                  jobs: int = 1, device: str = "auto") -> RunOutcome:
+    """Run every (strategy, seed) study of `cfg` that is not already complete in the run folder.
+
+    Raises:
+        DataError: the data is missing or corrupt (checked here, before any study starts).
+        ResultsError: the results folder is unusable, locked, or holds another config under this run id.
+        KeyboardInterrupt: after stopping the children; finished studies stay, the rest resume next time.
+    """
+    ensure_writable_dir(results_dir)
+    load_raw(data_dir)  # fail in one line now rather than once per study
+    paths = RunPaths(results_dir / "runs" / (run_id or cfg.run_id))
+    ensure_writable_dir(paths.root)
+    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with run_lock(paths):
+        _prepare(paths, cfg)
+        done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
+        pending = [cell for cell in cells if cell not in done]
+        log.info("run %s: %d studies (%s x seeds %s), %d already complete; results in %s", paths.root.name,
+                 len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done), paths.root)
+        failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
+                              threads=threads, total=len(cells))
+        env = read_json(paths.env, "env")
+        env.pop("schema"), env.pop("kind")
+        atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
+                                                    "devices": sorted({r.device for r in done.values()})})
+    return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
+
+
+def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]],
+                 done: dict[tuple[str, int], StudyResult], *, data_dir: Path | None, device: str, jobs: int,
+                 threads: int, total: int) -> list[str]:
+    failed: list[str] = []
+    running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]] = {}
+    queue = list(pending)
+    durations: list[float] = []
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                strategy, seed = cell = queue.pop(0)
+                log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1, total,
+                         strategy, seed)
+                process = subprocess.Popen(_study_command(paths, strategy, seed, data_dir=data_dir, device=device,
+                                                          threads=threads), stderr=subprocess.PIPE, text=True)
+                _forward_stderr(process)
+                running[cell] = (process, time.perf_counter())
+            time.sleep(0.2)
+            for cell, (process, started) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[cell]
+                durations.append(time.perf_counter() - started)
+                result = completed_study(paths, cfg, *cell)
+                if result is None:
+                    failed.append(f"{study_name(*cell)}: exited with code {process.returncode}"
+                                  + (" (study failed, see the message above)"
+                                     if process.returncode == EXIT_STUDY_FAILED else ""))
+                    log.error("study %s failed; the other studies go on", study_name(*cell))
+                    continue
+                done[cell] = result
+                remaining = len(queue) + len(running)
+                eta = sum(durations) / len(durations) * remaining / jobs
+                log.info("study %d/%d done: %s seed %d, test accuracy %.4f in %s%s", len(done) + len(failed),
+                         total, cell[0], cell[1], result.test["accuracy"], _fmt(durations[-1]),
+                         f"; ~{_fmt(eta)} left" if remaining else "")
+    except KeyboardInterrupt:
+        _stop(running)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+    return failed
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]]) -> None:
+    """Stop the children promptly; their finished trials are on disk and resume next time."""
+    for process, _ in running.values():
+        if process.poll() is None:
+            process.terminate()
+    for process, _ in running.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

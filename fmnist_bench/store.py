@@ -1,0 +1,205 @@
+"""Results layout, schema-versioned JSON, atomic writes and the run lock.
+
+Every file is written to a temporary name in its own folder and moved into place with `os.replace`, so a reader
+sees the old file, the new file, or none, never half of one. A study's `study.json` is written after its CSVs:
+if it exists, the study is complete.
+
+    results/runs/<run-id>/config.json, env.json, summary.md, *.png
+    results/runs/<run-id>/studies/<strategy>-seed<k>/study.json, trials.csv, epochs.csv, confusion.png
+    results/runs/<run-id>/.work/        keras-tuner projects and per-trial records (git-ignored working state)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import errno
+import fcntl
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import ResultsError
+from .records import EpochRecord, StudyResult, TrialRecord, study_name
+
+__all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
+           "run_lock", "write_csv", "list_run_dirs", "load_study", "load_run", "ensure_writable_dir",
+           "StoredRun", "StoredStudy"]
+
+SCHEMA = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, kind: str, payload: dict[str, Any]) -> None:
+    """Write `{"schema": SCHEMA, "kind": kind, **payload}` with sorted keys (byte-stable for equal input)."""
+    document = {"schema": SCHEMA, "kind": kind} | payload
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, kind: str) -> dict[str, Any]:
+    """Read a document written by `atomic_write_json`.
+
+    Raises:
+        ResultsError: missing, unreadable, not JSON, another kind, or a schema this version does not know.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path} is unreadable or not JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise ResultsError(f"{path} is not a {kind} record")
+    if document.get("schema") != SCHEMA:
+        raise ResultsError(f"{path} has schema {document.get('schema')!r}; this fmnist-bench reads schema {SCHEMA}")
+    return document
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    atomic_write_text(path, buffer.getvalue())
+
+
+class RunPaths:
+    """Where each file of a run lives; the one place that knows the layout."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.root = run_dir
+        self.config = run_dir / "config.json"
+        self.env = run_dir / "env.json"
+        self.summary = run_dir / "summary.md"
+        self.studies = run_dir / "studies"
+        self.work = run_dir / ".work"
+        self.lock = run_dir / ".lock"
+
+    def study_dir(self, strategy: str, seed: int) -> Path:
+        return self.studies / study_name(strategy, seed)
+
+    def study_work(self, strategy: str, seed: int) -> Path:
+        return self.work / study_name(strategy, seed)
+
+    def figure(self, name: str) -> Path:
+        return self.root / f"{name}.png"
+
+
+def ensure_writable_dir(path: Path) -> None:
+    """Create `path` (and parents) or explain in one line why it cannot be a results folder."""
+    if path.exists() and not path.is_dir():
+        raise ResultsError(f"results path {path} is a file, not a folder; pass another --results-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise ResultsError(f"results folder {path} is not writable ({exc.strerror}); pass another --results-dir") \
+            from None
+
+
+@contextlib.contextmanager
+def run_lock(paths: RunPaths) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder; the kernel drops it if the process dies, so no stale locks."""
+    handle = paths.lock.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                raise ResultsError(f"another fmnist-bench process (pid {owner}) is writing to {paths.root}; "
+                                   "wait for it to finish or pass another --run-id") from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def list_run_dirs(results_dir: Path) -> list[Path]:
+    runs = results_dir / "runs"
+    return sorted(p for p in runs.iterdir() if (p / "config.json").is_file()) if runs.is_dir() else []
+
+
+def load_study(study_dir: Path) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
+    """A complete study: its result and the trial and epoch records (in trial order)."""
+    result = StudyResult.from_dict(read_json(study_dir / "study.json", "study"))
+    records = read_json(study_dir / "records.json", "records")
+    trials = [TrialRecord.from_dict(t) for t in records["trials"]]
+    epochs = [EpochRecord.from_dict(e) for e in records["epochs"]]
+    return result, trials, epochs
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredStudy:
+    result: StudyResult
+    trials: list[TrialRecord]
+    epochs: list[EpochRecord]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRun:
+    """A run as read back from disk: only complete studies (those with a study.json) are included."""
+
+    root: Path
+    config: dict[str, Any]
+    env: dict[str, Any]
+    studies: list[StoredStudy]
+
+    @property
+    def strategies(self) -> list[str]:
+        return [s for s in self.config["strategies"] if any(st.result.strategy == s for st in self.studies)]
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({st.result.seed for st in self.studies})
+
+
+def load_run(run_dir: Path) -> StoredRun:
+    """Read a run folder.
+
+    Raises:
+        ResultsError: not a run folder, unknown schema, or no complete study yet.
+    """
+    if not (run_dir / "config.json").is_file():
+        raise ResultsError(f"{run_dir} is not a run folder (no config.json); run `python -m fmnist_bench run` first")
+    paths = RunPaths(run_dir)
+    config = read_json(paths.config, "config")["config"]
+    env = read_json(paths.env, "env") if paths.env.is_file() else {}
+    studies = []
+    for strategy in config["strategies"]:
+        for seed in config["seeds"]:
+            folder = paths.study_dir(strategy, seed)
+            if (folder / "study.json").is_file():
+                studies.append(StoredStudy(*load_study(folder)))
+    if not studies:
+        raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
+    return StoredRun(run_dir, config, env, studies)

@@ -1,0 +1,172 @@
+"""RandomSearch, Hyperband and BayesianOptimization under one epoch budget, with the harness's hooks.
+
+Fairness: every oracle stops handing out trials once the next trial would push the epochs it has planned past
+`budget_epochs`, so all strategies spend (close to) the same number of training epochs. Hyperband's own schedule
+(`max_epochs`, `factor`, iterations) would otherwise decide its cost; here it runs as many iterations as fit.
+
+Reproducibility: weights and shuffling are seeded per trial from (study seed, trial id), not once per process, so a
+trial gives the same result whether the study ran straight through or was resumed after a kill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Callable, Protocol
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from .config import RunConfig
+
+__all__ = ["STRATEGIES", "HarnessTuner", "TrialObserver", "build_tuner", "trial_cost", "trial_seed"]
+
+OBJECTIVE = kt.Objective("val_accuracy", direction="max")
+_BOOKKEEPING = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+
+
+def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
+    """Epochs a trial trains: Hyperband's promoted trials resume from their parent's checkpoint."""
+    return int(values.get("tuner/epochs", default_epochs)) - int(values.get("tuner/initial_epoch", 0))
+
+
+def trial_seed(study_seed: int, trial_id: str) -> int:
+    """A seed per trial that does not depend on what ran before it in this process."""
+    digest = hashlib.sha256(f"{study_seed}:{trial_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1) + 1
+
+
+class _EpochBudget:
+    """Oracle mixin: stop when the next trial would exceed the study's epoch budget."""
+
+    def __init__(self, *args: Any, epoch_budget: int, default_epochs: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch_budget = epoch_budget
+        self.default_epochs = default_epochs
+
+    def epochs_planned(self) -> int:
+        return sum(trial_cost(t.hyperparameters.values, self.default_epochs) for t in self.trials.values())
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        response = super().populate_space(trial_id)
+        if response["status"] == kt.engine.trial.TrialStatus.RUNNING:
+            cost = trial_cost(response["values"], self.default_epochs)
+            if self.epochs_planned() + cost > self.epoch_budget:
+                return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+        return response
+
+
+class _RandomOracle(_EpochBudget, kt.oracles.RandomSearchOracle):
+    pass
+
+
+class _HyperbandOracle(_EpochBudget, kt.oracles.HyperbandOracle):
+    pass
+
+
+class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
+    """keras-tuner does not save the optimiser's RandomState; re-deriving it per trial makes resume exact."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        self._random_state = np.random.RandomState((self.seed * 100_003 + len(self.trials)) % (2**32))
+        return super().populate_space(trial_id)
+
+
+class TrialObserver(Protocol):
+    """What the study listens to; the tuner calls it, the study records and reports."""
+
+    def trial_started(self, trial: kt.engine.trial.Trial) -> None: ...
+    def epoch_started(self, trial: kt.engine.trial.Trial, epoch: int) -> None: ...
+    def epoch_ended(self, trial: kt.engine.trial.Trial, epoch: int, logs: dict[str, float]) -> None: ...
+    def trial_ended(self, trial: kt.engine.trial.Trial, reason: str) -> None: ...
+
+
+class HarnessTuner(kt.Tuner):
+    """keras-tuner's Tuner with per-trial seeding, divergence detection and an observer instead of printing."""
+
+    def __init__(self, *, oracle: kt.Oracle, hypermodel: kt.HyperModel, directory: str, project_name: str,
+                 seed: int, observer: TrialObserver) -> None:
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, directory=directory,
+                          project_name=project_name, overwrite=False)
+        self._study_seed = seed
+        self._observer = observer
+        self._failure_reasons: dict[str, str] = {}
+
+    def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
+        # A trial retried after a resume still holds the metrics of its interrupted run: start it clean.
+        trial.metrics.metrics.clear()
+        keras.utils.set_random_seed(trial_seed(self._study_seed, trial.trial_id))
+        self._observer.trial_started(trial)
+        super().on_trial_begin(trial)
+
+    def on_epoch_begin(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
+        self._observer.epoch_started(trial, epoch)
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        self._observer.epoch_ended(trial, epoch, dict(logs or {}))
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        histories = super().run_trial(trial, *args, **kwargs)
+        for history in histories:
+            losses = history.history.get("loss", [])
+            if losses and not math.isfinite(losses[-1]):
+                first = history.epoch[len(losses) - 1] + 1
+                reason = f"diverged: training loss became {losses[-1]} in epoch {first}"
+                self._failure_reasons[trial.trial_id] = reason
+                raise kt.errors.FailedTrialError(reason)
+        return histories
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        reason = self._failure_reasons.pop(trial.trial_id, "")
+        if not reason and trial.message:
+            reason = trial.message.strip().splitlines()[-1]
+        self._observer.trial_ended(trial, reason)  # our record first: a kill between the two retries the trial
+        super().on_trial_end(trial)
+
+
+class _HarnessHyperband(HarnessTuner, kt.Hyperband):
+    """Hyperband's `run_trial` (epochs from the schedule) and checkpoint loading, with the harness hooks."""
+
+
+def _n_trials(cfg: RunConfig) -> int:
+    return cfg.budget_epochs // cfg.epochs_per_trial
+
+
+def _common(cfg: RunConfig, seed: int) -> dict[str, Any]:
+    # Failures are recorded and the search goes on; the study judges the result once the budget is spent.
+    return dict(objective=OBJECTIVE, seed=seed, epoch_budget=cfg.budget_epochs,
+                default_epochs=cfg.epochs_per_trial, max_retries_per_trial=0,
+                max_consecutive_failed_trials=10**6)
+
+
+def _random(cfg: RunConfig, seed: int) -> kt.Oracle:
+    return _RandomOracle(max_trials=_n_trials(cfg), **_common(cfg, seed))
+
+
+def _hyperband(cfg: RunConfig, seed: int) -> kt.Oracle:
+    # Enough iterations that the epoch budget, not Hyperband's schedule, ends the search.
+    return _HyperbandOracle(max_epochs=cfg.epochs_per_trial, factor=cfg.hyperband_factor,
+                            hyperband_iterations=cfg.budget_epochs, **_common(cfg, seed))
+
+
+def _bayesian(cfg: RunConfig, seed: int) -> kt.Oracle:
+    # keras-tuner's default of 3 x 4 random points would leave no guided trials in a 10-trial budget.
+    n_trials = _n_trials(cfg)
+    return _BayesianOracle(max_trials=n_trials, num_initial_points=max(3, n_trials // 3), **_common(cfg, seed))
+
+
+STRATEGIES: dict[str, Callable[[RunConfig, int], kt.Oracle]] = {
+    "random": _random,
+    "hyperband": _hyperband,
+    "bayesian": _bayesian,
+}
+
+
+def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.HyperModel, directory: str,
+                project_name: str, observer: TrialObserver) -> HarnessTuner:
+    """A tuner whose working state lives in `directory/project_name`, reloaded if it exists (resume)."""
+    tuner_class = _HarnessHyperband if strategy == "hyperband" else HarnessTuner
+    return tuner_class(oracle=STRATEGIES[strategy](cfg, seed), hypermodel=hypermodel, directory=directory,
+                       project_name=project_name, seed=seed, observer=observer)

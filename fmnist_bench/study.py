@@ -1,0 +1,224 @@
+"""One study = one strategy x one seed, run in its own process: search, final fit, test evaluation, records.
+
+Order of writes is what makes interruption safe: each finished trial's record goes to the work folder before
+keras-tuner marks the trial ended; the study's CSVs and `records.json` go next; `study.json` goes last.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .errors import StudyFailed
+from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values
+from .store import RunPaths, atomic_write_json, read_json, write_csv
+
+__all__ = ["run_study", "best_trial", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+EPOCH_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+
+
+def _fmt_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class StudyRecorder:
+    """Turns tuner callbacks into trial/epoch records on disk and one concise progress line per trial."""
+
+    def __init__(self, *, cfg: RunConfig, strategy: str, seed: int, records_dir: Path) -> None:
+        self.cfg, self.strategy, self.seed = cfg, strategy, seed
+        self.records_dir = records_dir
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        self._trial_start = 0.0
+        self._epoch_start = 0.0
+        self._epochs: list[EpochRecord] = []
+        self._process_start = time.perf_counter()
+        self._best = max((t.score for t in self.finished_trials() if t.score is not None), default=None)
+
+    def record_id(self, trial_id: str) -> str:
+        return f"{self.strategy}-s{self.seed}-t{int(trial_id):03d}"
+
+    def _path(self, trial_id: str) -> Path:
+        return self.records_dir / f"trial_{int(trial_id):04d}.json"
+
+    def trial_started(self, trial: Any) -> None:
+        self._epochs = []
+        self._trial_start = time.perf_counter()
+
+    def epoch_started(self, trial: Any, epoch: int) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def epoch_ended(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
+        self._epochs.append(EpochRecord(
+            trial_id=self.record_id(trial.trial_id), epoch=epoch + 1, loss=float(logs.get("loss", "nan")),
+            accuracy=float(logs.get("accuracy", "nan")), val_loss=float(logs.get("val_loss", "nan")),
+            val_accuracy=float(logs.get("val_accuracy", "nan")), seconds=time.perf_counter() - self._epoch_start))
+
+    def trial_ended(self, trial: Any, reason: str) -> None:
+        params, budget = split_values(dict(trial.hyperparameters.values))
+        ok = trial.status == "COMPLETED" and self._epochs
+        scores = [e.val_accuracy for e in self._epochs if e.val_accuracy == e.val_accuracy]
+        record = TrialRecord(
+            trial_id=self.record_id(trial.trial_id), number=int(trial.trial_id),
+            status=TrialStatus.COMPLETE if ok else TrialStatus.FAILED,
+            score=max(scores) if ok and scores else None, params=params,
+            epochs_target=int(budget.get("epochs", self.cfg.epochs_per_trial)),
+            initial_epoch=int(budget.get("initial_epoch", 0)), epochs_trained=len(self._epochs),
+            seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
+            round=budget.get("round"),
+            parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
+            reason="" if ok else (reason or "trial ended without reporting an epoch"))
+        atomic_write_json(self._path(trial.trial_id), "trial",
+                          {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
+        self._report(record)
+
+    def _report(self, record: TrialRecord) -> None:
+        if record.score is not None and (self._best is None or record.score > self._best):
+            self._best = record.score
+        done = self.finished_trials()
+        spent = sum(t.epochs_target - t.initial_epoch for t in done)
+        seconds = sum(t.seconds for t in done)
+        left = seconds / max(spent, 1) * max(self.cfg.budget_epochs - spent, 0)
+        outcome = f"val_acc {record.score:.4f}" if record.score is not None else f"FAILED ({record.reason})"
+        best = f"{self._best:.4f}" if self._best is not None else "-"
+        log.info("[%s seed%d] trial %d (%d ep) %s | best %s | epochs %d/%d | %s elapsed, ~%s to go before final fit",
+                 self.strategy, self.seed, record.number + 1, record.epochs_trained, outcome, best, spent,
+                 self.cfg.budget_epochs, _fmt_seconds(time.perf_counter() - self._process_start),
+                 _fmt_seconds(left))
+
+    def finished_trials(self) -> list[TrialRecord]:
+        return [TrialRecord.from_dict(read_json(p, "trial")["trial"])
+                for p in sorted(self.records_dir.glob("trial_*.json"))]
+
+    def load(self, trial_ids: list[str]) -> tuple[list[TrialRecord], list[EpochRecord]]:
+        """Records for the oracle's ended trials, in creation order."""
+        trials: list[TrialRecord] = []
+        epochs: list[EpochRecord] = []
+        for trial_id in sorted(trial_ids, key=int):
+            document = read_json(self._path(trial_id), "trial")
+            trials.append(TrialRecord.from_dict(document["trial"]))
+            epochs += [EpochRecord.from_dict(e) for e in document["epochs"]]
+        return trials, epochs
+
+
+def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
+    """Highest score; ties go to the earlier trial (the cheaper discovery)."""
+    usable = [t for t in trials if t.status.is_usable() and t.score is not None]
+    return max(usable, key=lambda t: (t.score, -t.number)) if usable else None
+
+
+def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder) -> Any:
+    """Reload the study's keras-tuner project; a project damaged by a kill mid-write is restarted cleanly."""
+    from .spaces import build_space
+    from .strategies import build_tuner
+
+    def build() -> Any:
+        return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
+                           directory=str(work), project_name="tuner", observer=recorder)
+    try:
+        return build()
+    except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a damaged project
+        log.warning("[%s seed%d] could not resume from %s (%s); restarting this study", strategy, seed, work, exc)
+        shutil.rmtree(work / "tuner", ignore_errors=True)
+        shutil.rmtree(recorder.records_dir, ignore_errors=True)
+        recorder.records_dir.mkdir(parents=True)
+        return build()
+
+
+def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None,
+              device: str, threads: int) -> StudyResult:
+    """Search, refit the best configuration, evaluate on the test set, and write the study's records.
+
+    Raises:
+        StudyFailed: every trial failed, or the final fit diverged.
+    """
+    from . import runtime
+    device_name = runtime.configure(device=device, threads=threads)
+
+    import keras
+    import keras_tuner as kt
+
+    from .data import load_raw, make_splits
+    from .metrics import score_predictions
+    from .spaces import build_space
+    from .strategies import trial_seed
+
+    splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
+                         test_subset=cfg.test_subset)
+    work = paths.study_work(strategy, seed)
+    recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed, records_dir=work / "records")
+    tuner = _open_tuner(cfg, strategy, seed, work, recorder)
+    tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                 epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, verbose=0,
+                 callbacks=[keras.callbacks.TerminateOnNaN()])
+
+    ended = [t.trial_id for t in tuner.oracle.trials.values() if t.status != kt.engine.trial.TrialStatus.RUNNING]
+    trials, epochs = recorder.load(ended)
+    best = best_trial(trials)
+    if best is None:
+        reasons = sorted({t.reason for t in trials})
+        raise StudyFailed(f"{strategy} seed {seed}: all {len(trials)} trials failed ({'; '.join(reasons)})")
+
+    log.info("[%s seed%d] final fit of %s: %s, up to %d epochs", strategy, seed, best.trial_id,
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()),
+             cfg.final_epochs)
+    keras.utils.set_random_seed(trial_seed(seed, "final"))
+    hp = kt.HyperParameters()
+    model = build_space(cfg.space).build(_fixed(hp, best.params))
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
+                                            restore_best_weights=True)
+    start = time.perf_counter()
+    history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                        epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0,
+                        callbacks=[keras.callbacks.TerminateOnNaN(), stopper])
+    final_seconds = time.perf_counter() - start
+    val_history = history.history["val_accuracy"]
+    if not all(v == v for v in history.history["loss"]):
+        raise StudyFailed(f"{strategy} seed {seed}: the final fit of {best.trial_id} diverged (loss became NaN)")
+    test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
+    predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
+    scores = score_predictions(splits.y_test, predictions)
+
+    result = StudyResult(
+        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
+        best_params=best.params, best_val_accuracy=float(best.score), final_val_accuracy=float(max(val_history)),
+        final_epochs_run=len(val_history), final_best_epoch=int(max(range(len(val_history)),
+                                                                    key=val_history.__getitem__)) + 1,
+        test=scores.to_dict(), test_loss=float(test_loss), epochs_budget=cfg.budget_epochs,
+        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
+        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
+        failed_trials=sum(not t.status.is_usable() for t in trials),
+        unique_configs=len({t.config_key() for t in trials}), search_seconds=sum(t.seconds for t in trials),
+        final_fit_seconds=final_seconds, device=device_name, threads=threads)
+    _write_study(paths, result, trials, epochs)
+    log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
+             scores.accuracy, scores.macro_f1, _fmt_seconds(result.search_seconds), _fmt_seconds(final_seconds))
+    return result
+
+
+def _fixed(hp: Any, params: dict[str, Any]) -> Any:
+    """HyperParameters that answer every `hp.X(name, ...)` with the chosen value."""
+    for name, value in params.items():
+        hp.values[name] = value
+    return hp
+
+
+TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
+                 "seconds", "bracket", "round", "parent", "reason"]
+
+
+def _write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:
+    folder = paths.study_dir(result.strategy, result.seed)
+    hp_columns = sorted({f"hp_{k}" for t in trials for k in t.params})
+    write_csv(folder / "trials.csv", [t.to_row() for t in trials], TRIAL_COLUMNS + hp_columns)
+    write_csv(folder / "epochs.csv", [e.to_dict() for e in epochs], EPOCH_COLUMNS)
+    atomic_write_json(folder / "records.json", "records",
+                      {"trials": [t.to_dict() for t in trials], "epochs": [e.to_dict() for e in epochs]})
+    atomic_write_json(folder / "study.json", "study", result.to_dict())
