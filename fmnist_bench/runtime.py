@@ -37,15 +37,19 @@ def configure(*, device: str, threads: int) -> str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF 2.21 logs tf.data attribute mismatches as errors
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised: only when a study runs inside a test process
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ConfigError("--device gpu was asked for, but TensorFlow sees no GPU; install the GPU build "
                           "(see README) or use --device cpu")
     if device == "cpu" or not gpus:
-        tf.config.set_visible_devices([], "GPU")
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
         return f"cpu: {cpu_model()} ({threads} threads)"
     names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     return "gpu: " + ", ".join(names)

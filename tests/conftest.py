@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny IDX files written by the tests, and the real data for end-to-end runs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Serialise a uint8 array as an IDX file (magic 0x0801 for 1-D labels, 0x0803 for 3-D images)."""
+    magic = {1: 0x0801, 3: 0x0803}[array.ndim]
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> bytes:
+    raw = idx_bytes(array)
+    path.write_bytes(gzip.compress(raw))
+    return raw
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path: Path) -> Path:
+    """Four valid IDX files with 200 training and 50 test images, 10 classes, balanced."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fmnist"
+    folder.mkdir()
+    for prefix, n in (("train", 200), ("t10k", 50)):
+        write_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 10)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_data_available() -> None:
+    from fmnist_bench.data import find_data_dir
+    from fmnist_bench.errors import DataError
+
+    try:
+        find_data_dir()
+    except DataError as exc:
+        pytest.fail(f"end-to-end tests need the real data: {exc}")

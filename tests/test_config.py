@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fmnist_bench.config import PRESETS, STRATEGY_NAMES, RunConfig, load_config_file, make_config
+from fmnist_bench.errors import ConfigError
+
+
+def test_presets_are_valid_and_named() -> None:
+    assert set(PRESETS) == {"smoke", "quick", "standard", "full"}
+    assert all(cfg.preset == name for name, cfg in PRESETS.items())
+    assert len(PRESETS["full"].seeds) >= 5
+
+
+def test_run_id_is_stable_and_follows_the_config() -> None:
+    assert make_config("smoke").run_id == make_config("smoke").run_id
+    assert make_config("smoke").run_id != make_config("smoke", budget_epochs=8).run_id
+    assert make_config("smoke").run_id.startswith("smoke-ann-")
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    pytest.param({"strategies": ("random", "grid")}, "unknown strategy 'grid'", id="strategy"),
+    pytest.param({"space": "vit"}, "unknown space 'vit'", id="space"),
+    pytest.param({"seeds": (0,)}, "seeds must be integers >= 1", id="seed-zero"),
+    pytest.param({"seeds": (1.5,)}, "seeds must be integers >= 1", id="seed-float"),
+    pytest.param({"seeds": (1, 1)}, "repeat", id="seed-repeat"),
+    pytest.param({"budget_epochs": 1, "epochs_per_trial": 3}, "too small for one trial", id="budget"),
+    pytest.param({"batch_size": 0}, "batch_size must be >= 1", id="batch"),
+])
+def test_invalid_configs_say_what_is_wrong(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PRESETS["smoke"].replace(**changes)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'huge'; choose one of: smoke, quick, standard, full"):
+        make_config("huge")
+
+
+def test_config_file_overrides_a_preset(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('preset = "smoke"\nstrategies = ["random"]\nbudget_epochs = 8\n')
+    cfg = load_config_file(path)
+    assert cfg.preset == "smoke" and cfg.strategies == ("random",) and cfg.budget_epochs == 8
+    assert cfg.train_subset == PRESETS["smoke"].train_subset
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("budget = 3\n", "unknown config key.*budget", id="unknown-key"),
+    pytest.param('budget_epochs = "many"\n', "'budget_epochs' must be an integer", id="wrong-type"),
+    pytest.param('seeds = 3\n', "'seeds' must be a list", id="wrong-list"),
+    pytest.param("budget_epochs = \n", "not valid TOML", id="bad-toml"),
+])
+def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config_file(path)
+
+
+def test_roundtrip_through_dict() -> None:
+    cfg = PRESETS["quick"]
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert tuple(cfg.to_dict()["strategies"]) == STRATEGY_NAMES

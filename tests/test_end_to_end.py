@@ -1,0 +1,171 @@
+"""Real runs on a real-data subset: records, resume after SIGKILL, determinism, divergence, PyTorch-freedom."""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fmnist_bench.config import PRESETS
+from fmnist_bench.errors import StudyFailed
+from fmnist_bench.store import RunPaths, run_lock
+
+pytestmark = pytest.mark.usefixtures("real_data_available")
+SMOKE_ID = PRESETS["smoke"].run_id
+TIMING = {"seconds"}
+
+
+def _run(results: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir",
+                           str(results), *extra], capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
+
+
+def _outcome(study_dir: Path) -> dict:
+    study = json.loads((study_dir / "study.json").read_text())
+    return {k: study[k] for k in ("best_params", "best_val_accuracy", "test", "epochs_trained", "trials")}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    results = tmp_path_factory.mktemp("smoke")
+    return results, _run(results)
+
+
+def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    results, proc = smoke
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"^strategy +seed +best val acc +test acc +macro F1 +epochs +trials +wall time$", proc.stdout,
+                     re.M)
+    assert "Traceback" not in proc.stderr and "I0000" not in proc.stderr  # concise progress, no TF chatter
+    assert re.search(r"\[hyperband seed1\] trial 2 .* best 0\.\d{4} \| epochs \d+/6 \| .* elapsed", proc.stderr)
+    run = RunPaths(results / "runs" / SMOKE_ID)
+    env = json.loads(run.env.read_text())
+    assert env["tensorflow"] and env["keras"] and env["keras_tuner"] and env["cpu"] and env["finished_at"]
+    for name in ("summary.md", "curves_epochs.png", "curves_time.png", "config.json"):
+        assert (run.root / name).stat().st_size > 0
+    assert (results / "LEADERBOARD.md").read_text().count(SMOKE_ID) == 3
+    for strategy in ("random", "hyperband", "bayesian"):
+        folder = run.study_dir(strategy, 1)
+        study = json.loads((folder / "study.json").read_text())
+        assert study["schema"] == 1 and study["device"].startswith(("cpu", "gpu"))
+        assert study["test"]["accuracy"] > 0.5  # chance is 0.1
+        assert len(study["test"]["f1"]) == 10 and len(study["test"]["confusion"]) == 10
+        assert sum(map(sum, study["test"]["confusion"])) == PRESETS["smoke"].test_subset
+        assert set(study["best_params"]) == {"n_hidden_layers", "neurons", "activation", "learning_rate"}
+        trials, epochs = _rows(folder / "trials.csv"), _rows(folder / "epochs.csv")
+        assert len(trials) == study["trials"] and len(epochs) == study["epochs_trained"] <= 6
+        assert {"status", "score", "hp_neurons", "epochs_trained"} <= set(trials[0])
+        assert (folder / "confusion.png").stat().st_size > 10_000
+        assert study["search_seconds"] > 0 and study["final_fit_seconds"] > 0
+
+
+def test_rerun_resumes_instead_of_repeating(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    results, _ = smoke
+    proc = _run(results)
+    assert proc.returncode == 0 and "3 already complete" in proc.stderr and "started" not in proc.stderr
+
+
+def test_sigkill_then_resume_equals_uninterrupted(smoke: tuple[Path, subprocess.CompletedProcess[str]],
+                                                  tmp_path: Path) -> None:
+    reference, _ = smoke
+    command = [sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir", str(tmp_path)]
+    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = tmp_path / "runs" / SMOKE_ID / ".work" / "hyperband-seed1" / "records" / "trial_0001.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)  # the parent and its study process, mid-study
+    victim.wait()
+    assert marker.exists() and not (marker.parents[3] / "studies" / "hyperband-seed1" / "study.json").exists()
+    leftovers = [p for p in (tmp_path / "runs").rglob("*") if p.name.endswith(".tmp")]
+    assert not [p for p in leftovers if ".work" not in p.parts]  # nothing half-written among the results
+    proc = _run(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 already complete" in proc.stderr
+    for strategy in ("random", "hyperband", "bayesian"):
+        mine = RunPaths(tmp_path / "runs" / SMOKE_ID).study_dir(strategy, 1)
+        theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir(strategy, 1)
+        assert _rows(mine / "trials.csv") == _rows(theirs / "trials.csv"), strategy
+        assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv"), strategy
+        assert _outcome(mine) == _outcome(theirs), strategy
+
+
+def test_same_command_twice_gives_identical_records(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        proc = _run(tmp_path / name, "--strategies", "bayesian", "--seeds", "2")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(RunPaths(next((tmp_path / name / "runs").iterdir())).study_dir("bayesian", 2))
+    for name in ("trials.csv", "epochs.csv"):
+        assert _rows(runs[0] / name) == _rows(runs[1] / name)
+    assert _outcome(runs[0]) == _outcome(runs[1])
+
+
+def test_a_second_writer_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmnist_bench.cli import main
+
+    paths = RunPaths(tmp_path / "runs" / SMOKE_ID)
+    paths.root.mkdir(parents=True)
+    with run_lock(paths):
+        assert main(["run", "--preset", "smoke", "--results-dir", str(tmp_path)]) == 2
+    assert "another fmnist-bench process" in capsys.readouterr().err
+
+
+def test_diverging_trials_are_recorded_and_a_study_without_survivors_fails_cleanly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from fmnist_bench import config, spaces, study
+    from fmnist_bench.spaces import AnnSpace
+
+    class Exploding(AnnSpace):
+        def build(self, hp):  # type: ignore[no-untyped-def]
+            model = super().build(hp)
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            return model
+
+    monkeypatch.setattr(config, "SPACE_NAMES", ("ann", "exploding"))
+    monkeypatch.setitem(spaces.SPACES, "exploding", Exploding)
+    cfg = PRESETS["smoke"].replace(space="exploding", strategies=("random",))
+    paths = RunPaths(tmp_path / "run")
+    with pytest.raises(StudyFailed, match=r"all 3 trials failed \(diverged: training loss became nan"):
+        study.run_study(cfg, "random", 1, paths, data_dir=None, device="cpu", threads=2)
+    records = sorted((paths.study_work("random", 1) / "records").glob("trial_*.json"))
+    assert len(records) == 3
+    trial = json.loads(records[0].read_text())["trial"]
+    assert trial["status"] == "FAILED" and trial["reason"].startswith("diverged") and trial["score"] is None
+    assert not (paths.study_dir("random", 1) / "study.json").exists()
+
+
+def test_pytorch_is_never_imported_nor_required(tmp_path: Path) -> None:
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from fmnist_bench.config import PRESETS; from fmnist_bench.store import RunPaths\n"
+        "from fmnist_bench.study import run_study\n"
+        "run_study(PRESETS['smoke'].replace(budget_epochs=2), 'hyperband', 1, RunPaths(Path(sys.argv[1])),"
+        " data_dir=None, device='auto', threads=2)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("torch")
+    requiring = [d.metadata["Name"] for d in importlib.metadata.distributions() for r in (d.requires or [])
+                 if re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0].lower() == "torch" and "extra ==" not in r]
+    assert requiring == []

@@ -1,0 +1,104 @@
+"""Report and leaderboard on hand-built study records: values, ordering, determinism, schema handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_bench.config import PRESETS
+from fmnist_bench.leaderboard import write_leaderboard
+from fmnist_bench.metrics import score_predictions
+from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialStatus
+from fmnist_bench.report import aggregate_rows, class_rows, render_summary, study_rows, write_report
+from fmnist_bench.store import RunPaths, atomic_write_json, load_run
+
+CFG = PRESETS["smoke"].replace(seeds=(1, 2))
+
+
+def _study(paths: RunPaths, strategy: str, seed: int, correct: int, val_accs: list[float]) -> None:
+    y_true = np.arange(100) % 10
+    y_pred = y_true.copy()
+    y_pred[correct:] = (y_pred[correct:] + 1) % 10  # the first `correct` predictions are right
+    scores = score_predictions(y_true, y_pred)
+    tid = f"{strategy}-s{seed}-t000"
+    trial = TrialRecord(tid, 0, TrialStatus.COMPLETE, max(val_accs), {"neurons": 64}, len(val_accs), 0,
+                        len(val_accs), 3.0)
+    epochs = [EpochRecord(tid, i + 1, 0.4, 0.9, 0.4, a, 1.5) for i, a in enumerate(val_accs)]
+    result = StudyResult(strategy, seed, "ann", CFG.digest(), tid, {"neurons": 64}, max(val_accs), max(val_accs),
+                         2, 2, scores.to_dict(), 0.3, CFG.budget_epochs, len(val_accs), len(val_accs), 1, 0, 1, 3.0,
+                         2.0, "cpu: test", 2)
+    folder = paths.study_dir(strategy, seed)
+    atomic_write_json(folder / "records.json", "records",
+                      {"trials": [trial.to_dict()], "epochs": [e.to_dict() for e in epochs]})
+    atomic_write_json(folder / "study.json", "study", result.to_dict())
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    paths = RunPaths(tmp_path / "runs" / "r1")
+    atomic_write_json(paths.config, "config", {"config": CFG.to_dict()})
+    atomic_write_json(paths.env, "env", {"tensorflow": "2.21.0", "keras": "3.15.1", "keras_tuner": "1.4.8",
+                                         "started_at": "2026-11-25T20:00:00+00:00"})
+    # test accuracy: random 0.80/0.82, hyperband 0.90/0.86, bayesian 0.85/0.84
+    for strategy, per_seed in {"random": (80, 82), "hyperband": (90, 86), "bayesian": (85, 84)}.items():
+        for seed, correct in zip((1, 2), per_seed):
+            _study(paths, strategy, seed, correct, [0.85, 0.883, 0.87] if strategy == "hyperband" else [0.85, 0.86])
+    return tmp_path
+
+
+def test_study_rows_hold_the_recorded_values(results: Path) -> None:
+    rows = study_rows(load_run(results / "runs" / "r1"))
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        ("random", 1), ("random", 2), ("hyperband", 1), ("hyperband", 2), ("bayesian", 1), ("bayesian", 2)]
+    assert [r["test"] for r in rows] == [0.80, 0.82, 0.90, 0.86, 0.85, 0.84]
+    hyperband = rows[2]
+    assert (hyperband["reach_epochs"], hyperband["reach_s"]) == (2, 3.0)  # 0.883 >= 0.882 at the 2nd epoch
+    assert rows[0]["reach_epochs"] is None
+
+
+def test_aggregates_rank_the_better_strategy_first(results: Path) -> None:
+    rows = {r["strategy"]: r for r in aggregate_rows(load_run(results / "runs" / "r1"))}
+    assert rows["hyperband"]["mean"] == pytest.approx(0.88) and rows["hyperband"]["rank"] == 1.0
+    assert rows["random"]["rank"] == 3.0 and rows["hyperband"]["wins"] == 2.0
+    assert rows["random"]["normalised"] == 0 and rows["hyperband"]["normalised"] == 1
+    assert rows["bayesian"]["normalised"] == pytest.approx((0.845 - 0.81) / (0.88 - 0.81))
+    assert rows["hyperband"]["never"] == 0 and rows["random"]["never"] == 2
+
+
+def test_class_table_puts_the_hardest_class_first(results: Path) -> None:
+    rows, _ = class_rows(load_run(results / "runs" / "r1"))
+    f1 = [r["mean_f1"] for r in rows]
+    assert f1 == sorted(f1) and len(rows) == 10
+
+
+def test_summary_and_figures_are_written(results: Path) -> None:
+    summary = write_report(results / "runs" / "r1")
+    text = summary.read_text()
+    assert "## Across 2 seeds" in text and "Paired differences" in text and "**88.00%**" in text
+    for png in [results / "runs/r1/curves_epochs.png", results / "runs/r1/curves_time.png",
+                results / "runs/r1/studies/random-seed1/confusion.png"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_leaderboard_is_sorted_deterministic_and_flags_unknown_schemas(results: Path) -> None:
+    first = write_leaderboard(results).read_bytes()
+    assert write_leaderboard(results).read_bytes() == first
+    text = first.decode()
+    order = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "%" in line]
+    assert order == ["Zalando benchmark: MLP 256-128-100", "original project: RandomSearch, 15-epoch refit",
+                     "hyperband", "bayesian", "random"]  # 88.33%, 88.2%, then the run's 88.0%, 84.5%, 81.0%
+    bad = RunPaths(results / "runs" / "r0-old")
+    bad.root.mkdir(parents=True)
+    bad.config.write_text(json.dumps({"schema": 99, "kind": "config", "config": {}}))
+    text = write_leaderboard(results).read_text()
+    assert "## Runs not included" in text and "`r0-old`: " in text and "schema 99" in text
+    assert text.count("| hyperband") == 1  # the readable run is still there
+
+
+def test_render_summary_reports_incomplete_runs(results: Path) -> None:
+    (results / "runs/r1/studies/bayesian-seed2/study.json").unlink()
+    text = render_summary(load_run(results / "runs" / "r1"))
+    assert "5 of 6 studies complete" in text

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fmnist_bench.records import EpochRecord
+from fmnist_bench.stats import (anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks,
+                                normalised_scores, paired_tests, win_counts)
+
+
+def _epochs(accs: list[float], seconds: float = 2.0) -> list[EpochRecord]:
+    return [EpochRecord("t", i + 1, 0.5, 0.8, 0.5, a, seconds) for i, a in enumerate(accs)]
+
+
+def test_time_to_target_on_a_hand_built_history() -> None:
+    # Trial 1 (3 epochs): 0.80 0.85 0.87; trial 2 (2 epochs): 0.86 0.884 -> first >= 0.882 at epoch 5, 10 s.
+    curve = anytime_curve(_epochs([0.80, 0.85, 0.87, 0.86, 0.884]))
+    assert curve.best.tolist() == [0.80, 0.85, 0.87, 0.87, 0.884]
+    assert first_reach(curve, 0.882) == (5, 10.0)
+    assert first_reach(curve, 0.9) is None
+    assert first_reach(curve, 0.85) == (2, 4.0)
+
+
+def test_nan_epochs_do_not_count_as_progress() -> None:
+    curve = anytime_curve(_epochs([0.5, float("nan"), 0.6]))
+    assert curve.best.tolist() == [0.5, 0.5, 0.6]
+
+
+def test_curve_on_grid_is_a_step_function() -> None:
+    curve = anytime_curve(_epochs([0.1, 0.3, 0.2]))
+    assert curve_on_grid(curve, np.array([1, 2, 3]), by="epochs").tolist() == [0.1, 0.3, 0.3]
+    on_time = curve_on_grid(curve, np.array([0.0, 2.0, 5.0]), by="seconds")
+    assert math.isnan(on_time[0]) and on_time[1:].tolist() == [0.1, 0.3]
+
+
+def test_bootstrap_ci_brackets_the_mean_and_degenerates_for_constants() -> None:
+    low, high = bootstrap_ci([0.86, 0.87, 0.88, 0.89])
+    assert 0.86 <= low < 0.875 < high <= 0.89
+    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
+    assert bootstrap_ci([0.7]) == (0.7, 0.7)
+
+
+def test_ranks_and_wins_by_hand() -> None:
+    scores = np.array([[0.9, 0.8, 0.7],   # seed 1: a > b > c
+                       [0.8, 0.8, 0.9],   # seed 2: c first, a and b tie for 2nd
+                       [0.7, 0.9, 0.8]])  # seed 3: b > c > a
+    assert mean_ranks(scores).tolist() == pytest.approx([(1 + 2.5 + 3) / 3, (2 + 2.5 + 1) / 3, (3 + 1 + 2) / 3])
+    assert win_counts(scores).tolist() == [1.0, 1.0, 1.0]
+    assert win_counts(np.array([[0.9, 0.9, 0.1]])).tolist() == [0.5, 0.5, 0.0]
+
+
+def test_paired_t_test_matches_hand_computation() -> None:
+    # a - b = [0.01, 0.02, 0.03, 0.02, 0.02]: mean 0.02, sd 0.00707, t = 0.02 / (0.00707 / sqrt 5) = 6.325, df 4
+    a = np.array([0.89, 0.90, 0.91, 0.90, 0.90])
+    b = a - np.array([0.01, 0.02, 0.03, 0.02, 0.02])
+    c = a.copy()
+    tests = paired_tests(["a", "b", "c"], np.column_stack([a, b, c]))
+    ab = next(t for t in tests if (t.a, t.b) == ("a", "b"))
+    assert ab.mean_diff == pytest.approx(0.02)
+    assert ab.p_value == pytest.approx(0.003198, rel=1e-3)
+    ac = next(t for t in tests if (t.a, t.b) == ("a", "c"))
+    assert ac.mean_diff == 0 and ac.p_value == 1.0 and not ac.significant
+    # Holm: the smallest of 3 p-values is multiplied by 3.
+    assert min(t.p_holm for t in tests) == pytest.approx(3 * 0.003198, rel=1e-3)
+
+
+def test_normalised_score_puts_random_at_0_and_best_at_1() -> None:
+    assert normalised_scores(["random", "hyperband", "bayesian"], [0.86, 0.88, 0.87]) == pytest.approx([0, 1, 0.5])
+    assert all(math.isnan(v) for v in normalised_scores(["random", "b"], [0.9, 0.8]))
+
+
+def test_band_of_identical_rows_has_zero_width() -> None:
+    mean, low, high = band(np.array([[0.1, 0.2], [0.1, 0.2]]))
+    assert mean.tolist() == low.tolist() == high.tolist() == [0.1, 0.2]

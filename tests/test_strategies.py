@@ -1,0 +1,64 @@
+"""Budgets and hooks of the strategies, checked on the real keras-tuner oracles (no training needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from fmnist_bench.config import PRESETS, SPACE_NAMES, STRATEGY_NAMES
+from fmnist_bench.spaces import SPACES, AnnSpace
+from fmnist_bench.strategies import STRATEGIES, trial_cost, trial_seed
+
+
+def _spend(strategy: str, preset: str, directory: Path) -> tuple[int, int]:
+    """Drive an oracle as the tuner would, scoring trials at random; return (epochs planned, trials)."""
+    cfg = PRESETS[preset]
+    oracle = STRATEGIES[strategy](cfg, 1)
+    oracle._set_project_dir(str(directory), strategy)
+    hp = kt.HyperParameters()
+    AnnSpace().build(hp)  # registers the space, as the tuner does on its first build
+    oracle.update_space(hp)
+    rng = np.random.default_rng(0)
+    spent = trials = 0
+    while True:
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            return spent, trials
+        spent += trial_cost(trial.hyperparameters.values, cfg.epochs_per_trial)
+        trials += 1
+        oracle.update_trial(trial.trial_id, {"val_accuracy": float(rng.uniform(0.7, 0.9))}, step=0)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick", "standard"])
+def test_every_strategy_spends_the_same_budget(preset: str, tmp_path: Path) -> None:
+    cfg = PRESETS[preset]
+    spent = {name: _spend(name, preset, tmp_path / preset) for name in STRATEGY_NAMES}
+    for name, (epochs, trials) in spent.items():
+        assert cfg.budget_epochs - cfg.epochs_per_trial < epochs <= cfg.budget_epochs, (name, epochs)
+    assert spent["random"] == spent["bayesian"] == (cfg.budget_epochs, cfg.budget_epochs // cfg.epochs_per_trial)
+
+
+def test_hyperband_runs_more_cheaper_trials_on_the_standard_budget(tmp_path: Path) -> None:
+    epochs, trials = _spend("hyperband", "standard", tmp_path)
+    assert epochs == 90 and trials > 90 // 9
+
+
+def test_hyperband_cost_counts_only_new_epochs() -> None:
+    assert trial_cost({"tuner/epochs": 9, "tuner/initial_epoch": 3}, 9) == 6
+    assert trial_cost({}, 5) == 5
+
+
+def test_trial_seeds_are_stable_and_distinct() -> None:
+    assert trial_seed(1, "03") == trial_seed(1, "03")
+    assert len({trial_seed(s, t) for s in (1, 2) for t in ("00", "01", "final")}) == 6
+    assert all(trial_seed(s, "00") >= 1 for s in range(1, 50))
+
+
+def test_registries_match_the_names_the_cli_offers() -> None:
+    assert tuple(STRATEGIES) == STRATEGY_NAMES
+    assert tuple(SPACES) == SPACE_NAMES
