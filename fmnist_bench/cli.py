@@ -24,6 +24,18 @@ DEFAULT_RESULTS = Path("results")
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each record (pytest swaps it between tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line instead of usage + message."""
 
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
-                            stream=sys.stderr, force=True)
+                            handlers=[_StderrHandler()], force=True)
         return _COMMANDS[args.command](args)
     except FmnistBenchError as exc:
         print(f"fmnist-bench: error: {exc}", file=sys.stderr)

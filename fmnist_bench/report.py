@@ -250,11 +250,12 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
               c.epochs.size)
     grid = np.arange(1, int(end) + 1) if by == "epochs" else np.linspace(0, end, 300)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, items in curves.items():
+    # Distinct dashes and widths: strategies that found the same trials would otherwise hide each other.
+    for (name, items), style, width in zip(curves.items(), ("-", "--", ":", "-."), (3.0, 2.2, 2.0, 1.6)):
         matrix = np.vstack([curve_on_grid(c, grid, by=by) for c in items])  # (n_seeds, n_grid)
         mean, low, high = band(matrix, resamples=500)
         line, = ax.plot(grid, mean, label=f"{name} (n={len(items)} seed{'s' if len(items) > 1 else ''})",
-                        drawstyle="steps-post")
+                        drawstyle="steps-post", linestyle=style, linewidth=width)
         if len(items) > 1:
             ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
     target = run.config["target_accuracy"]
