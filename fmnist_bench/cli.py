@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .config import PRESET_NOTES, PRESETS, STRATEGY_NAMES, load_config_file, make_config
+from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, load_config_file, make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 
 __all__ = ["main"]
@@ -49,6 +49,12 @@ def _strategies(text: str) -> tuple[str, ...]:
         if name not in STRATEGY_NAMES:
             raise argparse.ArgumentTypeError(f"unknown strategy {name!r}; choose from {','.join(STRATEGY_NAMES)}")
     return names
+
+
+def _space(text: str) -> str:
+    if text not in SPACE_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown space {text!r}; choose from {','.join(SPACE_NAMES)}")
+    return text
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -89,6 +95,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", choices=list(PRESETS), default="standard", metavar="{" + ",".join(PRESETS) + "}",
                      help="starting configuration (default: standard)")
     run.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
+    run.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
     run.add_argument("--strategies", type=_strategies,
                      help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: all)")
     run.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
@@ -104,6 +111,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
     run.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                      help="auto uses a GPU when TensorFlow sees one (default: auto)")
+    run.add_argument("--trials-per-process", type=_positive, default=16,
+                     help="restart a study's process after this many trials to return the memory TensorFlow keeps "
+                          "per model; results are unchanged (default: 16)")
 
     report = commands.add_parser("report", help="(re)write summary.md and figures of a stored run")
     report.add_argument("run", nargs="?", help="run id or folder (default: the most recent run)")
@@ -111,6 +121,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser("leaderboard", help="rebuild results/LEADERBOARD.md from every stored run")
     board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+
+    bench = commands.add_parser("benchmarks", help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
+    bench.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
+    bench.add_argument("--output", type=Path, default=DEFAULT_RESULTS / "benchmarks" / "BENCHMARKS.md")
 
     data = commands.add_parser("data", help="locate and verify the Fashion-MNIST files")
     data.add_argument("--data-dir", type=Path)
@@ -122,6 +136,7 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", default="auto")
     study.add_argument("--threads", type=int, default=1)
     study.add_argument("--data-dir", type=Path)
+    study.add_argument("--trials-per-process", type=int)
     return parser
 
 
@@ -132,13 +147,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     base = load_config_file(args.config) if args.config else make_config(args.preset)
     cfg = base.replace(**{k: v for k, v in {
-        "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
+        "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs}.items() if v is not None})
     start = time.perf_counter()
     try:
         outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
-                                jobs=args.jobs, device=args.device)
+                                jobs=args.jobs, device=args.device, trials_per_process=args.trials_per_process)
     except KeyboardInterrupt:
         print(f"interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -168,6 +183,16 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmarks(args: argparse.Namespace) -> int:
+    from .benchreport import render_benchmarks
+    from .store import atomic_write_text, ensure_writable_dir
+
+    ensure_writable_dir(args.output.parent)
+    atomic_write_text(args.output, render_benchmarks(args.json))
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from .data import find_data_dir, load_raw
 
@@ -181,21 +206,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from .config import RunConfig
     from .store import RunPaths, read_json
     from .study import run_study
-    from .runner import EXIT_STUDY_FAILED
+    from .runner import EXIT_RECYCLE, EXIT_STUDY_FAILED
+    from .strategies import ProcessRecycle
 
     paths = RunPaths(args.run_dir)
     cfg = RunConfig.from_dict(read_json(paths.config, "config")["config"])
     try:
         run_study(cfg, args.strategy, args.seed, paths, data_dir=args.data_dir, device=args.device,
-                  threads=args.threads)
+                  threads=args.threads, trials_per_process=args.trials_per_process)
     except StudyFailed as exc:
         print(f"fmnist-bench: study failed: {exc}", file=sys.stderr)
         return EXIT_STUDY_FAILED
+    except ProcessRecycle:
+        return EXIT_RECYCLE
     return 0
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": _cmd_run, "report": _cmd_report, "leaderboard": _cmd_leaderboard, "data": _cmd_data,
+    "run": _cmd_run, "report": _cmd_report, "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks,
+    "data": _cmd_data,
     "_study": _cmd_study,
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ResultsError
+from .stats import bootstrap_ci
 from .store import StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
 from .tables import Column, fmt_seconds, markdown_table
 
@@ -34,6 +35,7 @@ def leaderboard_rows(run: StoredRun) -> list[dict[str, Any]]:
             "run": run.root.name, "link": f"[summary](runs/{run.root.name}/summary.md)",
             "space": run.config["space"], "strategy": name, "seeds": len(results),
             "budget": run.config["budget_epochs"], "test": float(np.mean([r.test["accuracy"] for r in results])),
+            "ci": _ci([r.test["accuracy"] for r in results]),
             "macro_f1": float(np.mean([r.test["macro_f1"] for r in results])),
             "wall_s": float(np.mean([r.search_seconds + r.final_fit_seconds for r in results])),
             "versions": f"{env.get('tensorflow')} / {env.get('keras')} / {env.get('keras_tuner')}",
@@ -42,8 +44,16 @@ def leaderboard_rows(run: StoredRun) -> list[dict[str, Any]]:
     return rows
 
 
+def _ci(values: list[float]) -> str | None:
+    if len(values) < 2:
+        return None
+    low, high = bootstrap_ci(values)
+    return f"[{100 * low:.2f}, {100 * high:.2f}]"
+
+
 COLUMNS = [
     Column("strategy", "strategy"), Column("space", "space"), Column("test", "test acc", lambda v: f"{100 * v:.2f}%"),
+    Column("ci", "95% CI (seeds)"),
     Column("macro_f1", "macro F1", lambda v: f"{v:.4f}"), Column("seeds", "seeds"),
     Column("budget", "budget (epochs)"), Column("wall_s", "wall time / study", fmt_seconds),
     Column("versions", "TF / Keras / keras-tuner"), Column("device", "device"), Column("date", "date"),

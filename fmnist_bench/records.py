@@ -46,6 +46,7 @@ class TrialRecord:
     round: int | None = None
     parent: str | None = None  # Hyperband: the trial whose checkpoint this one continued
     reason: str = ""  # why a FAILED trial failed
+    rss_mb: float | None = None  # resident memory of the study process when the trial ended (leak check)
 
     def config_key(self) -> str:
         """Identity of the configuration, independent of how long it was trained."""

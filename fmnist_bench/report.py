@@ -15,8 +15,8 @@ import numpy as np
 from .data import CLASS_NAMES
 from .errors import ResultsError
 from .records import StudyResult
-from .stats import anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks, normalised_scores, \
-    paired_tests, win_counts
+from .stats import anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
+    normalised_scores, paired_tests, win_counts
 from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run
 from .tables import Column, fmt_seconds, markdown_table
 
@@ -77,21 +77,20 @@ def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
         return []
     ranks, wins = mean_ranks(scores), win_counts(scores)
     means = scores.mean(axis=0)
-    normalised = normalised_scores(strategies, list(means))
+    normalised = normalised_scores(strategies, list(means), best_found=float(scores.max()))
     target = run.config["target_accuracy"]
     rows = []
     for k, name in enumerate(strategies):
         reach = [first_reach(anytime_curve(st.epochs), target) for st in run.studies
                  if st.result.strategy == name and st.result.seed in seeds]
-        hit = [r for r in reach if r is not None]
         low, high = bootstrap_ci(scores[:, k])
         rows.append({
             "strategy": name, "n": len(seeds), "mean": float(means[k]), "median": float(np.median(scores[:, k])),
             "ci": f"[{_pct(low)}, {_pct(high)}]", "std": float(scores[:, k].std(ddof=1)) if len(seeds) > 1 else None,
             "rank": float(ranks[k]), "wins": float(wins[k]), "normalised": normalised[k],
-            "reach_epochs": float(np.median([h[0] for h in hit])) if hit else None,
-            "reach_s": float(np.median([h[1] for h in hit])) if hit else None,
-            "never": len(reach) - len(hit)})
+            "reach_epochs": median_with_misses([r[0] if r else None for r in reach]),
+            "reach_s": median_with_misses([r[1] if r else None for r in reach]),
+            "never": sum(r is None for r in reach)})
     return rows
 
 
@@ -100,7 +99,7 @@ AGGREGATE_COLUMNS = [
     Column("median", "median", _pct, "max"), Column("ci", "95% CI of mean (bootstrap)"),
     Column("std", "std", _pct), Column("rank", "mean rank", lambda v: f"{v:.2f}", "min"),
     Column("wins", "wins", lambda v: f"{v:g}", "max"),
-    Column("normalised", "normalised (random=0, best=1)", lambda v: "-" if math.isnan(v) else f"{v:.2f}"),
+    Column("normalised", "normalised (random=0, best found=1)", lambda v: "-" if math.isnan(v) else f"{v:+.2f}"),
     Column("reach_epochs", "median epochs to target", lambda v: f"{v:g}", "min"),
     Column("reach_s", "median time to target", fmt_seconds, "min"), Column("never", "seeds never reaching it"),
 ]
@@ -176,7 +175,10 @@ def render_summary(run: StoredRun) -> str:
                  "epochs/time to target count training epochs and seconds of the search until it was first "
                  "reached, '-' if never. Search time sums trial wall times.")), ""]
     if len(run.seeds) > 1:
-        parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS),
+        parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
+                  "Normalised: (mean - random's mean) / (best single test accuracy of the run - random's mean). "
+                  "Median epochs/time to target count a seed that never reached it as infinite: '-' means the "
+                  "median seed never got there.")),
                   "", _paired_section(run)]
     rows, columns = class_rows(run)
     parts += ["## Per class (test set)\n",

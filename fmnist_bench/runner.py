@@ -24,14 +24,16 @@ from .envinfo import collect_env, utc_now
 from .errors import ResultsError
 from .records import StudyResult, study_name
 from .store import RunPaths, atomic_write_json, ensure_writable_dir, read_json, run_lock
+from .tables import fmt_seconds
 
-__all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_STUDY_FAILED"]
+__all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_RECYCLE", "EXIT_STUDY_FAILED"]
 
 log = logging.getLogger(__name__)
 EXIT_STUDY_FAILED = 3
+EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume it in a fresh process
 # TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply: dropped from children's stderr.
 _TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
-                       r"E\d{4} .*NodeDef mentions attribute)")
+                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: )")
 
 
 def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
@@ -79,19 +81,16 @@ def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
 
 
 def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,
-                   threads: int) -> list[str]:
+                   threads: int, trials_per_process: int | None) -> list[str]:
     command = [sys.executable, "-m", "fmnist_bench", "_study", "--run-dir", str(paths.root), "--strategy",
                strategy, "--seed", str(seed), "--device", device, "--threads", str(threads)]
+    if trials_per_process is not None:
+        command += ["--trials-per-process", str(trials_per_process)]
     return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
 
 
-def _fmt(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
-                  jobs: int = 1, device: str = "auto") -> RunOutcome:
+                  jobs: int = 1, device: str = "auto", trials_per_process: int | None = None) -> RunOutcome:
     """Run every (strategy, seed) study of `cfg` that is not already complete in the run folder.
 
     Raises:
@@ -112,7 +111,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         log.info("run %s: %d studies (%s x seeds %s), %d already complete; results in %s", paths.root.name,
                  len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done), paths.root)
         failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
-                              threads=threads, total=len(cells))
+                              threads=threads, total=len(cells), trials_per_process=trials_per_process)
         env = read_json(paths.env, "env")
         env.pop("schema"), env.pop("kind")
         atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
@@ -122,27 +121,34 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
 
 def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]],
                  done: dict[tuple[str, int], StudyResult], *, data_dir: Path | None, device: str, jobs: int,
-                 threads: int, total: int) -> list[str]:
+                 threads: int, total: int, trials_per_process: int | None) -> list[str]:
     failed: list[str] = []
     running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]] = {}
     queue = list(pending)
     durations: list[float] = []
+    started_at: dict[tuple[str, int], float] = {}
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         while queue or running:
             while queue and len(running) < jobs:
                 strategy, seed = cell = queue.pop(0)
-                log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1, total,
-                         strategy, seed)
+                if cell not in started_at:
+                    log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1, total,
+                             strategy, seed)
+                    started_at[cell] = time.perf_counter()
                 process = subprocess.Popen(_study_command(paths, strategy, seed, data_dir=data_dir, device=device,
-                                                          threads=threads), stderr=subprocess.PIPE, text=True)
+                                                          threads=threads, trials_per_process=trials_per_process),
+                                           stderr=subprocess.PIPE, text=True)
                 _forward_stderr(process)
-                running[cell] = (process, time.perf_counter())
+                running[cell] = (process, started_at[cell])
             time.sleep(0.2)
             for cell, (process, started) in list(running.items()):
                 if process.poll() is None:
                     continue
                 del running[cell]
+                if process.returncode == EXIT_RECYCLE:
+                    queue.insert(0, cell)  # same study, fresh process, resumes after its last finished trial
+                    continue
                 durations.append(time.perf_counter() - started)
                 result = completed_study(paths, cfg, *cell)
                 if result is None:
@@ -155,8 +161,8 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]]
                 remaining = len(queue) + len(running)
                 eta = sum(durations) / len(durations) * remaining / jobs
                 log.info("study %d/%d done: %s seed %d, test accuracy %.4f in %s%s", len(done) + len(failed),
-                         total, cell[0], cell[1], result.test["accuracy"], _fmt(durations[-1]),
-                         f"; ~{_fmt(eta)} left" if remaining else "")
+                         total, cell[0], cell[1], result.test["accuracy"], fmt_seconds(durations[-1]),
+                         f"; ~{fmt_seconds(eta)} left" if remaining else "")
     except KeyboardInterrupt:
         _stop(running)
         raise

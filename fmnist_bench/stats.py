@@ -16,7 +16,7 @@ from scipy import stats as sps
 from .records import EpochRecord
 
 __all__ = ["Curve", "anytime_curve", "first_reach", "bootstrap_ci", "mean_ranks", "win_counts", "PairedTest",
-           "paired_tests", "normalised_scores", "curve_on_grid", "band"]
+           "paired_tests", "normalised_scores", "median_with_misses", "curve_on_grid", "band"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +113,23 @@ def paired_tests(names: Sequence[str], scores: np.ndarray) -> list[PairedTest]:
     return [PairedTest(a, b, d, ci, p, adjusted[k]) for k, (a, b, d, ci, p) in enumerate(raw)]
 
 
-def normalised_scores(names: Sequence[str], means: Sequence[float], baseline: str = "random") -> list[float]:
-    """(mean - baseline mean) / (best mean - baseline mean): the baseline scores 0, the best strategy 1."""
+def normalised_scores(names: Sequence[str], means: Sequence[float], best_found: float,
+                      baseline: str = "random") -> list[float]:
+    """(mean - baseline mean) / (best_found - baseline mean): the baseline scores 0, the best single result any
+    study found scores 1, and a strategy worse than the baseline goes negative."""
     if baseline not in names:
         return [math.nan] * len(names)
     base = means[list(names).index(baseline)]
-    span = max(means) - base
+    span = best_found - base
     return [(m - base) / span if span > 0 else math.nan for m in means]
+
+
+def median_with_misses(values: Sequence[float | None]) -> float | None:
+    """Median where a miss (None) counts as never, i.e. +inf; None when the median seed never got there."""
+    if not values:
+        return None
+    median = float(np.median([math.inf if v is None else v for v in values]))
+    return None if math.isinf(median) else median
 
 
 def curve_on_grid(curve: Curve, grid: np.ndarray, *, by: str) -> np.ndarray:

@@ -7,8 +7,10 @@ keras-tuner marks the trial ended; the study's CSVs and `records.json` go next; 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from .config import RunConfig
 from .errors import StudyFailed
 from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values
 from .store import RunPaths, atomic_write_json, read_json, write_csv
+from .tables import fmt_seconds
 
 __all__ = ["run_study", "best_trial", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
 
@@ -24,9 +27,13 @@ log = logging.getLogger(__name__)
 EPOCH_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
 
-def _fmt_seconds(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+def _rss_mb() -> float | None:
+    """Current resident set size from /proc (Linux); None elsewhere."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 class StudyRecorder:
@@ -74,7 +81,7 @@ class StudyRecorder:
             seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
             round=budget.get("round"),
             parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
-            reason="" if ok else (reason or "trial ended without reporting an epoch"))
+            reason="" if ok else (reason or "trial ended without reporting an epoch"), rss_mb=_rss_mb())
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
         self._report(record)
@@ -90,8 +97,8 @@ class StudyRecorder:
         best = f"{self._best:.4f}" if self._best is not None else "-"
         log.info("[%s seed%d] trial %d (%d ep) %s | best %s | epochs %d/%d | %s elapsed, ~%s to go before final fit",
                  self.strategy, self.seed, record.number + 1, record.epochs_trained, outcome, best, spent,
-                 self.cfg.budget_epochs, _fmt_seconds(time.perf_counter() - self._process_start),
-                 _fmt_seconds(left))
+                 self.cfg.budget_epochs, fmt_seconds(time.perf_counter() - self._process_start),
+                 fmt_seconds(left))
 
     def finished_trials(self) -> list[TrialRecord]:
         return [TrialRecord.from_dict(read_json(p, "trial")["trial"])
@@ -114,14 +121,16 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
     return max(usable, key=lambda t: (t.score, -t.number)) if usable else None
 
 
-def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder) -> Any:
+def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
+                trials_per_process: int | None) -> Any:
     """Reload the study's keras-tuner project; a project damaged by a kill mid-write is restarted cleanly."""
     from .spaces import build_space
     from .strategies import build_tuner
 
     def build() -> Any:
         return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
-                           directory=str(work), project_name="tuner", observer=recorder)
+                           directory=str(work), project_name="tuner", observer=recorder,
+                           trials_per_process=trials_per_process)
     try:
         return build()
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a damaged project
@@ -133,14 +142,22 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: 
 
 
 def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None,
-              device: str, threads: int) -> StudyResult:
+              device: str, threads: int, trials_per_process: int | None = None) -> StudyResult:
     """Search, refit the best configuration, evaluate on the test set, and write the study's records.
+
+    With `trials_per_process`, the search stops after that many trials in this process by raising
+    `ProcessRecycle`; calling again (in a new process) resumes it exactly.
 
     Raises:
         StudyFailed: every trial failed, or the final fit diverged.
     """
     from . import runtime
     device_name = runtime.configure(device=device, threads=threads)
+    # keras-tuner's Hyperband resumes a promoted trial from its parent's weights with a fresh optimizer; Keras warns
+    # about the optimizer state it skips on every promotion. Documented in the README, not repeated per trial.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable.
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension")
 
     import keras
     import keras_tuner as kt
@@ -154,7 +171,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
                          test_subset=cfg.test_subset)
     work = paths.study_work(strategy, seed)
     recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed, records_dir=work / "records")
-    tuner = _open_tuner(cfg, strategy, seed, work, recorder)
+    tuner = _open_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
     tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                  epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, verbose=0,
                  callbacks=[keras.callbacks.TerminateOnNaN()])
@@ -199,7 +216,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         final_fit_seconds=final_seconds, device=device_name, threads=threads)
     _write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
-             scores.accuracy, scores.macro_f1, _fmt_seconds(result.search_seconds), _fmt_seconds(final_seconds))
+             scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))
     return result
 
 
@@ -211,7 +228,7 @@ def _fixed(hp: Any, params: dict[str, Any]) -> Any:
 
 
 TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
-                 "seconds", "bracket", "round", "parent", "reason"]
+                 "seconds", "bracket", "round", "parent", "reason", "rss_mb"]
 
 
 def _write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:

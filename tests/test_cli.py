@@ -20,6 +20,7 @@ def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 @pytest.mark.parametrize(("argv", "message"), [
     pytest.param(["run", "--preset", "huge"], "invalid choice: 'huge'", id="unknown-preset"),
     pytest.param(["run", "--strategies", "random,grid"], "unknown strategy 'grid'", id="unknown-strategy"),
+    pytest.param(["run", "--space", "vit"], "unknown space 'vit'", id="unknown-space"),
     pytest.param(["run", "--seeds", "0"], "seeds must be integers >= 1", id="seed-zero"),
     pytest.param(["run", "--seeds", "one"], "seeds must be integers >= 1", id="seed-text"),
     pytest.param(["run", "--seeds", "1,2.5"], "seeds must be integers >= 1", id="seed-float"),

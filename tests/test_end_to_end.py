@@ -21,7 +21,7 @@ from fmnist_bench.store import RunPaths, run_lock
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
 SMOKE_ID = PRESETS["smoke"].run_id
-TIMING = {"seconds"}
+TIMING = {"seconds", "rss_mb"}
 
 
 def _run(results: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -104,6 +104,23 @@ def test_sigkill_then_resume_equals_uninterrupted(smoke: tuple[Path, subprocess.
         assert _outcome(mine) == _outcome(theirs), strategy
 
 
+def test_ctrl_c_stops_promptly_and_says_how_to_resume(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    marker = tmp_path / "runs" / SMOKE_ID / ".work" / "random-seed1" / "records" / "trial_0000.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - start < 20
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    assert not (tmp_path / "runs" / SMOKE_ID / "studies" / "random-seed1" / "study.json").exists()
+
+
 def test_same_command_twice_gives_identical_records(tmp_path: Path) -> None:
     runs = []
     for name in ("a", "b"):
@@ -113,6 +130,14 @@ def test_same_command_twice_gives_identical_records(tmp_path: Path) -> None:
     for name in ("trials.csv", "epochs.csv"):
         assert _rows(runs[0] / name) == _rows(runs[1] / name)
     assert _outcome(runs[0]) == _outcome(runs[1])
+
+
+def test_a_run_id_holding_another_config_is_refused(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    reference, _ = smoke
+    before = (reference / "runs" / SMOKE_ID / "config.json").read_bytes()
+    proc = _run(reference, "--strategies", "random", "--run-id", SMOKE_ID)
+    assert proc.returncode == 2 and "holds a run with a different config (strategies differ)" in proc.stderr
+    assert (reference / "runs" / SMOKE_ID / "config.json").read_bytes() == before
 
 
 def test_a_second_writer_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,3 +199,31 @@ def test_pytorch_is_never_imported_nor_required(tmp_path: Path) -> None:
     requiring = [d.metadata["Name"] for d in importlib.metadata.distributions() for r in (d.requires or [])
                  if re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0].lower() == "torch" and "extra ==" not in r]
     assert requiring == []
+
+
+def test_parallel_jobs_give_the_serial_results(smoke: tuple[Path, subprocess.CompletedProcess[str]],
+                                               tmp_path: Path) -> None:
+    reference, _ = smoke
+    proc = _run(tmp_path, "--strategies", "random,bayesian", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parallel = next((tmp_path / "runs").iterdir())
+    for strategy in ("random", "bayesian"):
+        mine = RunPaths(parallel).study_dir(strategy, 1)
+        theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir(strategy, 1)
+        assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv"), strategy
+        assert _outcome(mine) == _outcome(theirs), strategy
+
+
+def test_recycling_the_study_process_changes_nothing(smoke: tuple[Path, subprocess.CompletedProcess[str]],
+                                                     tmp_path: Path) -> None:
+    reference, _ = smoke
+    proc = _run(tmp_path, "--strategies", "hyperband", "--trials-per-process", "1")  # a new process per trial
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("study 1/1: hyperband seed 1 started") == 1
+    mine = RunPaths(next((tmp_path / "runs").iterdir())).study_dir("hyperband", 1)
+    theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir("hyperband", 1)
+    assert _rows(mine / "trials.csv") == _rows(theirs / "trials.csv")
+    assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv")
+    assert _outcome(mine) == _outcome(theirs)
+    rss = [float(row["rss_mb"]) for row in csv.DictReader((mine / "trials.csv").open())]
+    assert len(rss) == 3 and all(r > 0 for r in rss)

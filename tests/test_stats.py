@@ -7,7 +7,8 @@ import pytest
 
 from fmnist_bench.records import EpochRecord
 from fmnist_bench.stats import (anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks,
-                                normalised_scores, paired_tests, win_counts)
+                                median_with_misses, normalised_scores, paired_tests,
+                                win_counts)
 
 
 def _epochs(accs: list[float], seconds: float = 2.0) -> list[EpochRecord]:
@@ -66,9 +67,18 @@ def test_paired_t_test_matches_hand_computation() -> None:
     assert min(t.p_holm for t in tests) == pytest.approx(3 * 0.003198, rel=1e-3)
 
 
-def test_normalised_score_puts_random_at_0_and_best_at_1() -> None:
-    assert normalised_scores(["random", "hyperband", "bayesian"], [0.86, 0.88, 0.87]) == pytest.approx([0, 1, 0.5])
-    assert all(math.isnan(v) for v in normalised_scores(["random", "b"], [0.9, 0.8]))
+def test_normalised_score_puts_random_at_0_and_the_best_found_at_1() -> None:
+    names = ["random", "hyperband", "bayesian"]
+    assert normalised_scores(names, [0.86, 0.88, 0.87], best_found=0.88) == pytest.approx([0, 1, 0.5])
+    assert normalised_scores(names, [0.86, 0.85, 0.87], best_found=0.90) == pytest.approx([0, -0.25, 0.25])
+    assert all(math.isnan(v) for v in normalised_scores(["random", "b"], [0.9, 0.8], best_found=0.9))
+
+
+def test_median_counts_misses_as_never() -> None:
+    assert median_with_misses([10, None, 30]) == 30  # sorted: 10, 30, inf
+    assert median_with_misses([10, None, None]) is None
+    assert median_with_misses([4, 6]) == 5
+    assert median_with_misses([]) is None
 
 
 def test_band_of_identical_rows_has_zero_width() -> None:

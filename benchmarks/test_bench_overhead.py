@@ -1,0 +1,49 @@
+"""Harness overhead: the same 4 trials x 2 epochs through the harness's tuner and through plain keras-tuner."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from fmnist_bench.config import PRESETS
+from fmnist_bench.spaces import AnnSpace
+from fmnist_bench.strategies import build_tuner
+from fmnist_bench.study import StudyRecorder
+
+CFG = PRESETS["standard"].replace(epochs_per_trial=2, budget_epochs=8)  # 4 trials x 2 epochs
+ROUNDS = 3
+_counter = itertools.count()
+
+
+def _search(tuner, splits) -> None:
+    tuner.search(splits.x_train[:20000], splits.y_train[:20000], validation_data=(splits.x_val, splits.y_val),
+                 epochs=CFG.epochs_per_trial, batch_size=CFG.batch_size, verbose=0)
+    assert len(tuner.oracle.trials) == 4
+
+
+def test_study_plain_keras_tuner(benchmark, splits, tmp_path: Path) -> None:
+    benchmark.group = "4 trials x 2 epochs (random search, 20k images)"
+
+    def study():
+        keras.utils.set_random_seed(1)
+        tuner = kt.RandomSearch(AnnSpace(), objective="val_accuracy", max_trials=4, seed=1,
+                                directory=str(tmp_path), project_name=f"plain{next(_counter)}")
+        _search(tuner, splits)
+
+    benchmark.pedantic(study, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+def test_study_harness(benchmark, splits, tmp_path: Path) -> None:
+    benchmark.group = "4 trials x 2 epochs (random search, 20k images)"
+
+    def study():
+        work = tmp_path / f"harness{next(_counter)}"
+        recorder = StudyRecorder(cfg=CFG, strategy="random", seed=1, records_dir=work / "records")
+        tuner = build_tuner("random", cfg=CFG, seed=1, hypermodel=AnnSpace(), directory=str(work),
+                            project_name="tuner", observer=recorder)
+        _search(tuner, splits)
+
+    benchmark.pedantic(study, rounds=ROUNDS, iterations=1, warmup_rounds=1)
