@@ -19,7 +19,9 @@ def splits():
 
 @pytest.fixture(scope="session", autouse=True)
 def deterministic_tf() -> None:
-    """The harness's study settings: op determinism on, as in every study process."""
+    """The harness's study settings: op determinism on (which requires a seed), as in every study process."""
+    import keras
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(1)

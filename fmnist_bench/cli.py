@@ -155,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
                                 jobs=args.jobs, device=args.device, trials_per_process=args.trials_per_process)
     except KeyboardInterrupt:
-        print(f"interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)
+        print("interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if outcome.results:
         write_report(outcome.paths.root)

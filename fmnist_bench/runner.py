@@ -112,8 +112,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
                  len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done), paths.root)
         failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
                               threads=threads, total=len(cells), trials_per_process=trials_per_process)
-        env = read_json(paths.env, "env")
-        env.pop("schema"), env.pop("kind")
+        env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
         atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
                                                     "devices": sorted({r.device for r in done.values()})})
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)

@@ -46,8 +46,9 @@ class StudyRecorder:
         self._trial_start = 0.0
         self._epoch_start = 0.0
         self._epochs: list[EpochRecord] = []
-        self._process_start = time.perf_counter()
-        self._best = max((t.score for t in self.finished_trials() if t.score is not None), default=None)
+        # Trials ended in earlier processes of this study (resume), keyed by id: a retried trial replaces its entry.
+        self._finished = {t.trial_id: t for t in (TrialRecord.from_dict(read_json(p, "trial")["trial"])
+                                                  for p in sorted(self.records_dir.glob("trial_*.json")))}
 
     def record_id(self, trial_id: str) -> str:
         return f"{self.strategy}-s{self.seed}-t{int(trial_id):03d}"
@@ -84,25 +85,20 @@ class StudyRecorder:
             reason="" if ok else (reason or "trial ended without reporting an epoch"), rss_mb=_rss_mb())
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
+        self._finished[record.trial_id] = record
         self._report(record)
 
     def _report(self, record: TrialRecord) -> None:
-        if record.score is not None and (self._best is None or record.score > self._best):
-            self._best = record.score
-        done = self.finished_trials()
+        done = self._finished.values()
         spent = sum(t.epochs_target - t.initial_epoch for t in done)
         seconds = sum(t.seconds for t in done)
         left = seconds / max(spent, 1) * max(self.cfg.budget_epochs - spent, 0)
         outcome = f"val_acc {record.score:.4f}" if record.score is not None else f"FAILED ({record.reason})"
-        best = f"{self._best:.4f}" if self._best is not None else "-"
-        log.info("[%s seed%d] trial %d (%d ep) %s | best %s | epochs %d/%d | %s elapsed, ~%s to go before final fit",
+        best_score = max((t.score for t in done if t.score is not None), default=None)
+        best = f"{best_score:.4f}" if best_score is not None else "-"
+        log.info("[%s seed%d] trial %d (%d ep) %s | best %s | epochs %d/%d | %s searched, ~%s to go before final fit",
                  self.strategy, self.seed, record.number + 1, record.epochs_trained, outcome, best, spent,
-                 self.cfg.budget_epochs, fmt_seconds(time.perf_counter() - self._process_start),
-                 fmt_seconds(left))
-
-    def finished_trials(self) -> list[TrialRecord]:
-        return [TrialRecord.from_dict(read_json(p, "trial")["trial"])
-                for p in sorted(self.records_dir.glob("trial_*.json"))]
+                 self.cfg.budget_epochs, fmt_seconds(seconds), fmt_seconds(left))
 
     def load(self, trial_ids: list[str]) -> tuple[list[TrialRecord], list[EpochRecord]]:
         """Records for the oracle's ended trials, in creation order."""

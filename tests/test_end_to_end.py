@@ -51,7 +51,7 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
     assert re.search(r"^strategy +seed +best val acc +test acc +macro F1 +epochs +trials +wall time$", proc.stdout,
                      re.M)
     assert "Traceback" not in proc.stderr and "I0000" not in proc.stderr  # concise progress, no TF chatter
-    assert re.search(r"\[hyperband seed1\] trial 2 .* best 0\.\d{4} \| epochs \d+/6 \| .* elapsed", proc.stderr)
+    assert re.search(r"\[hyperband seed1\] trial 2 .* best 0\.\d{4} \| epochs \d+/6 \| .* searched", proc.stderr)
     run = RunPaths(results / "runs" / SMOKE_ID)
     env = json.loads(run.env.read_text())
     assert env["tensorflow"] and env["keras"] and env["keras_tuner"] and env["cpu"] and env["finished_at"]
@@ -113,12 +113,13 @@ def test_ctrl_c_stops_promptly_and_says_how_to_resume(tmp_path: Path) -> None:
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
-    start = time.monotonic()
-    _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - start < 20
+    _, err = proc.communicate(timeout=120)  # a hang guard, not a speed target
     assert proc.returncode == 130
     assert "run the same command again to resume" in err and "Traceback" not in err
+    # Promptly: the interrupted study did not go on to finish its 3 trials, and no other study started.
+    assert not (marker.parent / "trial_0002.json").exists()
     assert not (tmp_path / "runs" / SMOKE_ID / "studies" / "random-seed1" / "study.json").exists()
+    assert not (tmp_path / "runs" / SMOKE_ID / ".work" / "hyperband-seed1").exists()
 
 
 def test_same_command_twice_gives_identical_records(tmp_path: Path) -> None:
