@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 STRATEGY_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian")
-SPACE_NAMES: tuple[str, ...] = ("ann",)
+SPACE_NAMES: tuple[str, ...] = ("ann", "cnn")
 TRAIN_POOL = 60_000  # images in the official training file, split into train + validation
 
 

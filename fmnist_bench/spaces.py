@@ -12,7 +12,7 @@ from typing import Callable
 import keras
 import keras_tuner as kt
 
-__all__ = ["SPACES", "AnnSpace", "build_space"]
+__all__ = ["SPACES", "AnnSpace", "CnnSpace", "build_space"]
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
@@ -43,7 +43,51 @@ class AnnSpace(kt.HyperModel):
         return model
 
 
-SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace}
+class CnnSpace(kt.HyperModel):
+    """Convolutional network with data augmentation as hyperparameters (the original project's next steps).
+
+    | hyperparameter | range                                              |
+    |----------------|----------------------------------------------------|
+    | conv_blocks    | 1 - 3 (conv [+ batch norm] + relu + 2x2 max pool)   |
+    | filters        | 32 - 128, step 32 (doubled in each further block)  |
+    | kernel_size    | 3 or 5                                             |
+    | batch_norm     | yes / no                                           |
+    | dropout        | 0.0 - 0.5, step 0.1 (before the dense layer)       |
+    | dense_units    | 64 - 256, step 64                                  |
+    | learning_rate  | 1e-4 - 1e-2, log-uniform (Adam)                    |
+    | flip           | random horizontal flip, yes / no                   |
+    | translate      | random shift up to 0 - 0.1 of the image, step 0.05 |
+
+    Augmentation is done by Keras preprocessing layers inside the model, so it runs on CPU or GPU alike and is
+    inactive at inference (`training=False`: validation, test and `predict`).
+    """
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        layers: list[keras.layers.Layer] = [keras.Input(shape=IMAGE_SHAPE), keras.layers.Reshape((*IMAGE_SHAPE, 1))]
+        if hp.Boolean("flip"):
+            layers.append(keras.layers.RandomFlip("horizontal"))
+        translate = hp.Float("translate", 0.0, 0.1, step=0.05)
+        if translate > 0:
+            layers.append(keras.layers.RandomTranslation(translate, translate, fill_mode="constant"))
+        filters = hp.Int("filters", 32, 128, step=32)
+        kernel = hp.Choice("kernel_size", [3, 5])
+        batch_norm = hp.Boolean("batch_norm")
+        for block in range(hp.Int("conv_blocks", 1, 3)):
+            layers.append(keras.layers.Conv2D(filters * 2**block, kernel, padding="same", use_bias=not batch_norm))
+            if batch_norm:
+                layers.append(keras.layers.BatchNormalization())
+            layers += [keras.layers.Activation("relu"), keras.layers.MaxPooling2D(2)]
+        layers += [keras.layers.Flatten(), keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5, step=0.1)),
+                   keras.layers.Dense(hp.Int("dense_units", 64, 256, step=64), activation="relu"),
+                   keras.layers.Dense(N_CLASSES, activation="softmax")]
+        model = keras.Sequential(layers)
+        learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace, "cnn": CnnSpace}
 
 
 def build_space(name: str) -> kt.HyperModel:
