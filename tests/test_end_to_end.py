@@ -106,8 +106,10 @@ def test_sigkill_then_resume_equals_uninterrupted(smoke: tuple[Path, subprocess.
 
 def test_ctrl_c_stops_promptly_and_says_how_to_resume(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir", str(tmp_path)]
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an inherited
+    # SIG_IGN; give the run the disposition an interactive terminal gives it.
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     marker = tmp_path / "runs" / SMOKE_ID / ".work" / "random-seed1" / "records" / "trial_0000.json"
     deadline = time.monotonic() + 300
     while not marker.exists() and time.monotonic() < deadline:
