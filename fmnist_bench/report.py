@@ -115,7 +115,9 @@ def class_rows(run: StoredRun) -> tuple[list[dict[str, Any]], list[Column]]:
     mean_f1 = np.mean([per[n]["f1"] for n in strategies], axis=0)  # (10,)
     rows = []
     for rank, c in enumerate(np.argsort(mean_f1, kind="stable"), start=1):
-        row: dict[str, Any] = {"rank": rank, "class": CLASS_NAMES[c], "mean_f1": float(mean_f1[c])}
+        name = CLASS_NAMES[c]
+        row: dict[str, Any] = {"rank": rank, "class": f"**{name}**" if rank <= 3 else name,
+                               "mean_f1": float(mean_f1[c])}
         for name in strategies:
             row |= {f"{name}_{m}": float(per[name][m][c]) for m in ("precision", "recall", "f1")}
         rows.append(row)
@@ -123,7 +125,7 @@ def class_rows(run: StoredRun) -> tuple[list[dict[str, Any]], list[Column]]:
     columns = [Column("rank", "hardest"), Column("class", "class"), Column("mean_f1", "mean F1", three)]
     for name in strategies:
         columns += [Column(f"{name}_precision", f"{name} P", three), Column(f"{name}_recall", f"{name} R", three),
-                    Column(f"{name}_f1", f"{name} F1", three, "max")]
+                    Column(f"{name}_f1", f"{name} F1", three)]
     return rows, columns
 
 
@@ -184,7 +186,8 @@ def render_summary(run: StoredRun) -> str:
     parts += ["## Per class (test set)\n",
               markdown_table(rows, columns, legend=(
                   "Hardest classes first (lowest F1 averaged over strategies"
-                  + (f" and {len(run.seeds)} seeds" if len(run.seeds) > 1 else "") + ").")), "",
+                  + (f" and {len(run.seeds)} seeds" if len(run.seeds) > 1 else "")
+                  + "); the three hardest in bold. P = precision, R = recall.")), "",
               "## Figures\n",
               f"![best validation accuracy vs epochs](curves_epochs.png) "
               f"![best validation accuracy vs time](curves_time.png)\n",

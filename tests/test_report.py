@@ -75,6 +75,7 @@ def test_class_table_puts_the_hardest_class_first(results: Path) -> None:
     rows, _ = class_rows(load_run(results / "runs" / "r1"))
     f1 = [r["mean_f1"] for r in rows]
     assert f1 == sorted(f1) and len(rows) == 10
+    assert [r["class"].startswith("**") for r in rows] == [True] * 3 + [False] * 7
 
 
 def test_summary_and_figures_are_written(results: Path) -> None:
