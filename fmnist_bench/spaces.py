@@ -16,6 +16,9 @@ __all__ = ["SPACES", "AnnSpace", "CnnSpace", "build_space"]
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
+# Training steps per call into the compiled graph. On 2 CPU cores it cut the reference MLP's epoch time by 10-12%
+# (Python overhead per step) and gave bit-identical weights and metrics to 1 (measured, README "Performance").
+STEPS_PER_EXECUTION = 16
 
 
 class AnnSpace(kt.HyperModel):
@@ -39,7 +42,8 @@ class AnnSpace(kt.HyperModel):
         layers.append(keras.layers.Dense(N_CLASSES, activation="softmax"))
         model = keras.Sequential(layers)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=STEPS_PER_EXECUTION)
         return model
 
 
@@ -83,7 +87,8 @@ class CnnSpace(kt.HyperModel):
         model = keras.Sequential(layers)
         learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=STEPS_PER_EXECUTION)
         return model
 
 
