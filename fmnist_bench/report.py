@@ -189,8 +189,8 @@ def render_summary(run: StoredRun) -> str:
                   + (f" and {len(run.seeds)} seeds" if len(run.seeds) > 1 else "")
                   + "); the three hardest in bold. P = precision, R = recall.")), "",
               "## Figures\n",
-              f"![best validation accuracy vs epochs](curves_epochs.png) "
-              f"![best validation accuracy vs time](curves_time.png)\n",
+              "![best validation accuracy vs epochs](curves_epochs.png) "
+              "![best validation accuracy vs time](curves_time.png)\n",
               "\n".join(f"- `{st.result.name}`: [confusion matrix](studies/{st.result.name}/confusion.png)"
                         for st in run.studies), "",
               "## Config and environment\n", _config_env_table(run)]

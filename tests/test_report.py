@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,9 @@ def test_class_table_puts_the_hardest_class_first(results: Path) -> None:
 
 def test_summary_and_figures_are_written(results: Path) -> None:
     summary = write_report(results / "runs" / "r1")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert summary.stat().st_mode & 0o777 == 0o666 & ~mask  # ordinary file permissions, not mkstemp's 0600
     text = summary.read_text()
     assert "## Across 2 seeds" in text and "Paired differences" in text and "**88.00%**" in text
     for png in [results / "runs/r1/curves_epochs.png", results / "runs/r1/curves_time.png",
