@@ -60,10 +60,10 @@ STUDY_COLUMNS = [
 ]
 
 
-def _score_matrix(run: StoredRun, key: str = "accuracy") -> tuple[list[str], list[int], np.ndarray]:
+def _score_matrix(run: StoredRun) -> tuple[list[str], list[int], np.ndarray]:
     """(strategies, seeds, scores (n_seeds, n_strategies)) over the seeds every strategy completed."""
     strategies = run.strategies
-    by_cell = {(st.result.strategy, st.result.seed): st.result.test[key] for st in run.studies}
+    by_cell = {(st.result.strategy, st.result.seed): st.result.test["accuracy"] for st in run.studies}
     seeds = [s for s in run.seeds if all((name, s) in by_cell for name in strategies)]
     scores = np.array([[by_cell[(name, s)] for name in strategies] for s in seeds], dtype=float)
     return strategies, seeds, scores.reshape(len(seeds), len(strategies))

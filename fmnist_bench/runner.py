@@ -67,7 +67,6 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
 
 
 def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
-    ensure_writable_dir(paths.root)
     if paths.config.is_file():
         stored = read_json(paths.config, "config")["config"]
         if stored != cfg.to_dict():

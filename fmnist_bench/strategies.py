@@ -23,7 +23,6 @@ from .config import RunConfig
 __all__ = ["STRATEGIES", "HarnessTuner", "ProcessRecycle", "TrialObserver", "build_tuner", "trial_cost", "trial_seed"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
-_BOOKKEEPING = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 
 
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:

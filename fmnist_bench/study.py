@@ -50,6 +50,12 @@ class StudyRecorder:
         self._finished = {t.trial_id: t for t in (TrialRecord.from_dict(read_json(p, "trial")["trial"])
                                                   for p in sorted(self.records_dir.glob("trial_*.json")))}
 
+    def forget_all(self) -> None:
+        """Drop every stored trial record, on disk and in memory, for a study that restarts from scratch."""
+        shutil.rmtree(self.records_dir, ignore_errors=True)
+        self.records_dir.mkdir(parents=True)
+        self._finished.clear()
+
     def record_id(self, trial_id: str) -> str:
         return f"{self.strategy}-s{self.seed}-t{int(trial_id):03d}"
 
@@ -132,8 +138,7 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: 
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a damaged project
         log.warning("[%s seed%d] could not resume from %s (%s); restarting this study", strategy, seed, work, exc)
         shutil.rmtree(work / "tuner", ignore_errors=True)
-        shutil.rmtree(recorder.records_dir, ignore_errors=True)
-        recorder.records_dir.mkdir(parents=True)
+        recorder.forget_all()
         return build()
 
 
