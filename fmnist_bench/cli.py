@@ -12,9 +12,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, load_config_file, make_config
+from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, RunConfig, load_config_file, make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 
 __all__ = ["main"]
@@ -78,6 +78,38 @@ def _positive(text: str) -> int:
     return value
 
 
+def _address(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, found {text!r}")
+    return text
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options that define what a run computes, shared by `run` and `chief`."""
+    parser.add_argument("--preset", choices=list(PRESETS), default="standard",
+                        metavar="{" + ",".join(PRESETS) + "}", help="starting configuration (default: standard)")
+    parser.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
+    parser.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
+    parser.add_argument("--strategies", type=_strategies,
+                        help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: all)")
+    parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
+    parser.add_argument("--budget-epochs", type=_positive,
+                        help="training epochs each study may spend searching (same for every strategy)")
+    parser.add_argument("--epochs-per-trial", type=_positive,
+                        help="epochs one configuration trains for; Hyperband's max_epochs")
+    parser.add_argument("--batch-size", type=_positive, help="mini-batch size for search and final fit")
+    parser.add_argument("--final-epochs", type=_positive, help="epochs of the final fit of the best configuration")
+    parser.add_argument("--workers", type=_positive,
+                        help="keras-tuner workers per study, running trials in parallel (default: 1). With run: "
+                             "started here on 127.0.0.1; with chief: how many you will start")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
+    parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                        help="auto uses a GPU when TensorFlow sees one (default: auto)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:9s} {note}" for name, note in PRESET_NOTES.items())
     parser = _Parser(prog="python -m fmnist_bench", description=__doc__.split("\n")[0],
@@ -91,29 +123,43 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Run every (strategy, seed) study of a preset, each in a fresh process, then write the "
                     "report and the leaderboard.\nRunning the same command again resumes an interrupted run.",
         epilog=f"presets:\n{presets}\n\nexamples:\n  python -m fmnist_bench run --preset smoke\n"
-               "  python -m fmnist_bench run --strategies random,bayesian --seeds 3 --jobs 2")
-    run.add_argument("--preset", choices=list(PRESETS), default="standard", metavar="{" + ",".join(PRESETS) + "}",
-                     help="starting configuration (default: standard)")
-    run.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
-    run.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
-    run.add_argument("--strategies", type=_strategies,
-                     help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: all)")
-    run.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
-    run.add_argument("--budget-epochs", type=_positive,
-                     help="training epochs each study may spend searching (same for every strategy)")
-    run.add_argument("--epochs-per-trial", type=_positive,
-                     help="epochs one configuration trains for; Hyperband's max_epochs")
-    run.add_argument("--batch-size", type=_positive, help="mini-batch size for search and final fit")
-    run.add_argument("--final-epochs", type=_positive, help="epochs of the final fit of the best configuration")
-    run.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
-    run.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
-    run.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
+               "  python -m fmnist_bench run --strategies random,bayesian --seeds 3 --jobs 2\n"
+               "  python -m fmnist_bench run --preset quick --workers 2")
+    _add_run_options(run)
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
-    run.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
-                     help="auto uses a GPU when TensorFlow sees one (default: auto)")
     run.add_argument("--trials-per-process", type=_positive, default=16,
                      help="restart a study's process after this many trials to return the memory TensorFlow keeps "
                           "per model; results are unchanged (default: 16)")
+
+    chief = commands.add_parser(
+        "chief", help="run a benchmark whose trials are run by workers on other hosts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Like `run`, but each study's oracle is served over gRPC (keras-tuner's chief/worker engine) and "
+                    "trials run in `python -m fmnist_bench worker` processes started by hand, on this or other "
+                    "hosts that share the results folder. Studies run one after another; workers follow them.",
+        epilog="example (results folder on a shared file system):\n"
+               "  host0$ python -m fmnist_bench chief --preset standard --workers 4 --bind 0.0.0.0 --port 50051 "
+               "--results-dir /shared/results\n"
+               "  hostN$ python -m fmnist_bench worker --oracle host0:50051 "
+               "--run-dir /shared/results/runs/<run id printed by the chief>")
+    _add_run_options(chief)
+    chief.add_argument("--bind", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1; 0.0.0.0 for workers on other hosts)")
+    chief.add_argument("--port", type=_positive, default=50051, help="port to listen on (default: 50051)")
+    chief.add_argument("--worker-timeout", type=_positive, default=900,
+                       help="seconds without a word from a worker before its trial is marked FAILED (default: 900)")
+
+    worker = commands.add_parser(
+        "worker", help="run trials for a chief (see `chief --help`)",
+        description="Join the chief's studies one after another until it announces the end of the run.")
+    worker.add_argument("--oracle", required=True, type=_address, help="HOST:PORT of the chief")
+    worker.add_argument("--run-dir", type=Path, required=True, help="the chief's run folder (shared file system)")
+    worker.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
+    worker.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    worker.add_argument("--threads", type=_positive, default=os.cpu_count() or 1,
+                        help="TensorFlow threads (default: all cores of this host)")
+    worker.add_argument("--chief-timeout", type=_positive, default=600,
+                        help="seconds to wait for the chief before giving up (default: 600)")
 
     report = commands.add_parser("report", help="(re)write summary.md and figures of a stored run")
     report.add_argument("run", nargs="?", help="run id or folder (default: the most recent run)")
@@ -137,23 +183,54 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--threads", type=int, default=1)
     study.add_argument("--data-dir", type=Path)
     study.add_argument("--trials-per-process", type=int)
+    study.add_argument("--bind")
+    study.add_argument("--port", type=int, default=0)
+    study.add_argument("--local-workers", type=int, default=0)
+    study.add_argument("--worker-timeout", type=float, default=900.0)
+    study.add_argument("--announce", type=Path)
+
+    one_worker = commands.add_parser("_worker")  # internal: one study's worker in a fresh process
+    one_worker.add_argument("--run-dir", type=Path, required=True)
+    one_worker.add_argument("--strategy", required=True)
+    one_worker.add_argument("--seed", type=int, required=True)
+    one_worker.add_argument("--tuner-id", required=True)
+    one_worker.add_argument("--oracle", required=True)
+    one_worker.add_argument("--device", default="auto")
+    one_worker.add_argument("--threads", type=int, default=1)
+    one_worker.add_argument("--data-dir", type=Path)
+    one_worker.add_argument("--parent-pid", type=int)
+    one_worker.add_argument("--chief-timeout", type=float, default=600.0)
     return parser
 
 
+def _config(args: argparse.Namespace) -> RunConfig:
+    base = load_config_file(args.config) if args.config else make_config(args.preset, space=args.space)
+    return base.replace(**{k: v for k, v in {
+        "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
+        "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
+        "final_epochs": args.final_epochs, "workers": args.workers}.items() if v is not None})
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .distributed import Serving
     from .runner import run_benchmark
     from .report import final_table, write_report
     from .leaderboard import write_leaderboard
+    from .store import RunPaths
 
-    base = load_config_file(args.config) if args.config else make_config(args.preset)
-    cfg = base.replace(**{k: v for k, v in {
-        "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
-        "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
-        "final_epochs": args.final_epochs}.items() if v is not None})
+    cfg = _config(args)
+    serving = None
+    if args.command == "chief":
+        run_dir = args.results_dir / "runs" / (args.run_id or cfg.run_id)
+        serving = Serving(bind=args.bind, port=args.port, worker_timeout=args.worker_timeout,
+                          announce=RunPaths(run_dir).work / "chief.json")
+        print(f"chief of {run_dir}; start workers with:\n  python -m fmnist_bench worker --oracle "
+              f"<this host>:{args.port} --run-dir {run_dir.resolve()}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
         outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
-                                jobs=args.jobs, device=args.device, trials_per_process=args.trials_per_process)
+                                jobs=getattr(args, "jobs", 1), device=args.device, serving=serving,
+                                trials_per_process=getattr(args, "trials_per_process", None))
     except KeyboardInterrupt:
         print("interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -202,18 +279,26 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_study(args: argparse.Namespace) -> int:
-    from .config import RunConfig
+def _stored_config(run_dir: Path) -> RunConfig:
     from .store import RunPaths, read_json
+
+    return RunConfig.from_dict(read_json(RunPaths(run_dir).config, "config")["config"])
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from .distributed import Serving
+    from .store import RunPaths
     from .study import run_study
     from .runner import EXIT_RECYCLE, EXIT_STUDY_FAILED
     from .strategies import ProcessRecycle
 
-    paths = RunPaths(args.run_dir)
-    cfg = RunConfig.from_dict(read_json(paths.config, "config")["config"])
+    serving = None if args.bind is None else Serving(
+        bind=args.bind, port=args.port, local_workers=args.local_workers, worker_timeout=args.worker_timeout,
+        announce=args.announce)
     try:
-        run_study(cfg, args.strategy, args.seed, paths, data_dir=args.data_dir, device=args.device,
-                  threads=args.threads, trials_per_process=args.trials_per_process)
+        run_study(_stored_config(args.run_dir), args.strategy, args.seed, RunPaths(args.run_dir),
+                  data_dir=args.data_dir, device=args.device, threads=args.threads,
+                  trials_per_process=args.trials_per_process, serving=serving)
     except StudyFailed as exc:
         print(f"fmnist-bench: study failed: {exc}", file=sys.stderr)
         return EXIT_STUDY_FAILED
@@ -222,10 +307,52 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_one_worker(args: argparse.Namespace) -> int:
+    import grpc
+
+    from .distributed import watch_parent
+    from .store import RunPaths
+    from .study import run_worker
+
+    if args.parent_pid is not None:
+        watch_parent(args.parent_pid, EXIT_FAILED)
+    try:
+        run_worker(_stored_config(args.run_dir), args.strategy, args.seed, RunPaths(args.run_dir),
+                   oracle=args.oracle, tuner_id=args.tuner_id, data_dir=args.data_dir, device=args.device,
+                   threads=args.threads, chief_timeout=args.chief_timeout)
+    except grpc.RpcError as exc:
+        print(f"fmnist-bench: worker {args.tuner_id} lost the chief at {args.oracle}: {exc.code().name}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import socket
+    import subprocess
+
+    from .distributed import follow_chief
+    from .store import RunPaths
+
+    def join(study: dict[str, Any]) -> int:
+        host = args.oracle.rpartition(":")[0]
+        command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(args.run_dir),
+                   "--strategy", study["strategy"], "--seed", str(study["seed"]),
+                   "--tuner-id", f"{study['study']}.{socket.gethostname()}-{os.getpid()}",
+                   "--oracle", f"{host}:{study['port']}", "--device", args.device, "--threads", str(args.threads),
+                   "--chief-timeout", str(args.chief_timeout), "--parent-pid", str(os.getpid())]
+        return subprocess.call(command + (["--data-dir", str(args.data_dir)] if args.data_dir else []))
+
+    # The worker may start before the chief: it waits for the chief's announcement, up to --chief-timeout.
+    follow_chief(RunPaths(args.run_dir).work / "chief.json", join, wait_seconds=args.chief_timeout)
+    print("the chief announced the end of the run; worker done", file=sys.stderr)
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": _cmd_run, "report": _cmd_report, "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks,
-    "data": _cmd_data,
-    "_study": _cmd_study,
+    "run": _cmd_run, "chief": _cmd_run, "worker": _cmd_worker, "report": _cmd_report,
+    "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks, "data": _cmd_data,
+    "_study": _cmd_study, "_worker": _cmd_one_worker,
 }
 
 

@@ -20,13 +20,18 @@ __all__ = [
     "PRESET_NOTES",
     "RunConfig",
     "SPACE_NAMES",
+    "SPACE_REVISIONS",
     "STRATEGY_NAMES",
     "load_config_file",
     "make_config",
+    "preset_config",
 ]
 
 STRATEGY_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian")
 SPACE_NAMES: tuple[str, ...] = ("ann", "cnn")
+# Bumped whenever a space's ranges change, so runs of the old and new space never share a run id or a leaderboard
+# label. ann r2: neurons up to 1024 (r1 stopped at 512, whose best models plateaued at 88.0-88.2% test accuracy).
+SPACE_REVISIONS: dict[str, int] = {"ann": 2, "cnn": 1}
 TRAIN_POOL = 60_000  # images in the official training file, split into train + validation
 
 
@@ -49,6 +54,8 @@ class RunConfig:
         test_subset: evaluate on this many test images (stratified); None for all 10k.
         hyperband_factor: Hyperband's reduction factor.
         target_accuracy: validation accuracy whose first crossing the reports time (the original project's 88.2%).
+        workers: keras-tuner workers that run a study's trials in parallel (chief/worker over gRPC). Part of the
+            config because with more than one, Hyperband's and Bayesian's choices depend on which trial ends first.
     """
 
     preset: str = "standard"
@@ -65,6 +72,7 @@ class RunConfig:
     test_subset: int | None = None
     hyperband_factor: int = 3
     target_accuracy: float = 0.882
+    workers: int = 1
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -74,12 +82,24 @@ class RunConfig:
         """A stable name: the same config always maps to the same folder, which is what makes resume work."""
         return f"{self.preset}-{self.space}-{self.digest()[:8]}"
 
+    @property
+    def space_revision(self) -> int:
+        return SPACE_REVISIONS[self.space]
+
     def digest(self) -> str:
-        """sha256 of the canonical JSON form; studies store it so a resumed run never mixes two configs."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """sha256 of the canonical JSON form and the space's revision; a resumed run never mixes two configs.
+
+        Revision 1 is left out of the hash so runs made before revisions existed keep their ids.
+        """
+        document = self.to_dict() | ({"space_revision": self.space_revision} if self.space_revision > 1 else {})
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """JSON form; `workers` is left out at its default of 1 so serial runs keep the ids they had before it."""
+        document = {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if self.workers == 1:
+            del document["workers"]
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -99,7 +119,7 @@ def _jsonable(value: Any) -> Any:
 
 
 _INT_FIELDS = {"epochs_per_trial", "budget_epochs", "batch_size", "final_epochs", "patience", "val_size",
-               "hyperband_factor"}
+               "hyperband_factor", "workers"}
 _OPTIONAL_INT_FIELDS = {"train_subset", "test_subset"}
 
 
@@ -139,7 +159,7 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"seeds must be integers >= 1 (keras-tuner treats 0 as 'random'), found {seed!r}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"seeds repeat a value: {cfg.seeds}")
-    for name in ("epochs_per_trial", "batch_size", "final_epochs", "patience", "val_size"):
+    for name in ("epochs_per_trial", "batch_size", "final_epochs", "patience", "val_size", "workers"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, found {getattr(cfg, name)}")
     if cfg.budget_epochs < cfg.epochs_per_trial:
@@ -166,20 +186,36 @@ PRESETS: dict[str, RunConfig] = {
     "full": RunConfig(preset="full", seeds=(1, 2, 3, 4, 5)),
 }
 
+# A CNN epoch costs 10-40x an MLP epoch on CPU, so the `cnn` space gets smaller budgets under the same preset names.
+SPACE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cnn": {
+        "quick": dict(epochs_per_trial=2, budget_epochs=8, final_epochs=5),
+        "standard": dict(epochs_per_trial=5, budget_epochs=30),
+        "full": dict(epochs_per_trial=5, budget_epochs=30),
+    },
+}
+
 PRESET_NOTES: dict[str, str] = {
-    "smoke": "2k-image subset, 6 epochs per study: about a minute; checks the pipeline, not the strategies",
-    "quick": "all data, 27 epochs per study, 10-epoch final fit: about 5 minutes on 2 cores",
-    "standard": "all data, 90 epochs per study, 15-epoch final fit: about 15 minutes on 2 cores",
-    "full": "standard x 5 seeds: about 75 minutes on 2 cores (use --jobs on more cores)",
+    "smoke": "2k-image subset, 6 epochs per study: about a minute (cnn: about 2 minutes); checks the pipeline",
+    "quick": "all data, 27 epochs per study, 10-epoch final fit: about 5 minutes on 2 cores "
+             "(cnn: 8 epochs per study, 5-epoch final fit, about 20 minutes)",
+    "standard": "all data, 90 epochs per study, 15-epoch final fit: about 15 minutes on 2 cores "
+                "(cnn: 30 epochs per study, about an hour)",
+    "full": "standard x 5 seeds: about 75 minutes on 2 cores (cnn: about 5 hours; use --jobs or a GPU)",
 }
 
 
-def make_config(preset: str, **overrides: Any) -> RunConfig:
-    """Start from a named preset and apply CLI overrides (None means 'not given')."""
+def preset_config(preset: str, space: str = "ann") -> RunConfig:
+    """A named preset for a search space: the preset's budgets with that space's overrides."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[preset].replace(space=space, **SPACE_PRESETS.get(space, {}).get(preset, {}))
+
+
+def make_config(preset: str, **overrides: Any) -> RunConfig:
+    """Start from a named preset (for `space` if given) and apply CLI overrides (None means 'not given')."""
     changes = {key: value for key, value in overrides.items() if value is not None}
-    return PRESETS[preset].replace(**changes)
+    return preset_config(preset, changes.pop("space", "ann")).replace(**changes)
 
 
 def load_config_file(path: Path) -> RunConfig:
@@ -190,8 +226,10 @@ def load_config_file(path: Path) -> RunConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    preset = data.get("preset", "standard")
+    preset, space = data.get("preset", "standard"), data.get("space", "ann")
     if not isinstance(preset, str) or preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r} in {path}; choose one of: {', '.join(PRESETS)}")
-    merged = PRESETS[preset].to_dict() | data
+    if not isinstance(space, str) or space not in SPACE_NAMES:
+        raise ConfigError(f"unknown space {space!r} in {path}; choose one of: {', '.join(SPACE_NAMES)}")
+    merged = preset_config(preset, space).to_dict() | data
     return RunConfig.from_dict(merged)

@@ -33,8 +33,8 @@ def leaderboard_rows(run: StoredRun) -> list[dict[str, Any]]:
         env = run.env
         rows.append({
             "run": run.root.name, "link": f"[summary](runs/{run.root.name}/summary.md)",
-            "space": run.config["space"], "strategy": name, "seeds": len(results),
-            "budget": run.config["budget_epochs"], "test": float(np.mean([r.test["accuracy"] for r in results])),
+            "space": run.space_label, "strategy": name, "seeds": len(results),
+            "budget": run.config["budget_epochs"], "workers": run.config.get("workers", 1), "test": float(np.mean([r.test["accuracy"] for r in results])),
             "ci": _ci([r.test["accuracy"] for r in results]),
             "macro_f1": float(np.mean([r.test["macro_f1"] for r in results])),
             "wall_s": float(np.mean([r.search_seconds + r.final_fit_seconds for r in results])),
@@ -55,7 +55,8 @@ COLUMNS = [
     Column("strategy", "strategy"), Column("space", "space"), Column("test", "test acc", lambda v: f"{100 * v:.2f}%"),
     Column("ci", "95% CI (seeds)"),
     Column("macro_f1", "macro F1", lambda v: f"{v:.4f}"), Column("seeds", "seeds"),
-    Column("budget", "budget (epochs)"), Column("wall_s", "wall time / study", fmt_seconds),
+    Column("budget", "budget (epochs)"), Column("workers", "workers"),
+    Column("wall_s", "wall time / study", fmt_seconds),
     Column("versions", "TF / Keras / keras-tuner"), Column("device", "device"), Column("date", "date"),
     Column("run", "run"), Column("link", "report"),
 ]

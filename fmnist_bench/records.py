@@ -107,10 +107,11 @@ class StudyResult:
     trials: int
     failed_trials: int
     unique_configs: int
-    search_seconds: float  # sum of trial wall times (survives resumes)
+    search_seconds: float  # wall time of the search: sum of trial times serially, chief's time with workers
     final_fit_seconds: float
     device: str
     threads: int
+    workers: int = 1  # processes that ran trials (keras-tuner workers); 1 for a serial study
 
     @property
     def name(self) -> str:

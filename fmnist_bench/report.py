@@ -150,7 +150,7 @@ def _config_env_table(run: StoredRun) -> str:
     cfg, env = run.config, run.env
     devices = sorted({st.result.device for st in run.studies})
     rows = [{"key": k, "value": v} for k, v in [
-        ("space", cfg["space"]), ("preset", cfg["preset"]), ("strategies", ", ".join(cfg["strategies"])),
+        ("space", run.space_label), ("preset", cfg["preset"]), ("strategies", ", ".join(cfg["strategies"])),
         ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", f"{cfg['budget_epochs']} epochs"),
         ("epochs per trial (Hyperband max_epochs)", cfg["epochs_per_trial"]), ("batch size", cfg["batch_size"]),
         ("final fit", f"up to {cfg['final_epochs']} epochs, early stopping on val_accuracy, "
@@ -158,6 +158,7 @@ def _config_env_table(run: StoredRun) -> str:
         ("data", f"train {cfg['train_subset'] or 60000 - cfg['val_size']}, validation {cfg['val_size']}, "
                  f"test {cfg['test_subset'] or 10000}"),
         ("target validation accuracy", cfg["target_accuracy"]),
+        ("trial workers per study", cfg.get("workers", 1)),
         ("TensorFlow / Keras / keras-tuner", f"{env.get('tensorflow')} / {env.get('keras')} / {env.get('keras_tuner')}"),
         ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", env.get("cpu")),
         ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
@@ -169,7 +170,7 @@ def render_summary(run: StoredRun) -> str:
     complete = len(run.studies)
     expected = len(cfg["strategies"]) * len(cfg["seeds"])
     parts = [f"# Run {run.root.name}\n",
-             f"Search space `{cfg['space']}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
+             f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
              f"budget {cfg['budget_epochs']} training epochs per study. {complete} of {expected} studies complete.\n",
              "## Strategies\n",
              markdown_table(study_rows(run), STUDY_COLUMNS, legend=(

@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import RunConfig
 from .data import load_raw
+from .distributed import Serving
 from .envinfo import collect_env, utc_now
 from .errors import ResultsError
 from .records import StudyResult, study_name
@@ -74,23 +75,30 @@ def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
             raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
                                "pass another --run-id or leave --run-id out")
     else:
-        atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name})
+        atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name,
+                                                   "space_revision": cfg.space_revision})
     if not paths.env.is_file():
         atomic_write_json(paths.env, "env", collect_env())
 
 
 def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,
-                   threads: int, trials_per_process: int | None) -> list[str]:
+                   threads: int, trials_per_process: int | None, serving: Serving | None) -> list[str]:
     command = [sys.executable, "-m", "fmnist_bench", "_study", "--run-dir", str(paths.root), "--strategy",
                strategy, "--seed", str(seed), "--device", device, "--threads", str(threads)]
     if trials_per_process is not None:
         command += ["--trials-per-process", str(trials_per_process)]
+    if serving is not None:
+        command += serving.study_args()
     return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
-                  jobs: int = 1, device: str = "auto", trials_per_process: int | None = None) -> RunOutcome:
+                  jobs: int = 1, device: str = "auto", trials_per_process: int | None = None,
+                  serving: Serving | None = None) -> RunOutcome:
     """Run every (strategy, seed) study of `cfg` that is not already complete in the run folder.
+
+    With `cfg.workers > 1` each study is a keras-tuner chief with that many local workers; with `serving` it is a
+    chief that listens where `serving` says for workers started by hand (`python -m fmnist_bench worker`).
 
     Raises:
         DataError: the data is missing or corrupt (checked here, before any study starts).
@@ -103,14 +111,23 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    if serving is None and cfg.workers > 1:
+        serving = Serving(local_workers=cfg.workers)
     with run_lock(paths):
         _prepare(paths, cfg)
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
         pending = [cell for cell in cells if cell not in done]
         log.info("run %s: %d studies (%s x seeds %s), %d already complete; results in %s", paths.root.name,
                  len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done), paths.root)
-        failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
-                              threads=threads, total=len(cells), trials_per_process=trials_per_process)
+        if serving is not None and serving.announce is not None:
+            atomic_write_json(serving.announce, "chief", {"state": "starting"})  # not a previous run's "done"
+        try:
+            failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
+                                  threads=threads, total=len(cells), trials_per_process=trials_per_process,
+                                  serving=serving)
+        finally:
+            if serving is not None and serving.announce is not None:
+                atomic_write_json(serving.announce, "chief", {"state": "done"})  # hand-started workers exit
         env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
         atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
                                                     "devices": sorted({r.device for r in done.values()})})
@@ -119,7 +136,8 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
 
 def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]],
                  done: dict[tuple[str, int], StudyResult], *, data_dir: Path | None, device: str, jobs: int,
-                 threads: int, total: int, trials_per_process: int | None) -> list[str]:
+                 threads: int, total: int, trials_per_process: int | None,
+                 serving: Serving | None) -> list[str]:
     failed: list[str] = []
     running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]] = {}
     queue = list(pending)
@@ -135,7 +153,8 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]]
                              strategy, seed)
                     started_at[cell] = time.perf_counter()
                 process = subprocess.Popen(_study_command(paths, strategy, seed, data_dir=data_dir, device=device,
-                                                          threads=threads, trials_per_process=trials_per_process),
+                                                          threads=threads, trials_per_process=trials_per_process,
+                                                          serving=serving),
                                            stderr=subprocess.PIPE, text=True)
                 _forward_stderr(process)
                 running[cell] = (process, started_at[cell])

@@ -180,6 +180,13 @@ class StoredRun:
     config: dict[str, Any]
     env: dict[str, Any]
     studies: list[StoredStudy]
+    space_revision: int = 1  # runs stored before revisions existed are revision 1
+
+    @property
+    def space_label(self) -> str:
+        """The space's name, with its revision from the second on (`ann r2`): old and new ranges never mix."""
+        space = self.config["space"]
+        return space if self.space_revision == 1 else f"{space} r{self.space_revision}"
 
     @property
     def strategies(self) -> list[str]:
@@ -199,7 +206,8 @@ def load_run(run_dir: Path) -> StoredRun:
     if not (run_dir / "config.json").is_file():
         raise ResultsError(f"{run_dir} is not a run folder (no config.json); run `python -m fmnist_bench run` first")
     paths = RunPaths(run_dir)
-    config = read_json(paths.config, "config")["config"]
+    document = read_json(paths.config, "config")
+    config = document["config"]
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     studies = []
     for strategy in config["strategies"]:
@@ -209,4 +217,4 @@ def load_run(run_dir: Path) -> StoredRun:
                 studies.append(StoredStudy(*load_study(folder)))
     if not studies:
         raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
-    return StoredRun(run_dir, config, env, studies)
+    return StoredRun(run_dir, config, env, studies, document.get("space_revision", 1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from typing import Any, Callable, Protocol
 
 import keras
@@ -23,6 +24,7 @@ from .config import RunConfig
 __all__ = ["STRATEGIES", "HarnessTuner", "ProcessRecycle", "TrialObserver", "build_tuner", "trial_cost", "trial_seed"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
+IDLE_PAUSE_SECONDS = 1.0
 
 
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
@@ -101,6 +103,8 @@ class HarnessTuner(kt.Tuner):
         self._observer = observer
         self._failure_reasons: dict[str, str] = {}
         self._trials_left = trials_per_process
+        if self._is_worker():
+            self.oracle = _patient_client_class()(self.oracle._oracle)
 
     def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
         # A trial retried after a resume still holds the metrics of its interrupted run: start it clean.
@@ -110,6 +114,8 @@ class HarnessTuner(kt.Tuner):
         super().on_trial_begin(trial)
 
     def on_epoch_begin(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
+        if self._is_worker():
+            self.oracle.get_trial(trial.trial_id)  # heartbeat: the chief gives up trials of silent workers
         self._observer.epoch_started(trial, epoch)
 
     def on_epoch_end(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
@@ -137,6 +143,22 @@ class HarnessTuner(kt.Tuner):
             self._trials_left -= 1
             if self._trials_left <= 0:
                 raise ProcessRecycle
+
+
+def _patient_client_class() -> type:
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    class PatientClient(OracleClient):  # type: ignore[misc, valid-type]
+        """keras-tuner's worker asks again at once when the oracle answers IDLE (Hyperband waiting for a round to
+        finish); pausing keeps a waiting worker from spinning a core that the busy ones need."""
+
+        def create_trial(self, tuner_id: str) -> Any:
+            trial = super().create_trial(tuner_id)
+            if trial.status == kt.engine.trial.TrialStatus.IDLE:
+                time.sleep(IDLE_PAUSE_SECONDS)
+            return trial
+
+    return PatientClient
 
 
 class _HarnessHyperband(HarnessTuner, kt.Hyperband):

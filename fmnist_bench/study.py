@@ -9,18 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
+from .distributed import Serving
 from .errors import StudyFailed
-from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values
+from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values, study_name
 from .store import RunPaths, atomic_write_json, read_json, write_csv
 from .tables import fmt_seconds
 
-__all__ = ["run_study", "best_trial", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
+__all__ = ["run_study", "run_worker", "best_trial", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,21 @@ class StudyRecorder:
         self._finished[record.trial_id] = record
         self._report(record)
 
+    def trial_lost(self, trial: Any, reason: str) -> None:
+        """Record a trial whose worker died: FAILED with the reason, no epochs (the chief calls this)."""
+        self._epochs = []
+        self._trial_start = time.perf_counter()
+        self.trial_ended(trial, reason)
+
+    def _refresh(self) -> None:
+        """Pick up trials other workers of this study recorded, so progress lines show the whole study."""
+        for path in self.records_dir.glob("trial_*.json"):
+            trial_id = f"{self.strategy}-s{self.seed}-t{int(path.stem.split('_')[1]):03d}"
+            if trial_id not in self._finished:
+                self._finished[trial_id] = TrialRecord.from_dict(read_json(path, "trial")["trial"])
+
     def _report(self, record: TrialRecord) -> None:
+        self._refresh()
         done = self._finished.values()
         spent = sum(t.epochs_target - t.initial_epoch for t in done)
         seconds = sum(t.seconds for t in done)
@@ -123,35 +140,30 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
     return max(usable, key=lambda t: (t.score, -t.number)) if usable else None
 
 
-def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
-                trials_per_process: int | None) -> Any:
-    """Reload the study's keras-tuner project; a project damaged by a kill mid-write is restarted cleanly."""
+def _build_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
+                 trials_per_process: int | None = None) -> Any:
     from .spaces import build_space
     from .strategies import build_tuner
 
-    def build() -> Any:
-        return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
-                           directory=str(work), project_name="tuner", observer=recorder,
-                           trials_per_process=trials_per_process)
+    return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space), directory=str(work),
+                       project_name="tuner", observer=recorder, trials_per_process=trials_per_process)
+
+
+def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
+                trials_per_process: int | None) -> Any:
+    """Reload the study's keras-tuner project; a project damaged by a kill mid-write is restarted cleanly."""
     try:
-        return build()
+        return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a damaged project
         log.warning("[%s seed%d] could not resume from %s (%s); restarting this study", strategy, seed, work, exc)
         shutil.rmtree(work / "tuner", ignore_errors=True)
         recorder.forget_all()
-        return build()
+        return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
 
 
-def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None,
-              device: str, threads: int, trials_per_process: int | None = None) -> StudyResult:
-    """Search, refit the best configuration, evaluate on the test set, and write the study's records.
-
-    With `trials_per_process`, the search stops after that many trials in this process by raising
-    `ProcessRecycle`; calling again (in a new process) resumes it exactly.
-
-    Raises:
-        StudyFailed: every trial failed, or the final fit diverged.
-    """
+def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None, device: str,
+           threads: int) -> tuple[str, Any, StudyRecorder]:
+    """Per-process set-up shared by a serial study, a chief and a worker: TensorFlow, data, the trial recorder."""
     from . import runtime
     device_name = runtime.configure(device=device, threads=threads)
     # keras-tuner's Hyperband resumes a promoted trial from its parent's weights with a fresh optimizer; Keras warns
@@ -159,23 +171,107 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable.
     warnings.filterwarnings("ignore", message="The optimal value found for dimension")
+    from .data import load_raw, make_splits
 
+    splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
+                         test_subset=cfg.test_subset)
+    recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed,
+                             records_dir=paths.study_work(strategy, seed) / "records")
+    return device_name, splits, recorder
+
+
+def _search_kwargs(cfg: RunConfig, splits: Any) -> dict[str, Any]:
+    import keras
+
+    return dict(x=splits.x_train, y=splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, verbose=0,
+                callbacks=[keras.callbacks.TerminateOnNaN()])
+
+
+def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, oracle: str, tuner_id: str,
+               data_dir: Path | None, device: str, threads: int, chief_timeout: float) -> None:
+    """Pull trials of one study from its chief at `oracle` (host:port) until the chief says the budget is spent.
+
+    Raises:
+        grpc.RpcError: the chief did not answer within `chief_timeout` seconds.
+    """
+    from .distributed import worker_env
+
+    host, _, port = oracle.rpartition(":")
+    os.environ.update(worker_env(tuner_id, host, int(port)))
+    _, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device, threads=threads)
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = chief_timeout
+    tuner = _build_tuner(cfg, strategy, seed, paths.study_work(strategy, seed), recorder)
+    tuner.search(**_search_kwargs(cfg, splits))
+
+
+def _serve(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: StudyRecorder,
+           serving: Serving, *, data_dir: Path | None, device: str, threads: int) -> tuple[int, float]:
+    """Run the search as a chief; return (workers that took part, wall seconds of the search in all processes)."""
+    from .distributed import Chief
+
+    def spawn(tuner_id: str, port: int) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(paths.root),
+                   "--strategy", strategy, "--seed", str(seed), "--tuner-id", tuner_id,
+                   "--oracle", f"127.0.0.1:{port}", "--device", device, "--threads", str(threads),
+                   "--parent-pid", str(os.getpid())]
+        return subprocess.Popen(command + (["--data-dir", str(data_dir)] if data_dir is not None else []))
+
+    tuner.save()
+    chief = Chief(tuner.oracle, tuner_prefix=study_name(strategy, seed), lose_trial=recorder.trial_lost,
+                  bind=serving.bind, port=serving.port, spawn=spawn if serving.local_workers else None,
+                  local_workers=serving.local_workers, worker_timeout=serving.worker_timeout,
+                  on_listen=(lambda port: _announce(serving.announce, strategy, seed, port))
+                  if serving.announce else None)
+    clock = paths.study_work(strategy, seed) / "search_wall.json"
+    spent = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
+    start = time.perf_counter()
+    try:
+        workers = chief.serve()
+    finally:
+        atomic_write_json(clock, "clock", {"seconds": spent + time.perf_counter() - start})
+    return workers, spent + time.perf_counter() - start
+
+
+def _announce(path: Path, strategy: str, seed: int, port: int) -> None:
+    """Tell workers started by hand which study the chief serves now (they share the run folder)."""
+    atomic_write_json(path, "chief", {"study": study_name(strategy, seed), "strategy": strategy, "seed": seed,
+                                      "port": port, "pid": os.getpid()})
+
+
+def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None,
+              device: str, threads: int, trials_per_process: int | None = None,
+              serving: Serving | None = None) -> StudyResult:
+    """Search, refit the best configuration, evaluate on the test set, and write the study's records.
+
+    With `trials_per_process`, the search stops after that many trials in this process by raising
+    `ProcessRecycle`; calling again (in a new process) resumes it exactly. With `serving`, this process is the
+    chief of keras-tuner workers (its own local ones, or ones started by hand) and only refits and evaluates.
+
+    Raises:
+        StudyFailed: every trial failed, or the final fit diverged.
+    """
+    device_name, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device,
+                                           threads=threads)
     import keras
     import keras_tuner as kt
 
-    from .data import load_raw, make_splits
     from .metrics import score_predictions
     from .spaces import build_space
     from .strategies import trial_seed
 
-    splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                         test_subset=cfg.test_subset)
     work = paths.study_work(strategy, seed)
-    recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed, records_dir=work / "records")
-    tuner = _open_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
-    tuner.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-                 epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, verbose=0,
-                 callbacks=[keras.callbacks.TerminateOnNaN()])
+    if serving is None:
+        tuner = _open_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+        tuner.search(**_search_kwargs(cfg, splits))
+        workers, search_seconds = 1, None
+    else:
+        tuner = _open_tuner(cfg, strategy, seed, work, recorder, None)
+        worker_threads = max(1, threads // max(1, serving.local_workers))
+        workers, search_seconds = _serve(cfg, strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir,
+                                         device=device, threads=worker_threads)
 
     ended = [t.trial_id for t in tuner.oracle.trials.values() if t.status != kt.engine.trial.TrialStatus.RUNNING]
     trials, epochs = recorder.load(ended)
@@ -213,8 +309,9 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
         epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
         failed_trials=sum(not t.status.is_usable() for t in trials),
-        unique_configs=len({t.config_key() for t in trials}), search_seconds=sum(t.seconds for t in trials),
-        final_fit_seconds=final_seconds, device=device_name, threads=threads)
+        unique_configs=len({t.config_key() for t in trials}),
+        search_seconds=search_seconds if search_seconds is not None else sum(t.seconds for t in trials),
+        final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers)
     _write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
              scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))

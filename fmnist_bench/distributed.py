@@ -1,0 +1,272 @@
+"""Parallel trials inside one study on keras-tuner's own chief/worker engine, with the faults it leaves open handled.
+
+keras-tuner's chief hosts the oracle over gRPC and workers pull trials from it (`KERASTUNER_TUNER_ID`,
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`). On its own it has three gaps this module closes:
+- a worker that dies keeps its trial "ongoing" and the chief waits for it forever: here the chief notices (process
+  exit for local workers, a heartbeat timeout for any worker), records the trial as FAILED with the reason, and
+  starts a replacement local worker;
+- workers wait up to an hour for a chief that died: here a local worker exits when its parent does, and any worker
+  gives up after `chief_timeout` seconds without an answer;
+- the chief picks its port before it knows one is free: here gRPC binds port 0 and reports the port it got.
+
+Everything a study writes still goes through the harness's recorder, so a distributed study leaves the same files as
+a serial one; the workers and the chief share the run folder (one machine, or a shared file system).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import subprocess
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import StudyFailed
+from .store import read_json
+
+__all__ = ["ENV_ORACLE_IP", "ENV_ORACLE_PORT", "ENV_TUNER_ID", "Chief", "Serving", "follow_chief", "watch_parent",
+           "worker_env"]
+
+log = logging.getLogger(__name__)
+
+ENV_TUNER_ID, ENV_ORACLE_IP, ENV_ORACLE_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
+POLL_SECONDS = 0.5
+
+
+def worker_env(tuner_id: str, host: str, port: int) -> dict[str, str]:
+    """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port."""
+    return {ENV_TUNER_ID: tuner_id, ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
+
+
+def watch_parent(parent_pid: int, exit_code: int) -> None:
+    """Exit this process as soon as its parent is gone, so a killed chief never leaves orphan workers."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(POLL_SECONDS)
+        os._exit(exit_code)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def _servicer_class() -> type:
+    from keras_tuner.src.distribute import oracle_chief
+
+    class HeartbeatServicer(oracle_chief.OracleServicer):  # type: ignore[misc, name-defined]
+        """keras-tuner's servicer, noting when each worker was last heard from and refusing other studies' workers."""
+
+        def __init__(self, oracle: Any, tuner_prefix: str) -> None:
+            super().__init__(oracle)
+            self.tuner_prefix = tuner_prefix
+            self.last_seen: dict[str, float] = {}
+
+        def _seen_trial(self, trial_id: str) -> None:
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                if trial.trial_id == trial_id:
+                    self.last_seen[tuner_id] = time.monotonic()
+
+        def CreateTrial(self, request: Any, context: Any) -> Any:
+            if not request.tuner_id.startswith(self.tuner_prefix + "."):
+                # A worker of the previous study reconnected to this one: tell it to stop instead of mixing studies.
+                from keras_tuner.src import protos
+                from keras_tuner.src.engine import trial as trial_module
+                stopped = trial_module.Trial(self.oracle.get_space(), status=trial_module.TrialStatus.STOPPED)
+                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+            self.last_seen[request.tuner_id] = time.monotonic()
+            return super().CreateTrial(request, context)
+
+        def GetTrial(self, request: Any, context: Any) -> Any:  # workers call it once per epoch: the heartbeat
+            self._seen_trial(request.trial_id)
+            return super().GetTrial(request, context)
+
+        def UpdateTrial(self, request: Any, context: Any) -> Any:
+            self._seen_trial(request.trial_id)
+            return super().UpdateTrial(request, context)
+
+    return HeartbeatServicer
+
+
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    """How a study's chief serves its oracle: where it listens and which workers it starts itself."""
+
+    bind: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    local_workers: int = 0
+    worker_timeout: float = 900.0
+    announce: Path | None = None  # where to publish {study, port} for workers started by hand
+
+    def study_args(self) -> list[str]:
+        """The `_study` command-line options that carry this to a study process."""
+        args = ["--bind", self.bind, "--port", str(self.port), "--local-workers", str(self.local_workers),
+                "--worker-timeout", str(self.worker_timeout)]
+        return args + (["--announce", str(self.announce)] if self.announce else [])
+
+
+def follow_chief(announce: Path, run_study_worker: Callable[[dict[str, Any]], int], *,
+                 wait_seconds: float) -> int:
+    """A hand-started worker's life: join each study the chief announces in the run folder, until it says done.
+
+    `run_study_worker` runs one study's worker (in a fresh process) and returns its exit code.
+    Returns 0 when the chief announced the end of the run; raises StudyFailed if no study was announced within
+    `wait_seconds`, or when a study's worker failed.
+    """
+    joined: set[str] = set()
+    idle_since = time.monotonic()
+    while True:
+        document = read_json(announce, "chief") if announce.is_file() else {}
+        if document.get("state") == "done":
+            return 0
+        study = document.get("study")
+        if study and study not in joined:
+            joined.add(study)
+            log.info("joining study %s (chief pid %s, port %s)", study, document["pid"], document["port"])
+            code = run_study_worker(document)
+            if code != 0:
+                raise StudyFailed(f"the worker of study {study} exited with code {code}")
+            idle_since = time.monotonic()
+            continue
+        if time.monotonic() - idle_since > wait_seconds:
+            raise StudyFailed(f"no new study announced in {announce} for {wait_seconds:.0f} s; is the chief running "
+                              "with this --run-dir?")
+        time.sleep(POLL_SECONDS * 4)
+
+
+@dataclasses.dataclass
+class _LocalWorker:
+    tuner_id: str
+    process: subprocess.Popen[bytes]
+
+
+class Chief:
+    """Serve one study's oracle until its budget is spent and every trial handed out has ended.
+
+    Args:
+        oracle: the study's oracle (from the chief's own tuner, so it was reloaded from the work folder on resume).
+        tuner_prefix: worker tuner ids must start with it (the study's name), which keeps studies apart.
+        lose_trial: called with (trial, reason) to record a trial whose worker died, before it is ended as FAILED.
+        spawn: starts a local worker given (tuner_id, port); None when all workers are started by hand.
+        local_workers: how many local workers to keep running.
+        worker_timeout: seconds without a call from a worker before its trial is given up.
+        on_listen: called with the bound port once the server accepts calls (to tell workers started by hand).
+    """
+
+    def __init__(self, oracle: Any, *, tuner_prefix: str, lose_trial: Callable[[Any, str], None],
+                 bind: str = "127.0.0.1", port: int = 0, spawn: Callable[[str, int], subprocess.Popen[bytes]] | None,
+                 local_workers: int = 0, worker_timeout: float = 900.0,
+                 on_listen: Callable[[int], None] | None = None) -> None:
+        self.oracle = oracle
+        self.tuner_prefix = tuner_prefix
+        self.lose_trial = lose_trial
+        self.bind, self.port = bind, port
+        self.spawn = spawn
+        self.local_workers = local_workers
+        self.worker_timeout = worker_timeout
+        self.on_listen = on_listen
+        self.workers: list[_LocalWorker] = []
+        self.tuner_ids_seen: set[str] = set()
+        self._restarts_left = local_workers  # a worker that keeps crashing must not loop forever
+        self._next_id = 0
+
+    def serve(self) -> int:
+        """Run the search; return the number of workers that took part. Raises StudyFailed if every worker died."""
+        import grpc
+        from keras_tuner.src import protos
+
+        self.oracle.verbose = 0
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        servicer = _servicer_class()(self.oracle, self.tuner_prefix)
+        protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+        address = f"{self.bind}:{self.port}"
+        port = server.add_insecure_port(address)
+        if port == 0:
+            raise StudyFailed(f"cannot listen on {address} (port in use or address not on this host)")
+        server.start()
+        self.port = port
+        log.info("[%s] chief listening on %s:%d", self.tuner_prefix, self.bind, port)
+        if self.on_listen is not None:
+            self.on_listen(port)
+        try:
+            for _ in range(self.local_workers):
+                self._start_worker()
+            while not self._finished(servicer):
+                time.sleep(POLL_SECONDS)
+                self._reap_workers()
+                self._expire_silent(servicer)
+                self.tuner_ids_seen |= set(servicer.last_seen)
+        finally:
+            self._stop_workers()
+            server.stop(grace=1).wait()
+        return len(self.tuner_ids_seen)
+
+    def _finished(self, servicer: Any) -> bool:
+        if any(w.process.poll() is None for w in self.workers):
+            return False
+        if servicer.stop_triggered and not self.oracle.ongoing_trials:
+            return self.spawn is not None or not self.oracle.tuner_ids
+        if self.spawn is not None:  # no local worker left, none could be restarted, and the budget is not spent
+            raise StudyFailed(f"{self.tuner_prefix}: every local worker died before the budget was spent "
+                              "(see their messages above)")
+        return False
+
+    def _start_worker(self) -> None:
+        assert self.spawn is not None
+        tuner_id = f"{self.tuner_prefix}.worker{self._next_id}"
+        self._next_id += 1
+        self.workers.append(_LocalWorker(tuner_id, self.spawn(tuner_id, self.port)))
+
+    def _reap_workers(self) -> None:
+        for worker in list(self.workers):
+            code = worker.process.poll()
+            if code is None:
+                continue
+            self.workers.remove(worker)
+            self.oracle.tuner_ids.discard(worker.tuner_id)
+            if code != 0:
+                self._give_up(worker.tuner_id, f"worker {worker.tuner_id} exited with code {code} during the trial")
+                if self._restarts_left:
+                    self._restarts_left -= 1
+                    log.warning("[%s] worker %s exited with code %d; starting a replacement", self.tuner_prefix,
+                                worker.tuner_id, code)
+                    self._start_worker()
+
+    def _expire_silent(self, servicer: Any) -> None:
+        now = time.monotonic()
+        for tuner_id in list(self.oracle.ongoing_trials):
+            if now - servicer.last_seen.get(tuner_id, now) > self.worker_timeout:
+                log.warning("[%s] no word from %s for %.0f s; giving up its trial", self.tuner_prefix, tuner_id,
+                            self.worker_timeout)
+                self._give_up(tuner_id, f"worker {tuner_id} was silent for more than {self.worker_timeout:.0f} s")
+                self.oracle.tuner_ids.discard(tuner_id)
+                servicer.last_seen.pop(tuner_id, None)
+                for worker in self.workers:
+                    if worker.tuner_id == tuner_id:
+                        worker.process.kill()  # hung: reaped (and replaced) on the next poll
+        for tuner_id in list(self.oracle.tuner_ids):  # a worker that died between trials would be waited for
+            if now - servicer.last_seen.get(tuner_id, now) > self.worker_timeout:
+                self.oracle.tuner_ids.discard(tuner_id)
+
+    def _give_up(self, tuner_id: str, reason: str) -> None:
+        from keras_tuner.src.engine import trial as trial_module
+
+        trial = self.oracle.ongoing_trials.get(tuner_id)
+        if trial is None:
+            return
+        log.warning("[%s] trial %s marked FAILED: %s", self.tuner_prefix, trial.trial_id, reason)
+        self.lose_trial(trial, reason)
+        trial.status = trial_module.TrialStatus.FAILED
+        trial.message = reason
+        self.oracle.end_trial(trial)  # also drops it from ongoing_trials and saves the oracle
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.terminate()
+        for worker in self.workers:
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
