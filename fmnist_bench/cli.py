@@ -331,17 +331,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import socket
     import subprocess
 
-    from .distributed import follow_chief
+    from .distributed import follow_chief, worker_command
     from .store import RunPaths
 
     def join(study: dict[str, Any]) -> int:
         host = args.oracle.rpartition(":")[0]
-        command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(args.run_dir),
-                   "--strategy", study["strategy"], "--seed", str(study["seed"]),
-                   "--tuner-id", f"{study['study']}.{socket.gethostname()}-{os.getpid()}",
-                   "--oracle", f"{host}:{study['port']}", "--device", args.device, "--threads", str(args.threads),
-                   "--chief-timeout", str(args.chief_timeout), "--parent-pid", str(os.getpid())]
-        return subprocess.call(command + (["--data-dir", str(args.data_dir)] if args.data_dir else []))
+        return subprocess.call(worker_command(
+            args.run_dir, study["strategy"], study["seed"],
+            tuner_id=f"{study['study']}.{socket.gethostname()}-{os.getpid()}", oracle=f"{host}:{study['port']}",
+            device=args.device, threads=args.threads, data_dir=args.data_dir, chief_timeout=args.chief_timeout))
 
     # The worker may start before the chief: it waits for the chief's announcement, up to --chief-timeout.
     follow_chief(RunPaths(args.run_dir).work / "chief.json", join, wait_seconds=args.chief_timeout)

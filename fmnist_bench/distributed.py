@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from concurrent import futures
@@ -29,7 +30,7 @@ from .errors import StudyFailed
 from .store import read_json
 
 __all__ = ["ENV_ORACLE_IP", "ENV_ORACLE_PORT", "ENV_TUNER_ID", "Chief", "Serving", "follow_chief", "watch_parent",
-           "worker_env"]
+           "worker_command", "worker_env"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ POLL_SECONDS = 0.5
 def worker_env(tuner_id: str, host: str, port: int) -> dict[str, str]:
     """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port."""
     return {ENV_TUNER_ID: tuner_id, ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
+
+
+def worker_command(run_dir: Path, strategy: str, seed: int, *, tuner_id: str, oracle: str, device: str,
+                   threads: int, data_dir: Path | None, chief_timeout: float | None = None) -> list[str]:
+    """The command line of one study's worker process (`_worker`), which exits when the process starting it does."""
+    command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(run_dir), "--strategy", strategy,
+               "--seed", str(seed), "--tuner-id", tuner_id, "--oracle", oracle, "--device", device,
+               "--threads", str(threads), "--parent-pid", str(os.getpid())]
+    if chief_timeout is not None:
+        command += ["--chief-timeout", str(chief_timeout)]
+    return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
 
 
 def watch_parent(parent_pid: int, exit_code: int) -> None:

@@ -32,9 +32,11 @@ __all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_RECYCLE", "EX
 log = logging.getLogger(__name__)
 EXIT_STUDY_FAILED = 3
 EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume it in a fresh process
-# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply: dropped from children's stderr.
+# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, and its retracing warning (a
+# study builds a new model per trial by design): dropped from children's stderr.
 _TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
-                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: )")
+                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
+                       r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
 
 
 def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:

@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -207,17 +206,15 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     tuner.search(**_search_kwargs(cfg, splits))
 
 
-def _serve(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: StudyRecorder,
-           serving: Serving, *, data_dir: Path | None, device: str, threads: int) -> tuple[int, float]:
+def _serve(strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: StudyRecorder, serving: Serving, *,
+           data_dir: Path | None, device: str, threads: int) -> tuple[int, float]:
     """Run the search as a chief; return (workers that took part, wall seconds of the search in all processes)."""
-    from .distributed import Chief
+    from .distributed import Chief, worker_command
 
     def spawn(tuner_id: str, port: int) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(paths.root),
-                   "--strategy", strategy, "--seed", str(seed), "--tuner-id", tuner_id,
-                   "--oracle", f"127.0.0.1:{port}", "--device", device, "--threads", str(threads),
-                   "--parent-pid", str(os.getpid())]
-        return subprocess.Popen(command + (["--data-dir", str(data_dir)] if data_dir is not None else []))
+        return subprocess.Popen(worker_command(paths.root, strategy, seed, tuner_id=tuner_id,
+                                               oracle=f"127.0.0.1:{port}", device=device, threads=threads,
+                                               data_dir=data_dir))
 
     tuner.save()
     chief = Chief(tuner.oracle, tuner_prefix=study_name(strategy, seed), lose_trial=recorder.trial_lost,
@@ -270,7 +267,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     else:
         tuner = _open_tuner(cfg, strategy, seed, work, recorder, None)
         worker_threads = max(1, threads // max(1, serving.local_workers))
-        workers, search_seconds = _serve(cfg, strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir,
+        workers, search_seconds = _serve(strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir,
                                          device=device, threads=worker_threads)
 
     ended = [t.trial_id for t in tuner.oracle.trials.values() if t.status != kt.engine.trial.TrialStatus.RUNNING]

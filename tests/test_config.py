@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,31 @@ def test_roundtrip_through_dict() -> None:
     cfg = PRESETS["quick"]
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     assert tuple(cfg.to_dict()["strategies"]) == STRATEGY_NAMES
+
+
+def test_cnn_presets_get_cpu_sized_budgets_under_the_same_names(tmp_path: Path) -> None:
+    ann, cnn = make_config("standard"), make_config("standard", space="cnn")
+    assert cnn.space == "cnn" and cnn.budget_epochs < ann.budget_epochs and cnn.run_id.startswith("standard-cnn-")
+    assert make_config("standard", space="cnn", budget_epochs=60).budget_epochs == 60  # flags still win
+    path = tmp_path / "c.toml"
+    path.write_text('preset = "standard"\nspace = "cnn"\n')
+    assert load_config_file(path) == cnn
+
+
+def test_space_revision_changes_the_run_id_but_revision_one_keeps_old_ids() -> None:
+    cfg = make_config("standard")
+    assert cfg.space_revision == 2
+    plain = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()
+    assert cfg.digest() != plain  # ann r2 never resumes or mixes with an ann r1 run
+    cnn = make_config("standard", space="cnn")
+    assert cnn.space_revision == 1
+    assert cnn.digest() == hashlib.sha256(json.dumps(cnn.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def test_workers_is_part_of_the_config_but_absent_at_its_default() -> None:
+    serial, parallel = make_config("smoke"), make_config("smoke", workers=2)
+    assert "workers" not in serial.to_dict() and parallel.to_dict()["workers"] == 2
+    assert serial.run_id != parallel.run_id
+    assert RunConfig.from_dict(parallel.to_dict()) == parallel and RunConfig.from_dict(serial.to_dict()) == serial
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        make_config("smoke", workers=0)

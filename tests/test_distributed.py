@@ -135,3 +135,45 @@ def test_worker_without_a_chief_gives_up_with_one_line(tmp_path: Path) -> None:
                            "--chief-timeout", "2"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "no new study announced" in proc.stderr
+
+
+def test_a_killed_chief_leaves_no_worker_behind_and_the_run_resumes(tmp_path: Path) -> None:
+    command = [*CLI, "run", "--preset", "smoke", "--strategies", "random", "--budget-epochs", "12", "--workers", "2",
+               "--results-dir", str(tmp_path)]
+    run_dir = tmp_path / "runs" / make_config("smoke", strategies=("random",), budget_epochs=12, workers=2).run_id
+    records = run_dir / ".work" / "random-seed1" / "records"
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (records.is_dir() and len(list(records.glob("trial_*"))) >= 2):
+            time.sleep(0.05)
+        chiefs = _processes_mentioning(f"_study --run-dir {run_dir}")
+        assert len(chiefs) == 1
+        os.kill(chiefs[0], signal.SIGKILL)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 1 and "random-seed1: exited with code -9" in err
+    time.sleep(2)  # workers notice their parent is gone within half a second
+    assert _processes_mentioning(str(tmp_path)) == []
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = _trials(run_dir / "studies" / "random-seed1")
+    assert len(trials) == 6 and all(t["status"] == "COMPLETE" for t in trials)  # cut-off trials were re-run
+
+
+def test_sigterm_stops_the_runner_the_chief_and_its_workers(tmp_path: Path) -> None:
+    run = subprocess.Popen([*CLI, "run", "--preset", "smoke", "--strategies", "random", "--budget-epochs", "12",
+                            "--workers", "2", "--results-dir", str(tmp_path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(_processes_mentioning("_worker --run-dir " + str(tmp_path))) < 2:
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130 and "run the same command again to resume" in err
+    time.sleep(1)
+    assert _processes_mentioning(str(tmp_path)) == []
