@@ -111,7 +111,7 @@ class StudyResult:
     final_fit_seconds: float
     device: str
     threads: int
-    workers: int = 1  # processes that ran trials (keras-tuner workers); 1 for a serial study
+    workers: int = 1  # worker processes that connected to the chief (replacements included); 1 for a serial study
 
     @property
     def name(self) -> str:
