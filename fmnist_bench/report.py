@@ -176,7 +176,8 @@ def render_summary(run: StoredRun) -> str:
              markdown_table(study_rows(run), STUDY_COLUMNS, legend=(
                  f"Target: validation accuracy {cfg['target_accuracy']} (the original project's test accuracy); "
                  "epochs/time to target count training epochs and seconds of the search until it was first "
-                 "reached, '-' if never. Search time sums trial wall times (with --workers: the chief's wall time, as trials overlap).")), ""]
+                 "reached, '-' if never. Search time sums trial wall times (with --workers: the chief's wall "
+                 "time, as trials overlap).")), ""]
     if len(run.seeds) > 1:
         parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
                   "Normalised: (mean - random's mean) / (best single test accuracy of the run - random's mean). "

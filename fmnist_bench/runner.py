@@ -157,7 +157,9 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]]
                 process = subprocess.Popen(_study_command(paths, strategy, seed, data_dir=data_dir, device=device,
                                                           threads=threads, trials_per_process=trials_per_process,
                                                           serving=serving),
-                                           stderr=subprocess.PIPE, text=True)
+                                           # keras-tuner print()s ("Reloading Tuner from ...") to stdout; progress
+                                           # and errors go to stderr through logging
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 _forward_stderr(process)
                 running[cell] = (process, started_at[cell])
             time.sleep(0.2)
