@@ -213,7 +213,13 @@ def test_parallel_jobs_give_the_serial_results(smoke: tuple[Path, subprocess.Com
     for strategy in ("random", "bayesian"):
         mine = RunPaths(parallel).study_dir(strategy, 1)
         theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir(strategy, 1)
-        assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv"), strategy
+        # 1 thread instead of 2 may sum a reduction in another order: losses can differ in the last float32 bit
+        # (measured: relative 8e-8 with 2x<=1024-unit layers); everything else must be identical.
+        ours, reference_rows = _rows(mine / "epochs.csv"), _rows(theirs / "epochs.csv")
+        assert [r["trial_id"] for r in ours] == [r["trial_id"] for r in reference_rows], strategy
+        for a, b in zip(ours, reference_rows):
+            assert {k: float(v) for k, v in a.items() if k != "trial_id"} == pytest.approx(
+                {k: float(v) for k, v in b.items() if k != "trial_id"}, rel=1e-6), strategy
         assert _outcome(mine) == _outcome(theirs), strategy
 
 
