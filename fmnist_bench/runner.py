@@ -130,9 +130,10 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         finally:
             if serving is not None and serving.announce is not None:
                 atomic_write_json(serving.announce, "chief", {"state": "done"})  # hand-started workers exit
-        env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
-        atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
-                                                    "devices": sorted({r.device for r in done.values()})})
+        if pending:  # a rerun of a complete run must not move its finish time
+            env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
+            atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
+                                                        "devices": sorted({r.device for r in done.values()})})
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 

@@ -75,8 +75,11 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
 
 def test_rerun_resumes_instead_of_repeating(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     results, _ = smoke
+    env = RunPaths(results / "runs" / SMOKE_ID).env
+    before = env.read_text()
     proc = _run(results)
     assert proc.returncode == 0 and "3 already complete" in proc.stderr and "started" not in proc.stderr
+    assert env.read_text() == before  # nothing ran, so the recorded finish time stays true
 
 
 def test_sigkill_then_resume_equals_uninterrupted(smoke: tuple[Path, subprocess.CompletedProcess[str]],
