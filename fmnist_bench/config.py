@@ -197,11 +197,11 @@ SPACE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 PRESET_NOTES: dict[str, str] = {
     "smoke": "2k-image subset, 6 epochs per study: about a minute (cnn: about 2 minutes); checks the pipeline",
-    "quick": "all data, 27 epochs per study, 10-epoch final fit: about 5 minutes on 2 cores "
+    "quick": "all data, 27 epochs per study, 10-epoch final fit: about 6 minutes on 2 cores "
              "(cnn: 8 epochs per study, 5-epoch final fit, about 20 minutes)",
     "standard": "all data, 90 epochs per study, 15-epoch final fit: about 15 minutes on 2 cores "
                 "(cnn: 30 epochs per study, about an hour)",
-    "full": "standard x 5 seeds: about 75 minutes on 2 cores (cnn: about 5 hours; use --jobs or a GPU)",
+    "full": "standard x 5 seeds: about 75 minutes on 2 cores (cnn: about 4.5 hours; use --jobs or a GPU)",
 }
 
 
