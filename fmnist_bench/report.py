@@ -98,7 +98,7 @@ AGGREGATE_COLUMNS = [
     Column("strategy", "strategy"), Column("n", "seeds"), Column("mean", "mean test acc", _pct, "max"),
     Column("median", "median", _pct, "max"), Column("ci", "95% CI of mean (bootstrap)"),
     Column("std", "std", _pct), Column("rank", "mean rank", lambda v: f"{v:.2f}", "min"),
-    Column("wins", "wins", lambda v: f"{v:g}", "max"),
+    Column("wins", "wins", lambda v: f"{v:.2f}".rstrip("0").rstrip("."), "max"),
     Column("normalised", "normalised (random=0, best found=1)", lambda v: "-" if math.isnan(v) else f"{v:+.2f}"),
     Column("reach_epochs", "median epochs to target", lambda v: f"{v:g}", "min"),
     Column("reach_s", "median time to target", fmt_seconds, "min"), Column("never", "seeds never reaching it"),
