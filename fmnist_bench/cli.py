@@ -221,11 +221,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     serving = None
     if args.command == "chief":
-        run_dir = args.results_dir / "runs" / (args.run_id or cfg.run_id)
+        paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
         serving = Serving(bind=args.bind, port=args.port, worker_timeout=args.worker_timeout,
-                          announce=RunPaths(run_dir).work / "chief.json")
-        print(f"chief of {run_dir}; start workers with:\n  python -m fmnist_bench worker --oracle "
-              f"<this host>:{args.port} --run-dir {run_dir.resolve()}", file=sys.stderr, flush=True)
+                          announce=paths.chief_announcement)
+        print(f"chief of {paths.root}; start workers with:\n  python -m fmnist_bench worker --oracle "
+              f"<this host>:{args.port} --run-dir {paths.root.resolve()}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
         outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
@@ -342,7 +342,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             device=args.device, threads=args.threads, data_dir=args.data_dir, chief_timeout=args.chief_timeout))
 
     # The worker may start before the chief: it waits for the chief's announcement, up to --chief-timeout.
-    follow_chief(RunPaths(args.run_dir).work / "chief.json", join, wait_seconds=args.chief_timeout)
+    follow_chief(RunPaths(args.run_dir).chief_announcement, join, wait_seconds=args.chief_timeout)
     print("the chief announced the end of the run; worker done", file=sys.stderr)
     return 0
 

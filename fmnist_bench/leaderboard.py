@@ -34,7 +34,8 @@ def leaderboard_rows(run: StoredRun) -> list[dict[str, Any]]:
         rows.append({
             "run": run.root.name, "link": f"[summary](runs/{run.root.name}/summary.md)",
             "space": run.space_label, "strategy": name, "seeds": len(results),
-            "budget": run.config["budget_epochs"], "workers": run.config.get("workers", 1), "test": float(np.mean([r.test["accuracy"] for r in results])),
+            "budget": run.config["budget_epochs"], "workers": run.config.get("workers", 1),
+            "test": float(np.mean([r.test["accuracy"] for r in results])),
             "ci": _ci([r.test["accuracy"] for r in results]),
             "macro_f1": float(np.mean([r.test["macro_f1"] for r in results])),
             "wall_s": float(np.mean([r.search_seconds + r.final_fit_seconds for r in results])),

@@ -109,7 +109,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     """
     ensure_writable_dir(results_dir)
     load_raw(data_dir)  # fail in one line now rather than once per study
-    paths = RunPaths(results_dir / "runs" / (run_id or cfg.run_id))
+    paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
     threads = max(1, (os.cpu_count() or 1) // jobs)

@@ -104,6 +104,11 @@ class RunPaths:
         self.studies = run_dir / "studies"
         self.work = run_dir / ".work"
         self.lock = run_dir / ".lock"
+        self.chief_announcement = self.work / "chief.json"  # the study a chief serves now, for hand-started workers
+
+    @classmethod
+    def in_results(cls, results_dir: Path, run_id: str) -> RunPaths:
+        return cls(results_dir / "runs" / run_id)
 
     def study_dir(self, strategy: str, seed: int) -> Path:
         return self.studies / study_name(strategy, seed)

@@ -49,8 +49,8 @@ class StudyRecorder:
         self._epoch_start = 0.0
         self._epochs: list[EpochRecord] = []
         # Trials ended in earlier processes of this study (resume), keyed by id: a retried trial replaces its entry.
-        self._finished = {t.trial_id: t for t in (TrialRecord.from_dict(read_json(p, "trial")["trial"])
-                                                  for p in sorted(self.records_dir.glob("trial_*.json")))}
+        self._finished: dict[str, TrialRecord] = {}
+        self._refresh()
 
     def forget_all(self) -> None:
         """Drop every stored trial record, on disk and in memory, for a study that restarts from scratch."""
@@ -103,9 +103,9 @@ class StudyRecorder:
         self.trial_ended(trial, reason)
 
     def _refresh(self) -> None:
-        """Pick up trials other workers of this study recorded, so progress lines show the whole study."""
-        for path in self.records_dir.glob("trial_*.json"):
-            trial_id = f"{self.strategy}-s{self.seed}-t{int(path.stem.split('_')[1]):03d}"
+        """Pick up trials recorded by earlier processes or by other workers of this study (only ones not yet read)."""
+        for path in sorted(self.records_dir.glob("trial_*.json")):
+            trial_id = self.record_id(path.stem.removeprefix("trial_"))
             if trial_id not in self._finished:
                 self._finished[trial_id] = TrialRecord.from_dict(read_json(path, "trial")["trial"])
 
@@ -228,8 +228,9 @@ def _serve(strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: Stud
     try:
         workers = chief.serve()
     finally:
-        atomic_write_json(clock, "clock", {"seconds": spent + time.perf_counter() - start})
-    return workers, spent + time.perf_counter() - start
+        spent += time.perf_counter() - start
+        atomic_write_json(clock, "clock", {"seconds": spent})
+    return workers, spent
 
 
 def _announce(path: Path, strategy: str, seed: int, port: int) -> None:
