@@ -107,7 +107,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
-                        help="auto uses a GPU when TensorFlow sees one (default: auto)")
+                        help="auto uses a GPU when the backend sees one (default: auto)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -333,6 +333,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     from .distributed import follow_chief, worker_command
     from .store import RunPaths
+    from .runtime import keras_backend
+
+    keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
 
     def join(study: dict[str, Any]) -> int:
         host = args.oracle.rpartition(":")[0]

@@ -9,9 +9,9 @@ import platform
 import sys
 from typing import Any
 
-from .runtime import cpu_model
+from .runtime import cpu_model, keras_backend
 
-__all__ = ["collect_env", "package_version", "utc_now"]
+__all__ = ["collect_env", "package_version", "software_stack", "utc_now"]
 
 
 def package_version(*distributions: str) -> str | None:
@@ -32,7 +32,9 @@ def collect_env() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "keras_backend": keras_backend(),
         "tensorflow": package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
+        "jax": package_version("jax"),
         "keras": package_version("keras", "tf-keras"),
         "keras_tuner": package_version("keras-tuner"),
         "numpy": package_version("numpy"),
@@ -42,3 +44,10 @@ def collect_env() -> dict[str, Any]:
         "executable": sys.executable,
         "started_at": utc_now(),
     }
+
+
+def software_stack(env: dict[str, Any]) -> str:
+    """'TF 2.21.0 / 3.15.1 / 1.4.8': the backend that trained (runs stored before JAX support are TensorFlow's)."""
+    backend = env.get("keras_backend", "tensorflow")
+    label, version = ("TF", env.get("tensorflow")) if backend == "tensorflow" else (backend.upper(), env.get(backend))
+    return f"{label} {version} / {env.get('keras')} / {env.get('keras_tuner')}"

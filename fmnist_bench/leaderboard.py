@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .envinfo import software_stack
 from .errors import ResultsError
 from .stats import bootstrap_ci
 from .store import StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
@@ -39,7 +40,7 @@ def leaderboard_rows(run: StoredRun) -> list[dict[str, Any]]:
             "ci": _ci([r.test["accuracy"] for r in results]),
             "macro_f1": float(np.mean([r.test["macro_f1"] for r in results])),
             "wall_s": float(np.mean([r.search_seconds + r.final_fit_seconds for r in results])),
-            "versions": f"{env.get('tensorflow')} / {env.get('keras')} / {env.get('keras_tuner')}",
+            "versions": software_stack(env),
             "device": "; ".join(sorted({r.device for r in results})),
             "date": str(env.get("started_at", ""))[:10] or None})
     return rows
@@ -58,7 +59,7 @@ COLUMNS = [
     Column("macro_f1", "macro F1", lambda v: f"{v:.4f}"), Column("seeds", "seeds"),
     Column("budget", "budget (epochs)"), Column("workers", "workers"),
     Column("wall_s", "wall time / study", fmt_seconds),
-    Column("versions", "TF / Keras / keras-tuner"), Column("device", "device"), Column("date", "date"),
+    Column("versions", "backend / Keras / keras-tuner"), Column("device", "device"), Column("date", "date"),
     Column("run", "run"), Column("link", "report"),
 ]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .data import CLASS_NAMES
+from .envinfo import software_stack
 from .errors import ResultsError
 from .records import StudyResult
 from .stats import anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
@@ -159,7 +160,7 @@ def _config_env_table(run: StoredRun) -> str:
                  f"test {cfg['test_subset'] or 10000}"),
         ("target validation accuracy", cfg["target_accuracy"]),
         ("trial workers per study", cfg.get("workers", 1)),
-        ("TensorFlow / Keras / keras-tuner", f"{env.get('tensorflow')} / {env.get('keras')} / {env.get('keras_tuner')}"),
+        ("backend / Keras / keras-tuner", software_stack(env)),
         ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", env.get("cpu")),
         ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
     return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])

@@ -24,6 +24,7 @@ from .distributed import Serving
 from .envinfo import collect_env, utc_now
 from .errors import ResultsError
 from .records import StudyResult, study_name
+from .runtime import keras_backend
 from .store import RunPaths, atomic_write_json, ensure_writable_dir, read_json, run_lock
 from .tables import fmt_seconds
 
@@ -32,20 +33,21 @@ __all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_RECYCLE", "EX
 log = logging.getLogger(__name__)
 EXIT_STUDY_FAILED = 3
 EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume it in a fresh process
-# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, and its retracing warning (a
-# study builds a new model per trial by design): dropped from children's stderr.
-_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
-                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
-                       r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
+# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, its retracing warning (a study
+# builds a new model per trial by design), and JAX's note that it found no TPU: dropped from children's stderr.
+_BACKEND_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
+                            r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
+                            r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing|"
+                            r"Unable to initialize backend 'tpu')")
 
 
 def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
-    """Pass a child's stderr through line by line, minus TensorFlow's start-up noise."""
+    """Pass a child's stderr through line by line, minus the backends' start-up noise."""
     stream = process.stderr
 
     def pump() -> None:
         for line in stream or ():
-            if not _TF_NOISE.match(line):
+            if not _BACKEND_NOISE.match(line):
                 sys.stderr.write(line)
                 sys.stderr.flush()
     thread = threading.Thread(target=pump, daemon=True)
@@ -81,6 +83,11 @@ def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
                                                    "space_revision": cfg.space_revision})
     if not paths.env.is_file():
         atomic_write_json(paths.env, "env", collect_env())
+        return
+    stored_backend = read_json(paths.env, "env").get("keras_backend", "tensorflow")
+    if stored_backend != keras_backend():  # one run's studies must be comparable: never mix numerics of two backends
+        raise ResultsError(f"{paths.root} holds a run trained with the {stored_backend} backend and this process "
+                           f"runs {keras_backend()}; pass another --run-id")
 
 
 def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,
@@ -107,8 +114,9 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         ResultsError: the results folder is unusable, locked, or holds another config under this run id.
         KeyboardInterrupt: after stopping the children; finished studies stay, the rest resume next time.
     """
+    keras_backend()  # fail in one line now rather than once per study, as for the data
     ensure_writable_dir(results_dir)
-    load_raw(data_dir)  # fail in one line now rather than once per study
+    load_raw(data_dir)
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]

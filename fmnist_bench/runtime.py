@@ -1,19 +1,22 @@
-"""Process-level TensorFlow setup for a study: threads, determinism, device choice, and naming the hardware.
+"""Process-level backend setup for a study: threads, determinism, device choice, and naming the hardware.
 
-Imported only inside study processes: the parent CLI never imports TensorFlow, so it starts fast and a study's
-TensorFlow state (graphs, thread pools, GPU memory) dies with its process.
+The backend (TensorFlow, or JAX where only it has a GPU build) is imported only inside study processes: the parent
+CLI never imports it, so it starts fast and a study's backend state (graphs, thread pools, GPU memory) dies with
+its process.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["DEVICES", "configure", "cpu_model"]
+__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_version"]
 
+BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
 
 
@@ -28,12 +31,51 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def configure(*, device: str, threads: int) -> str:
-    """Set threads, op determinism and visible devices before any op runs; return a description of the device.
+def keras_backend() -> str:
+    """The Keras backend of this process: $KERAS_BACKEND, TensorFlow unless the user picked JAX.
+
+    JAX exists for GPU machines that carry JAX but no TensorFlow GPU build (and nothing to install one from); the
+    harness, its search space and keras-tuner are the same on both. Torch is refused: this project never loads it.
 
     Raises:
-        ConfigError: `device="gpu"` on a machine where TensorFlow sees no GPU.
+        ConfigError: any other backend.
     """
+    name = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if name not in BACKENDS:
+        raise ConfigError(f"KERAS_BACKEND={name} is not supported; fmnist-bench runs on "
+                          f"{' or '.join(BACKENDS)} (the default is tensorflow)")
+    keras = keras_version()
+    if name != "tensorflow" and keras is not None and int(keras.split(".")[0]) < 3:
+        # Keras 2 ignores KERAS_BACKEND and trains with TensorFlow: recording "jax" would be a lie
+        raise ConfigError(f"KERAS_BACKEND={name} needs Keras 3; this environment has Keras {keras} (TensorFlow only)")
+    return name
+
+
+def keras_version() -> str | None:
+    """Installed Keras, read from package metadata so that the parent process never imports it."""
+    try:
+        return importlib.metadata.version("keras")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def configure(*, device: str, threads: int) -> str:
+    """Set threads, determinism and visible devices before any op runs; return a description of the device.
+
+    Raises:
+        ConfigError: `device="gpu"` on a machine where the backend sees no GPU, or an unsupported backend.
+    """
+    if keras_backend() == "jax":
+        return _configure_jax(device=device, threads=threads)
+    return _configure_tensorflow(device=device, threads=threads)
+
+
+def _no_gpu(backend: str) -> ConfigError:
+    return ConfigError(f"--device gpu was asked for, but {backend} sees no GPU; install its GPU build "
+                       "(see README) or use --device cpu")
+
+
+def _configure_tensorflow(*, device: str, threads: int) -> str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF 2.21 logs tf.data attribute mismatches as errors
     import tensorflow as tf
 
@@ -45,11 +87,35 @@ def configure(*, device: str, threads: int) -> str:
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
-        raise ConfigError("--device gpu was asked for, but TensorFlow sees no GPU; install the GPU build "
-                          "(see README) or use --device cpu")
+        raise _no_gpu("TensorFlow")
     if device == "cpu" or not gpus:
         if gpus:
             tf.config.set_visible_devices([], "GPU")
         return f"cpu: {cpu_model()} ({threads} threads)"
+    for gpu in gpus:  # --jobs N studies share the GPU: take memory as needed, not all of it up front
+        tf.config.experimental.set_memory_growth(gpu, True)
     names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     return "gpu: " + ", ".join(names)
+
+
+def _configure_jax(*, device: str, threads: int) -> str:
+    # Read when JAX first creates its backends, which happens below: deterministic GPU kernels (as TF's op
+    # determinism) and memory taken as needed, so that --jobs N studies can share one GPU.
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    import jax
+
+    if device == "cpu":
+        jax.config.update("jax_platforms", "cpu")
+    try:
+        gpus = jax.devices("gpu") if device != "cpu" else []
+    except RuntimeError:  # JAX raises when it has no GPU backend at all
+        gpus = []
+    if device == "gpu" and not gpus:
+        raise _no_gpu("JAX")
+    if not gpus:
+        # XLA's CPU client has no thread-count setting, so --threads cannot be honoured here; say so.
+        return f"cpu: {cpu_model()} (jax, all cores)"
+    return "gpu: " + ", ".join(d.device_kind for d in gpus) + " (jax)"
