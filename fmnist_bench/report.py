@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import LR_PLATEAU_PATIENCE
 from .data import CLASS_NAMES
 from .envinfo import software_stack
 from .errors import ResultsError
@@ -147,6 +148,11 @@ def _paired_section(run: StoredRun) -> str:
                 "p < 0.05.")) + "\n")
 
 
+def _lr_decay(cfg: dict[str, Any]) -> str:
+    decay = cfg.get("final_lr_decay", 1.0)
+    return "" if decay == 1.0 else f"; learning rate x{decay:g} after {LR_PLATEAU_PATIENCE} epochs without gain"
+
+
 def _config_env_table(run: StoredRun) -> str:
     cfg, env = run.config, run.env
     devices = sorted({st.result.device for st in run.studies})
@@ -155,7 +161,7 @@ def _config_env_table(run: StoredRun) -> str:
         ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", f"{cfg['budget_epochs']} epochs"),
         ("epochs per trial (Hyperband max_epochs)", cfg["epochs_per_trial"]), ("batch size", cfg["batch_size"]),
         ("final fit", f"up to {cfg['final_epochs']} epochs, early stopping on val_accuracy, "
-                      f"patience {cfg['patience']}, best weights restored"),
+                      f"patience {cfg['patience']}, best weights restored" + _lr_decay(cfg)),
         ("data", f"train {cfg['train_subset'] or 60000 - cfg['val_size']}, validation {cfg['val_size']}, "
                  f"test {cfg['test_subset'] or 10000}"),
         ("target validation accuracy", cfg["target_accuracy"]),

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import LR_PLATEAU_PATIENCE, RunConfig
 from .distributed import Serving
 from .errors import StudyFailed
 from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values, study_name
@@ -284,12 +284,15 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     keras.utils.set_random_seed(trial_seed(seed, "final"))
     hp = kt.HyperParameters()
     model = build_space(cfg.space).build(_fixed(hp, best.params))
-    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
-                                            restore_best_weights=True)
+    callbacks = [keras.callbacks.TerminateOnNaN(),
+                 keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
+                                               restore_best_weights=True)]
+    if cfg.final_lr_decay < 1.0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=cfg.final_lr_decay,
+                                                           patience=LR_PLATEAU_PATIENCE, min_lr=1e-6))
     start = time.perf_counter()
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-                        epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0,
-                        callbacks=[keras.callbacks.TerminateOnNaN(), stopper])
+                        epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0, callbacks=callbacks)
     final_seconds = time.perf_counter() - start
     val_history = history.history["val_accuracy"]
     if not all(v == v for v in history.history["loss"]):

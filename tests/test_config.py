@@ -30,6 +30,8 @@ def test_run_id_is_stable_and_follows_the_config() -> None:
     pytest.param({"seeds": (1, 1)}, "repeat", id="seed-repeat"),
     pytest.param({"budget_epochs": 1, "epochs_per_trial": 3}, "too small for one trial", id="budget"),
     pytest.param({"batch_size": 0}, "batch_size must be >= 1", id="batch"),
+    pytest.param({"final_lr_decay": 0.0}, r"final_lr_decay must be in \(0, 1\]", id="decay-zero"),
+    pytest.param({"final_lr_decay": 1.5}, r"final_lr_decay must be in \(0, 1\]", id="decay-growth"),
 ])
 def test_invalid_configs_say_what_is_wrong(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -53,6 +55,7 @@ def test_config_file_overrides_a_preset(tmp_path: Path) -> None:
     pytest.param("budget = 3\n", "unknown config key.*budget", id="unknown-key"),
     pytest.param('budget_epochs = "many"\n', "'budget_epochs' must be an integer", id="wrong-type"),
     pytest.param('seeds = 3\n', "'seeds' must be a list", id="wrong-list"),
+    pytest.param('final_lr_decay = "fast"\n', "'final_lr_decay' must be a number", id="wrong-number"),
     pytest.param("budget_epochs = \n", "not valid TOML", id="bad-toml"),
 ])
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
@@ -94,3 +97,12 @@ def test_workers_is_part_of_the_config_but_absent_at_its_default() -> None:
     assert RunConfig.from_dict(parallel.to_dict()) == parallel and RunConfig.from_dict(serial.to_dict()) == serial
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         make_config("smoke", workers=0)
+
+
+def test_the_final_fit_learning_rate_decay_is_elided_at_its_default_and_set_for_the_cnn_standard_preset() -> None:
+    constant, decayed = make_config("smoke"), make_config("smoke", final_lr_decay=0.2)
+    assert "final_lr_decay" not in constant.to_dict() and decayed.to_dict()["final_lr_decay"] == 0.2
+    assert constant.run_id != decayed.run_id and RunConfig.from_dict(decayed.to_dict()) == decayed
+    assert make_config("standard").run_id == "standard-ann-61c28e0f"  # the committed ann run keeps its id
+    cnn = make_config("standard", space="cnn")
+    assert (cnn.final_epochs, cnn.patience, cnn.final_lr_decay) == (30, 5, 0.2)

@@ -239,3 +239,25 @@ def test_recycling_the_study_process_changes_nothing(smoke: tuple[Path, subproce
     assert _outcome(mine) == _outcome(theirs)
     rss = [float(row["rss_mb"]) for row in csv.DictReader((mine / "trials.csv").open())]
     assert len(rss) == 3 and all(r > 0 for r in rss)
+
+
+def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from fmnist_bench import study
+
+    seen: list[tuple[str, float, int]] = []
+
+    class Recording(keras.callbacks.ReduceLROnPlateau):
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            super().on_epoch_end(epoch, logs)
+            seen.append((self.monitor, self.factor, self.patience))
+
+    monkeypatch.setattr(keras.callbacks, "ReduceLROnPlateau", Recording)
+    cfg = PRESETS["smoke"].replace(strategies=("random",), budget_epochs=2, final_epochs=3, patience=3)
+    study.run_study(cfg, "random", 1, RunPaths(tmp_path / "constant"), data_dir=None, device="cpu", threads=2)
+    assert seen == []  # the original protocol: a constant learning rate
+    study.run_study(cfg.replace(final_lr_decay=0.5), "random", 1, RunPaths(tmp_path / "decayed"), data_dir=None,
+                    device="cpu", threads=2)
+    assert seen == [("val_accuracy", 0.5, study.LR_PLATEAU_PATIENCE)] * 3  # every epoch of the 3-epoch final fit
