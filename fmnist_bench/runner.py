@@ -38,7 +38,7 @@ EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume 
 _BACKEND_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
                             r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
                             r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing|"
-                            r"Unable to initialize backend 'tpu')")
+                            r".*Unable to initialize backend 'tpu')")
 
 
 def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:

@@ -8,6 +8,7 @@ its process.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import platform
 from pathlib import Path
@@ -105,6 +106,7 @@ def _configure_jax(*, device: str, threads: int) -> str:
     if "xla_gpu_deterministic_ops" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    logging.getLogger("jax").setLevel(logging.WARNING)  # its INFO lines (no TPU found...) are not progress
     import jax
 
     if device == "cpu":
