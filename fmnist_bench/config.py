@@ -143,7 +143,8 @@ def _coerce(name: str, value: Any) -> Any:
     if name in _INT_FIELDS or (name in _OPTIONAL_INT_FIELDS and value is not None):
         if not isinstance(value, int) or isinstance(value, bool):
             raise bad("an integer")
-    if name in ("target_accuracy", "final_lr_decay") and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name in ("target_accuracy", "final_lr_decay") and not is_number:
         raise bad("a number")
     if name in ("preset", "space") and not isinstance(value, str):
         raise bad("a string")

@@ -36,7 +36,8 @@ def keras_backend() -> str:
     """The Keras backend of this process: $KERAS_BACKEND, TensorFlow unless the user picked JAX.
 
     JAX exists for GPU machines that carry JAX but no TensorFlow GPU build (and nothing to install one from); the
-    harness, its search space and keras-tuner are the same on both. Torch is refused: this project never loads it.
+    harness, its search spaces (translation aside, see `augment`) and keras-tuner are the same on both. Torch is
+    refused: this project never loads it.
 
     Raises:
         ConfigError: any other backend.
