@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_version"]
+__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_major", "keras_version"]
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
@@ -46,10 +46,10 @@ def keras_backend() -> str:
     if name not in BACKENDS:
         raise ConfigError(f"KERAS_BACKEND={name} is not supported; fmnist-bench runs on "
                           f"{' or '.join(BACKENDS)} (the default is tensorflow)")
-    keras = keras_version()
-    if name != "tensorflow" and keras is not None and int(keras.split(".")[0]) < 3:
+    if name != "tensorflow" and keras_major() < 3:
         # Keras 2 ignores KERAS_BACKEND and trains with TensorFlow: recording "jax" would be a lie
-        raise ConfigError(f"KERAS_BACKEND={name} needs Keras 3; this environment has Keras {keras} (TensorFlow only)")
+        raise ConfigError(f"KERAS_BACKEND={name} needs Keras 3; this environment has Keras {keras_version()} "
+                          "(TensorFlow only)")
     return name
 
 
@@ -59,6 +59,11 @@ def keras_version() -> str | None:
         return importlib.metadata.version("keras")
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def keras_major() -> int:
+    """Major version of the installed Keras (3 when none is installed: the version pip would bring)."""
+    return int((keras_version() or "3").split(".")[0])
 
 
 def configure(*, device: str, threads: int) -> str:

@@ -45,7 +45,7 @@ def test_unsupported_backends_are_refused(name: str, monkeypatch: pytest.MonkeyP
 def test_jax_under_keras_2_is_refused_rather_than_silently_trained_with_tensorflow(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setattr(runtime, "keras_version", lambda: "2.15.0")
+    monkeypatch.setattr(runtime, "keras_version", lambda: "2.15.0")  # keras_major reads it too
     with pytest.raises(ConfigError, match=r"KERAS_BACKEND=jax needs Keras 3; this environment has Keras 2\.15\.0"):
         keras_backend()
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
@@ -73,8 +73,7 @@ def test_the_software_stack_names_the_backend_that_trained(env: dict, expected: 
 
 
 @pytest.mark.usefixtures("real_data_available")
-@pytest.mark.skipif(int((runtime.keras_version() or "3").split(".")[0]) < 3,
-                    reason="Keras 2 has no JAX backend; its refusal is tested above")
+@pytest.mark.skipif(runtime.keras_major() < 3, reason="Keras 2 has no JAX backend; its refusal is tested above")
 def test_a_jax_run_is_recorded_as_such_reproducible_and_never_resumed_by_tensorflow(tmp_path: Path) -> None:
     study_dirs = []
     for name in ("a", "b"):
