@@ -286,7 +286,10 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     model = build_space(cfg.space).build(_fixed(hp, best.params))
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
-                                               restore_best_weights=True)]
+                                               restore_best_weights=True),
+                 keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log.info(  # a CNN refit runs ~30 min
+                     "[%s seed%d] final fit epoch %d/%d val_acc %.4f", strategy, seed, epoch + 1, cfg.final_epochs,
+                     (logs or {}).get("val_accuracy", float("nan"))))]
     if cfg.final_lr_decay < 1.0:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=cfg.final_lr_decay,
                                                            patience=LR_PLATEAU_PATIENCE, min_lr=1e-6))

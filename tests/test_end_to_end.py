@@ -52,6 +52,7 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
                      re.M)
     assert "Traceback" not in proc.stderr and "I0000" not in proc.stderr  # concise progress, no TF chatter
     assert re.search(r"\[hyperband seed1\] trial 2 .* best 0\.\d{4} \| epochs \d+/6 \| .* searched", proc.stderr)
+    assert re.search(r"^\[bayesian seed1\] final fit epoch 2/2 val_acc 0\.\d{4}$", proc.stderr, re.M)  # refit progress
     run = RunPaths(results / "runs" / SMOKE_ID)
     env = json.loads(run.env.read_text())
     assert env["tensorflow"] and env["keras"] and env["keras_tuner"] and env["cpu"] and env["finished_at"]
