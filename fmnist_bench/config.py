@@ -211,8 +211,8 @@ PRESET_NOTES: dict[str, str] = {
     "quick": "all data, 27 epochs per study, 10-epoch final fit: about 6 minutes on 2 cores "
              "(cnn: 8 epochs per study, 5-epoch final fit, about 20 minutes)",
     "standard": "all data, 90 epochs per study, 15-epoch final fit: about 15 minutes on 2 cores "
-                "(cnn: 30 epochs per study, about an hour)",
-    "full": "standard x 5 seeds: about 75 minutes on 2 cores (cnn: about 4.5 hours; use --jobs or a GPU)",
+                "(cnn: 30 epochs per study, 30-epoch final fit with learning-rate decay, about 75 minutes)",
+    "full": "standard x 5 seeds: about 75 minutes on 2 cores (cnn: about 6 hours; use --jobs or a GPU)",
 }
 
 
