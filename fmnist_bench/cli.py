@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, RunConfig, load_config_file, make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
+from .runtime import DEVICES
 
 __all__ = ["main"]
 
@@ -106,7 +107,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
     parser.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
-    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+    parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="auto uses a GPU when the backend sees one (default: auto)")
 
 
@@ -155,7 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--oracle", required=True, type=_address, help="HOST:PORT of the chief")
     worker.add_argument("--run-dir", type=Path, required=True, help="the chief's run folder (shared file system)")
     worker.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
-    worker.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    worker.add_argument("--device", choices=DEVICES, default="auto")
     worker.add_argument("--threads", type=_positive, default=os.cpu_count() or 1,
                         help="TensorFlow threads (default: all cores of this host)")
     worker.add_argument("--chief-timeout", type=_positive, default=600,
@@ -332,8 +333,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import subprocess
 
     from .distributed import follow_chief, worker_command
-    from .store import RunPaths
     from .runtime import keras_backend
+    from .store import RunPaths
 
     keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
 

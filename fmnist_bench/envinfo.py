@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import os
 import platform
 import sys
 from typing import Any
 
-from .runtime import cpu_model, keras_backend
+from .runtime import cpu_model, keras_backend, package_version
 
-__all__ = ["collect_env", "package_version", "software_stack", "utc_now"]
-
-
-def package_version(*distributions: str) -> str | None:
-    """Version of the first installed distribution among `distributions` (e.g. tensorflow or tensorflow-cpu)."""
-    for name in distributions:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+__all__ = ["collect_env", "software_stack", "utc_now"]
 
 
 def utc_now() -> str:

@@ -33,21 +33,21 @@ __all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_RECYCLE", "EX
 log = logging.getLogger(__name__)
 EXIT_STUDY_FAILED = 3
 EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume it in a fresh process
-# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, its retracing warning (a study
-# builds a new model per trial by design), and JAX's note that it found no TPU: dropped from children's stderr.
-_BACKEND_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
-                            r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
-                            r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing|"
-                            r".*Unable to initialize backend 'tpu')")
+# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, and its retracing warning (a
+# study builds a new model per trial by design): dropped from children's stderr. (JAX's chatter is silenced at its
+# logger, in runtime.)
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
+                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
+                       r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
 
 
 def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
-    """Pass a child's stderr through line by line, minus the backends' start-up noise."""
+    """Pass a child's stderr through line by line, minus TensorFlow's start-up noise."""
     stream = process.stderr
 
     def pump() -> None:
         for line in stream or ():
-            if not _BACKEND_NOISE.match(line):
+            if not _TF_NOISE.match(line):
                 sys.stderr.write(line)
                 sys.stderr.flush()
     thread = threading.Thread(target=pump, daemon=True)
@@ -84,10 +84,10 @@ def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
     if not paths.env.is_file():
         atomic_write_json(paths.env, "env", collect_env())
         return
-    stored_backend = read_json(paths.env, "env").get("keras_backend", "tensorflow")
-    if stored_backend != keras_backend():  # one run's studies must be comparable: never mix numerics of two backends
-        raise ResultsError(f"{paths.root} holds a run trained with the {stored_backend} backend and this process "
-                           f"runs {keras_backend()}; pass another --run-id")
+    stored, current = read_json(paths.env, "env").get("keras_backend", "tensorflow"), keras_backend()
+    if stored != current:  # one run's studies must be comparable: never mix numerics of two backends
+        raise ResultsError(f"{paths.root} holds a run trained with the {stored} backend and this process "
+                           f"runs {current}; pass another --run-id")
 
 
 def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,

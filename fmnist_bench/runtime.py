@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_major", "keras_version"]
+__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_major", "keras_version",
+           "package_version"]
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
@@ -53,12 +54,19 @@ def keras_backend() -> str:
     return name
 
 
+def package_version(*distributions: str) -> str | None:
+    """Version of the first installed distribution among `distributions` (e.g. tensorflow or tensorflow-cpu), read
+    from package metadata so that the parent process never imports the package."""
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def keras_version() -> str | None:
-    """Installed Keras, read from package metadata so that the parent process never imports it."""
-    try:
-        return importlib.metadata.version("keras")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return package_version("keras")
 
 
 def keras_major() -> int:

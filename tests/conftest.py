@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 from pathlib import Path
@@ -11,6 +12,15 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+TIMING = {"seconds", "rss_mb"}
+
+
+def rows_without_timing(path: Path) -> list[dict[str, str]]:
+    """A trials.csv or epochs.csv minus the wall-clock columns: what must be equal between reproducible runs."""
+    with path.open() as handle:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

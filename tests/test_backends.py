@@ -5,7 +5,6 @@ A run records its backend, the reports name it, and a run folder never mixes two
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import rows_without_timing
 from fmnist_bench import runtime
 from fmnist_bench.config import PRESETS
 from fmnist_bench.envinfo import software_stack
@@ -21,18 +21,11 @@ from fmnist_bench.errors import ConfigError
 from fmnist_bench.runtime import keras_backend
 from fmnist_bench.store import RunPaths
 
-TIMING = {"seconds", "rss_mb"}
-
 
 def _run(results: Path, backend: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--strategies", "random",
                            "--results-dir", str(results), *extra], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "KERAS_BACKEND": backend})
-
-
-def _trials(study_dir: Path) -> list[dict[str, str]]:
-    with (study_dir / "trials.csv").open() as handle:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
 
 
 @pytest.mark.parametrize("name", ["torch", "numpy", "openvino"])
@@ -89,7 +82,8 @@ def test_a_jax_run_is_recorded_as_such_reproducible_and_never_resumed_by_tensorf
     assert study["device"].startswith(("cpu: ", "gpu: ")) and study["device"].endswith(("(jax, all cores)", "(jax)"))
     assert study["test"]["accuracy"] > 0.5  # chance is 0.1
     assert f"JAX {env['jax']} / " in (tmp_path / "a" / "LEADERBOARD.md").read_text()
-    assert _trials(study_dirs[0]) == _trials(study_dirs[1])  # same command twice, same trials and scores
+    first, second = (rows_without_timing(folder / "trials.csv") for folder in study_dirs)
+    assert first == second  # same command twice, same trials and scores
 
     before = sorted(p.name for p in study_dirs[0].parent.iterdir())
     proc = _run(tmp_path / "a", "tensorflow", "--run-id", run_root.name)

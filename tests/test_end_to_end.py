@@ -15,23 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from conftest import rows_without_timing
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.store import RunPaths, run_lock
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
 SMOKE_ID = PRESETS["smoke"].run_id
-TIMING = {"seconds", "rss_mb"}
 
 
 def _run(results: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir",
                            str(results), *extra], capture_output=True, text=True, timeout=600, **kwargs)
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
 
 
 def _outcome(study_dir: Path) -> dict:
@@ -67,7 +62,7 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
         assert len(study["test"]["f1"]) == 10 and len(study["test"]["confusion"]) == 10
         assert sum(map(sum, study["test"]["confusion"])) == PRESETS["smoke"].test_subset
         assert set(study["best_params"]) == {"n_hidden_layers", "neurons", "activation", "learning_rate"}
-        trials, epochs = _rows(folder / "trials.csv"), _rows(folder / "epochs.csv")
+        trials, epochs = rows_without_timing(folder / "trials.csv"), rows_without_timing(folder / "epochs.csv")
         assert len(trials) == study["trials"] and len(epochs) == study["epochs_trained"] <= 6
         assert {"status", "score", "hp_neurons", "epochs_trained"} <= set(trials[0])
         assert (folder / "confusion.png").stat().st_size > 10_000
@@ -103,8 +98,8 @@ def test_sigkill_then_resume_equals_uninterrupted(smoke: tuple[Path, subprocess.
     for strategy in ("random", "hyperband", "bayesian"):
         mine = RunPaths(tmp_path / "runs" / SMOKE_ID).study_dir(strategy, 1)
         theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir(strategy, 1)
-        assert _rows(mine / "trials.csv") == _rows(theirs / "trials.csv"), strategy
-        assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv"), strategy
+        assert rows_without_timing(mine / "trials.csv") == rows_without_timing(theirs / "trials.csv"), strategy
+        assert rows_without_timing(mine / "epochs.csv") == rows_without_timing(theirs / "epochs.csv"), strategy
         assert _outcome(mine) == _outcome(theirs), strategy
 
 
@@ -135,7 +130,7 @@ def test_same_command_twice_gives_identical_records(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs.append(RunPaths(next((tmp_path / name / "runs").iterdir())).study_dir("bayesian", 2))
     for name in ("trials.csv", "epochs.csv"):
-        assert _rows(runs[0] / name) == _rows(runs[1] / name)
+        assert rows_without_timing(runs[0] / name) == rows_without_timing(runs[1] / name)
     assert _outcome(runs[0]) == _outcome(runs[1])
 
 
@@ -219,7 +214,7 @@ def test_parallel_jobs_give_the_serial_results(smoke: tuple[Path, subprocess.Com
         theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir(strategy, 1)
         # 1 thread instead of 2 may sum a reduction in another order: losses can differ in the last float32 bit
         # (measured: relative 8e-8 with 2x<=1024-unit layers); everything else must be identical.
-        ours, reference_rows = _rows(mine / "epochs.csv"), _rows(theirs / "epochs.csv")
+        ours, reference_rows = rows_without_timing(mine / "epochs.csv"), rows_without_timing(theirs / "epochs.csv")
         assert [r["trial_id"] for r in ours] == [r["trial_id"] for r in reference_rows], strategy
         for a, b in zip(ours, reference_rows):
             assert {k: float(v) for k, v in a.items() if k != "trial_id"} == pytest.approx(
@@ -235,8 +230,8 @@ def test_recycling_the_study_process_changes_nothing(smoke: tuple[Path, subproce
     assert proc.stderr.count("study 1/1: hyperband seed 1 started") == 1
     mine = RunPaths(next((tmp_path / "runs").iterdir())).study_dir("hyperband", 1)
     theirs = RunPaths(reference / "runs" / SMOKE_ID).study_dir("hyperband", 1)
-    assert _rows(mine / "trials.csv") == _rows(theirs / "trials.csv")
-    assert _rows(mine / "epochs.csv") == _rows(theirs / "epochs.csv")
+    assert rows_without_timing(mine / "trials.csv") == rows_without_timing(theirs / "trials.csv")
+    assert rows_without_timing(mine / "epochs.csv") == rows_without_timing(theirs / "epochs.csv")
     assert _outcome(mine) == _outcome(theirs)
     rss = [float(row["rss_mb"]) for row in csv.DictReader((mine / "trials.csv").open())]
     assert len(rss) == 3 and all(r > 0 for r in rss)
