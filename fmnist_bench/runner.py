@@ -73,11 +73,19 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
 
 def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
     if paths.config.is_file():
-        stored = read_json(paths.config, "config")["config"]
+        document = read_json(paths.config, "config")
+        stored = document["config"]
         if stored != cfg.to_dict():
             changed = sorted(k for k in stored.keys() | cfg.to_dict().keys() if stored.get(k) != cfg.to_dict().get(k))
             raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
                                "pass another --run-id or leave --run-id out")
+        # The same config over a changed space: keras-tuner's stored oracle would go on sampling the old ranges
+        # while the records claimed the new ones.
+        revision = document.get("space_revision", 1)
+        if revision != cfg.space_revision:
+            raise ResultsError(f"{paths.root} holds a run of the {cfg.space} space's revision {revision} and this "
+                               f"version searches revision {cfg.space_revision}; pass another --run-id or leave "
+                               "--run-id out")
     else:
         atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name,
                                                    "space_revision": cfg.space_revision})

@@ -142,6 +142,21 @@ def test_a_run_id_holding_another_config_is_refused(smoke: tuple[Path, subproces
     assert (reference / "runs" / SMOKE_ID / "config.json").read_bytes() == before
 
 
+def test_a_run_id_holding_an_older_space_revision_is_refused(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from fmnist_bench.cli import main
+    from fmnist_bench.store import atomic_write_json
+
+    paths = RunPaths(tmp_path / "runs" / "made-before-ann-r2")
+    paths.root.mkdir(parents=True)
+    # What runs stored before revisions existed hold: the same config, no revision (that is, revision 1).
+    atomic_write_json(paths.config, "config", {"config": PRESETS["smoke"].to_dict(), "run_id": paths.root.name})
+    assert main(["run", "--preset", "smoke", "--results-dir", str(tmp_path), "--run-id", paths.root.name]) == 2
+    assert (f"{paths.root} holds a run of the ann space's revision 1 and this version searches revision 2"
+            in capsys.readouterr().err)
+    assert {p.name for p in paths.root.iterdir()} <= {"config.json", ".lock"}  # nothing trained, nothing added
+
+
 def test_a_second_writer_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fmnist_bench.cli import main
 
