@@ -13,12 +13,11 @@ from typing import Any
 from .errors import ResultsError
 from .tables import Column, markdown_table
 
-__all__ = ["RATIOS", "benchmark_rows", "ratio_rows", "render_benchmarks"]
+__all__ = ["PAIRED_RATIOS", "RATIOS", "benchmark_rows", "ratio_rows", "render_benchmarks"]
 
 # (label, numerator benchmark, denominator benchmark, kind): "time" ratios want <= target, "speed" ratios >= target
+# A benchmark that measures both sides itself, in alternating pairs, stores its ratio in extra_info instead.
 RATIOS: list[tuple[str, str, str, str, float]] = [
-    ("harness overhead: harness study time / plain keras-tuner time", "test_study_harness",
-     "test_study_plain_keras_tuner", "time", 1.05),
     ("training throughput: harness images/s / plain model.fit images/s", "test_epoch_plain_keras",
      "test_epoch_harness", "speed", 0.95),
 ]
@@ -42,16 +41,28 @@ def benchmark_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+PAIRED_RATIOS: list[tuple[str, str, str, float]] = [
+    ("harness overhead: harness study time / plain keras-tuner time (alternating pairs)", "test_study_overhead",
+     "time", 1.05),
+]
+
+
+def _ratio_row(label: str, value: float, kind: str, target: float) -> dict[str, Any]:
+    ok = value <= target if kind == "time" else value >= target
+    return {"ratio": label, "value": value, "target": f"{'<=' if kind == 'time' else '>='} {target}",
+            "met": "yes" if ok else "NO"}
+
+
 def ratio_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Median-based ratios; for 'speed' the ratio is plain time / harness time (= throughput ratio)."""
-    medians = {b["name"]: b["stats"]["median"] for b in data.get("benchmarks", [])}
-    rows = []
+    benchmarks = {b["name"]: b for b in data.get("benchmarks", [])}
+    medians = {name: b["stats"]["median"] for name, b in benchmarks.items()}
+    rows = [_ratio_row(label, benchmarks[name]["extra_info"]["ratio_of_medians"], kind, target)
+            for label, name, kind, target in PAIRED_RATIOS
+            if "ratio_of_medians" in benchmarks.get(name, {}).get("extra_info", {})]
     for label, numerator, denominator, kind, target in RATIOS:
         if numerator in medians and denominator in medians:
-            value = medians[numerator] / medians[denominator]
-            ok = value <= target if kind == "time" else value >= target
-            rows.append({"ratio": label, "value": value,
-                         "target": f"{'<=' if kind == 'time' else '>='} {target}", "met": "yes" if ok else "NO"})
+            rows.append(_ratio_row(label, medians[numerator] / medians[denominator], kind, target))
     return rows
 
 

@@ -112,3 +112,17 @@ def test_render_summary_reports_incomplete_runs(results: Path) -> None:
     (results / "runs/r1/studies/bayesian-seed2/study.json").unlink()
     text = render_summary(load_run(results / "runs" / "r1"))
     assert "5 of 6 studies complete" in text
+
+
+def test_benchmark_ratios_come_from_paired_rounds_and_from_two_benchmarks_medians() -> None:
+    from fmnist_bench.benchreport import ratio_rows
+
+    def bench(name: str, median: float, **extra: float) -> dict:
+        return {"name": name, "stats": {"median": median}, "extra_info": extra}
+
+    data = {"benchmarks": [bench("test_study_overhead", 30.0, ratio_of_medians=1.08),
+                           bench("test_epoch_plain_keras", 2.0), bench("test_epoch_harness", 2.5)]}
+    rows = {row["ratio"].split(":")[0]: row for row in ratio_rows(data)}
+    assert rows["harness overhead"]["value"] == 1.08 and rows["harness overhead"]["met"] == "NO"
+    assert rows["training throughput"]["value"] == 0.8 and rows["training throughput"]["met"] == "NO"
+    assert ratio_rows({"benchmarks": [bench("test_study_overhead", 30.0)]}) == []  # no ratio recorded: no row
