@@ -22,7 +22,8 @@ def test_translate_batch(benchmark, layer_name: str) -> None:
     def translate() -> np.ndarray:
         return keras.ops.convert_to_numpy(layer(images, training=True))
 
-    benchmark.group = f"translate a 256-image batch ({keras.backend.backend()} backend)"
-    benchmark.extra_info["backend"] = keras.backend.backend()
+    backend = keras.backend.backend()
+    benchmark.group = f"translate a 256-image batch ({backend} backend)"
+    benchmark.extra_info["backend"] = backend
     out = benchmark(translate)
     assert out.shape == images.shape and not np.array_equal(out, images)

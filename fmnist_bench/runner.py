@@ -74,9 +74,9 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
 def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
     if paths.config.is_file():
         document = read_json(paths.config, "config")
-        stored = document["config"]
-        if stored != cfg.to_dict():
-            changed = sorted(k for k in stored.keys() | cfg.to_dict().keys() if stored.get(k) != cfg.to_dict().get(k))
+        stored, current = document["config"], cfg.to_dict()
+        if stored != current:
+            changed = sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
             raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
                                "pass another --run-id or leave --run-id out")
         # The same config over a changed space: keras-tuner's stored oracle would go on sampling the old ranges
