@@ -31,4 +31,5 @@ def test_epoch_by_batch_size(benchmark, splits, batch_size: int, jit: bool) -> N
 
     benchmark.pedantic(epoch, rounds=2, iterations=1, warmup_rounds=1)
     benchmark.extra_info["images"] = len(splits.y_train)
-    benchmark.extra_info["gflops_per_s"] = REFERENCE_FLOPS_PER_IMAGE * len(splits.y_train) / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info["gflops_per_s"] = (REFERENCE_FLOPS_PER_IMAGE * len(splits.y_train)
+                                            / benchmark.stats.stats.median / 1e9)

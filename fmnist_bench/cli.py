@@ -1,4 +1,4 @@
-"""`python -m fmnist_bench run | report | leaderboard | data`: the only module that prints or exits.
+"""The command line: `python -m fmnist_bench run | chief | worker | report | leaderboard | benchmarks | data`.
 
 Every user error becomes one line on stderr and exit code 2; a study that fails makes `run` exit 1 after the other
 studies finish; Ctrl-C stops the run promptly with exit code 130 and says how to resume.
@@ -17,12 +17,14 @@ from typing import Any, Callable
 from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, RunConfig, load_config_file, make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 from .runtime import DEVICES
+from .store import DEFAULT_RESULTS
 
 __all__ = ["main"]
 
 log = logging.getLogger("fmnist_bench")
-DEFAULT_RESULTS = Path("results")
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+DATA_DIR_HELP = ("folder with the four Fashion-MNIST *-ubyte.gz files (default: $FMNIST_DATA_DIR, "
+                 "~/.keras/datasets/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -105,25 +107,46 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="keras-tuner workers per study, running trials in parallel (default: 1). With run: "
                              "started here on 127.0.0.1; with chief: how many you will start")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
-    parser.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
+    parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="auto uses a GPU when the backend sees one (default: auto)")
 
 
+DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimization on Fashion-MNIST under one "
+               "budget.\nStart with `python -m fmnist_bench run --preset smoke`; each command explains itself with "
+               "--help.")
+USER_COMMANDS = ("run", "chief", "worker", "report", "leaderboard", "benchmarks", "data")
+
+
+def _global_options(*, top_level: bool) -> argparse.ArgumentParser:
+    """Options accepted before and after the command (`-q run` and `run -q`).
+
+    Below the command their default is SUPPRESS, so that a subcommand without `-q` keeps what the top level parsed.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("-q", "--quiet", action="store_true", default=False if top_level else argparse.SUPPRESS,
+                         help="only warnings and the final table")
+    return options
+
+
 def _build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:9s} {note}" for name, note in PRESET_NOTES.items())
-    parser = _Parser(prog="python -m fmnist_bench", description=__doc__.split("\n")[0],
+    parser = _Parser(prog="python -m fmnist_bench", description=DESCRIPTION, parents=[_global_options(top_level=True)],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final table")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # metavar lists the user commands only: the internal child-process entry points (_study, _worker) have no help
+    # and so stay out of --help altogether
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands",
+                                     metavar="{" + ",".join(USER_COMMANDS) + "}")
+    common = [_global_options(top_level=False)]
 
     run = commands.add_parser(
-        "run", help="tune the search space with each strategy and compare them",
+        "run", parents=common, help="tune the search space with each strategy and compare them",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run every (strategy, seed) study of a preset, each in a fresh process, then write the "
                     "report and the leaderboard.\nRunning the same command again resumes an interrupted run.",
-        epilog=f"presets:\n{presets}\n\nexamples:\n  python -m fmnist_bench run --preset smoke\n"
+        epilog=f"presets (measured times: README, 'Usage'):\n{presets}\n\nexamples:\n"
+               "  python -m fmnist_bench run --preset smoke\n"
                "  python -m fmnist_bench run --strategies random,bayesian --seeds 3 --jobs 2\n"
                "  python -m fmnist_bench run --preset quick --workers 2")
     _add_run_options(run)
@@ -133,7 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           "per model; results are unchanged (default: 16)")
 
     chief = commands.add_parser(
-        "chief", help="run a benchmark whose trials are run by workers on other hosts",
+        "chief", parents=common, help="run a benchmark whose trials are run by workers on other hosts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Like `run`, but each study's oracle is served over gRPC (keras-tuner's chief/worker engine) and "
                     "trials run in `python -m fmnist_bench worker` processes started by hand, on this or other "
@@ -151,30 +174,40 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="seconds without a word from a worker before its trial is marked FAILED (default: 900)")
 
     worker = commands.add_parser(
-        "worker", help="run trials for a chief (see `chief --help`)",
+        "worker", parents=common, help="run trials for a chief (see `chief --help`)",
         description="Join the chief's studies one after another until it announces the end of the run.")
     worker.add_argument("--oracle", required=True, type=_address, help="HOST:PORT of the chief")
     worker.add_argument("--run-dir", type=Path, required=True, help="the chief's run folder (shared file system)")
-    worker.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST *-ubyte.gz files")
-    worker.add_argument("--device", choices=DEVICES, default="auto")
+    worker.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    worker.add_argument("--device", choices=DEVICES, default="auto",
+                        help="auto uses a GPU when the backend sees one (default: auto)")
     worker.add_argument("--threads", type=_positive, default=os.cpu_count() or 1,
                         help="TensorFlow threads (default: all cores of this host)")
     worker.add_argument("--chief-timeout", type=_positive, default=600,
                         help="seconds to wait for the chief before giving up (default: 600)")
 
-    report = commands.add_parser("report", help="(re)write summary.md and figures of a stored run")
-    report.add_argument("run", nargs="?", help="run id or folder (default: the most recent run)")
-    report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    results_help = "results folder (default: results)"
+    report = commands.add_parser("report", parents=common, help="rewrite summary.md and figures of a stored run",
+                                 description="Rewrite summary.md, the curves and the confusion matrices of a run "
+                                             "from its stored records.")
+    report.add_argument("run", nargs="?",
+                        help="run id or folder (default: the run that finished last, by its recorded finish time)")
+    report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
 
-    board = commands.add_parser("leaderboard", help="rebuild results/LEADERBOARD.md from every stored run")
-    board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    board = commands.add_parser("leaderboard", parents=common, help="rebuild LEADERBOARD.md from every stored run",
+                                description="Rebuild <results-dir>/LEADERBOARD.md from every run stored there.")
+    board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
 
-    bench = commands.add_parser("benchmarks", help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
+    bench = commands.add_parser("benchmarks", parents=common,
+                                help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
     bench.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
-    bench.add_argument("--output", type=Path, default=DEFAULT_RESULTS / "benchmarks" / "BENCHMARKS.md")
+    bench.add_argument("--output", type=Path, default=DEFAULT_RESULTS / "benchmarks" / "BENCHMARKS.md",
+                       help="markdown file to write (default: results/benchmarks/BENCHMARKS.md)")
 
-    data = commands.add_parser("data", help="locate and verify the Fashion-MNIST files")
-    data.add_argument("--data-dir", type=Path)
+    data = commands.add_parser("data", parents=common, help="locate the Fashion-MNIST files and verify their md5s",
+                               description="Locate the four Fashion-MNIST files and verify the md5 of their "
+                                           "decompressed content.")
+    data.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
 
     study = commands.add_parser("_study")  # internal: one study in a fresh process, started by `run`
     study.add_argument("--run-dir", type=Path, required=True)

@@ -14,7 +14,7 @@ import numpy as np
 from .envinfo import software_stack
 from .errors import ResultsError
 from .stats import bootstrap_ci
-from .store import StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
+from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
 from .tables import Column, fmt_seconds, markdown_table
 
 __all__ = ["REFERENCES", "leaderboard_rows", "render_leaderboard", "write_leaderboard"]
@@ -64,16 +64,20 @@ COLUMNS = [
 ]
 
 
-def render_leaderboard(rows: list[dict[str, Any]], skipped: list[str]) -> str:
+def render_leaderboard(rows: list[dict[str, Any]], skipped: list[str],
+                       results_dir: Path = DEFAULT_RESULTS) -> str:
+    """The leaderboard of the runs under `results_dir`, which its text names (with the command that rebuilds it)."""
     ordered = sorted(rows + REFERENCES, key=lambda r: (-r["test"], r["run"], r["strategy"]))
+    rebuild = "python -m fmnist_bench leaderboard" + (
+        "" if results_dir == DEFAULT_RESULTS else f" --results-dir {results_dir}")
     text = ["# Leaderboard\n",
-            "Every stored run under `results/runs`, one row per (run, strategy), best test accuracy first. "
+            f"Every stored run under `{results_dir / 'runs'}`, one row per (run, strategy), best test accuracy first. "
             "With several seeds, accuracy, F1 and wall time are means over seeds. Rows from `reference` are "
             "published numbers, not runs of this harness.\n",
             markdown_table(ordered, COLUMNS)]
     if skipped:
         text += ["\n## Runs not included\n", "\n".join(f"- {line}" for line in skipped), ""]
-    text.append("\nRebuild with `python -m fmnist_bench leaderboard`.\n")
+    text.append(f"\nRebuild with `{rebuild}`.\n")
     return "\n".join(text)
 
 
@@ -90,8 +94,8 @@ def write_leaderboard(results_dir: Path) -> Path:
         try:
             rows += leaderboard_rows(load_run(run_dir))
         except ResultsError as exc:
-            skipped.append(f"`{run_dir.name}`: {exc}")
+            skipped.append(f"`{run_dir.name}`: {exc}".replace(f"{results_dir}/", ""))  # paths relative to the file
     ensure_writable_dir(results_dir)
     path = results_dir / "LEADERBOARD.md"
-    atomic_write_text(path, render_leaderboard(rows, skipped).replace(str(results_dir) + "/", ""))
+    atomic_write_text(path, render_leaderboard(rows, skipped, results_dir))
     return path

@@ -19,7 +19,7 @@ from .errors import ResultsError
 from .records import StudyResult
 from .stats import anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
     normalised_scores, paired_tests, win_counts
-from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run
+from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run, read_json
 from .tables import Column, fmt_seconds, markdown_table
 
 __all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
@@ -211,9 +211,10 @@ def final_table(results: list[StudyResult]) -> str:
     from tabulate import tabulate
 
     rows = [[r.strategy, r.seed, _pct(r.best_val_accuracy), _pct(r.test["accuracy"]), f"{r.test['macro_f1']:.4f}",
-             r.epochs_trained, r.trials, fmt_seconds(r.search_seconds + r.final_fit_seconds)] for r in results]
+             r.epochs_trained, r.trials, fmt_seconds(r.search_seconds), fmt_seconds(r.final_fit_seconds)]
+            for r in results]
     return tabulate(rows, headers=["strategy", "seed", "best val acc", "test acc", "macro F1", "epochs", "trials",
-                                   "wall time"], tablefmt="simple", disable_numparse=True)
+                                   "search time", "final fit"], tablefmt="simple", disable_numparse=True)
 
 
 def _figure_bytes(fig: Any) -> bytes:
@@ -289,7 +290,7 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
 
 
 def resolve_run(results_dir: Path, run: str | None) -> Path:
-    """A run id, a run folder, or (None) the most recently modified run under `results_dir`."""
+    """A run id, a run folder, or (None) the run under `results_dir` that finished last."""
     if run is not None:
         for candidate in (Path(run), results_dir / "runs" / run):
             if (candidate / "config.json").is_file():
@@ -298,7 +299,20 @@ def resolve_run(results_dir: Path, run: str | None) -> Path:
     runs = list_run_dirs(results_dir)
     if not runs:
         raise ResultsError(f"no runs under {results_dir}; start one with `python -m fmnist_bench run`")
-    return max(runs, key=lambda p: (p / "config.json").stat().st_mtime)
+    return max(runs, key=_recorded_finish)
+
+
+def _recorded_finish(run_dir: Path) -> tuple[str, str]:
+    """When the run finished (else started), from its env.json: file times are all equal in a fresh clone.
+
+    The stored times are ISO 8601 in UTC, so they order as strings; the run id breaks ties deterministically.
+    """
+    paths = RunPaths(run_dir)
+    try:
+        env = read_json(paths.env, "env")
+    except ResultsError:
+        env = {}
+    return str(env.get("finished_at") or env.get("started_at") or ""), run_dir.name
 
 
 def write_report(run_dir: Path) -> Path:

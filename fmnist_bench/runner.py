@@ -198,8 +198,11 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]]
                 done[cell] = result
                 remaining = len(queue) + len(running)
                 eta = sum(durations) / len(durations) * remaining / jobs
-                log.info("study %d/%d done: %s seed %d, test accuracy %.4f in %s%s", len(done) + len(failed),
-                         total, cell[0], cell[1], result.test["accuracy"], fmt_seconds(durations[-1]),
+                # the process's wall time; the tables show search and final fit, which it contains
+                log.info("study %d/%d done: %s seed %d, test accuracy %.4f; process wall time %s (search %s, "
+                         "final fit %s, the rest start-up and evaluation)%s", len(done) + len(failed), total, cell[0],
+                         cell[1], result.test["accuracy"], fmt_seconds(durations[-1]),
+                         fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
                          f"; ~{fmt_seconds(eta)} left" if remaining else "")
     except KeyboardInterrupt:
         _stop(running)

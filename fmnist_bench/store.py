@@ -15,7 +15,6 @@ import contextlib
 import csv
 import dataclasses
 import errno
-import fcntl
 import io
 import json
 import os
@@ -31,6 +30,7 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "StoredRun", "StoredStudy"]
 
 SCHEMA = 1
+DEFAULT_RESULTS = Path("results")
 
 
 def _umask() -> int:
@@ -133,15 +133,32 @@ def ensure_writable_dir(path: Path) -> None:
             from None
 
 
+def _lock_exclusive(handle: io.TextIOBase) -> None:
+    """A non-blocking exclusive lock that the OS drops with the process: flock on POSIX, msvcrt on Windows.
+
+    Raises:
+        OSError: with errno EAGAIN, EACCES or EDEADLK when another process holds it.
+    """
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    else:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 @contextlib.contextmanager
 def run_lock(paths: RunPaths) -> Iterator[None]:
     """Hold an exclusive lock on the run folder; the kernel drops it if the process dies, so no stale locks."""
     handle = paths.lock.open("a+")
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(handle)
         except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
                 handle.seek(0)
                 owner = handle.read().strip() or "unknown"
                 raise ResultsError(f"another fmnist-bench process (pid {owner}) is writing to {paths.root}; "

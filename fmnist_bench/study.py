@@ -118,8 +118,10 @@ class StudyRecorder:
         outcome = f"val_acc {record.score:.4f}" if record.score is not None else f"FAILED ({record.reason})"
         best_score = max((t.score for t in done if t.score is not None), default=None)
         best = f"{best_score:.4f}" if best_score is not None else "-"
-        log.info("[%s seed%d] trial %d (%d ep) %s | best %s | epochs %d/%d | %s searched, ~%s to go before final fit",
-                 self.strategy, self.seed, record.number + 1, record.epochs_trained, outcome, best, spent,
+        # named as in the records (t000 is the first trial), so that "final fit of random-s1-t001" can be traced
+        log.info("[%s seed%d] trial %s (%d ep) %s | best %s | epochs %d/%d | %s searched, ~%s to go before final fit",
+                 self.strategy, self.seed, record.trial_id.rsplit("-", 1)[-1], record.epochs_trained, outcome, best,
+                 spent,
                  self.cfg.budget_epochs, fmt_seconds(seconds), fmt_seconds(left))
 
     def load(self, trial_ids: list[str]) -> tuple[list[TrialRecord], list[EpochRecord]]:

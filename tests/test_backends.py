@@ -65,6 +65,7 @@ def test_the_software_stack_names_the_backend_that_trained(env: dict, expected: 
     assert software_stack(env) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("real_data_available")
 @pytest.mark.skipif(runtime.keras_major() < 3, reason="Keras 2 has no JAX backend; its refusal is tested above")
 def test_a_jax_run_is_recorded_as_such_reproducible_and_never_resumed_by_tensorflow(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,52 @@ def test_help_explains_every_run_option(capsys: pytest.CaptureFixture[str]) -> N
     for option in ("--preset", "--strategies", "--seeds", "--budget-epochs", "--batch-size", "--results-dir",
                    "--data-dir", "--jobs", "--device", "smoke", "standard"):
         assert option in text
+
+
+def _help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_lists_the_user_commands_with_one_line_each_and_hides_internals(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from fmnist_bench.cli import USER_COMMANDS
+
+    text = _help(capsys, ["--help"])
+    assert "_study" not in text and "_worker" not in text and "only module" not in text
+    for command in USER_COMMANDS:
+        assert re.search(rf"^    {command} +\S", text, re.M), command  # listed, with its help on the same line
+
+
+@pytest.mark.parametrize("argv", [["-q", "run", "--preset", "smoke"], ["run", "--preset", "smoke", "-q"],
+                                  ["run", "-q", "--preset", "smoke"], ["report", "--quiet"], ["data", "-q"]])
+def test_global_options_work_before_and_after_the_command(argv: list[str]) -> None:
+    from fmnist_bench.cli import _build_parser
+
+    assert _build_parser().parse_args(argv).quiet is True
+
+
+def test_quiet_stays_off_unless_asked_for() -> None:
+    from fmnist_bench.cli import _build_parser
+
+    assert _build_parser().parse_args(["run"]).quiet is False
+
+
+@pytest.mark.parametrize("command", ["run", "chief", "worker", "report", "leaderboard", "benchmarks", "data"])
+def test_every_option_of_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    from fmnist_bench.cli import _build_parser
+
+    parser = _build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert undocumented == []
+
+
+def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
+    from fmnist_bench.cli import _build_parser
+
+    subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
+    assert options["run"] - options["chief"] == {"--jobs", "--trials-per-process"}

@@ -18,7 +18,7 @@ import pytest
 
 from fmnist_bench.config import PRESETS, make_config
 
-pytestmark = pytest.mark.usefixtures("real_data_available")
+pytestmark = [pytest.mark.usefixtures("real_data_available"), pytest.mark.slow]
 CLI = [sys.executable, "-m", "fmnist_bench"]
 
 

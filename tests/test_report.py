@@ -126,3 +126,26 @@ def test_benchmark_ratios_come_from_paired_rounds_and_from_two_benchmarks_median
     assert rows["harness overhead"]["value"] == 1.08 and rows["harness overhead"]["met"] == "NO"
     assert rows["training throughput"]["value"] == 0.8 and rows["training throughput"]["met"] == "NO"
     assert ratio_rows({"benchmarks": [bench("test_study_overhead", 30.0)]}) == []  # no ratio recorded: no row
+
+
+def test_report_without_a_run_id_picks_the_run_that_finished_last_not_the_newest_file(results: Path) -> None:
+    import shutil
+
+    from fmnist_bench.report import resolve_run
+
+    runs = results / "runs"
+    for name, finished in (("older", "2026-11-20T10:00:00+00:00"), ("newer", "2026-11-26T10:00:00+00:00")):
+        shutil.copytree(runs / "r1", runs / name)
+        env = json.loads((runs / name / "env.json").read_text())
+        atomic_write_json(runs / name / "env.json", "env", {k: v for k, v in env.items() if k not in ("schema", "kind")}
+                          | {"finished_at": finished})
+    for path in (runs / "older" / "config.json", runs / "r1" / "config.json"):  # a clone's mtimes say nothing
+        os.utime(path, (2_000_000_000, 2_000_000_000))
+    assert resolve_run(results, None) == runs / "newer"  # r1 has only started, on 2026-11-25
+
+
+def test_a_leaderboard_names_its_own_results_folder_and_how_to_rebuild_it(results: Path) -> None:
+    text = write_leaderboard(results).read_text()
+    assert f"Every stored run under `{results / 'runs'}`" in text
+    assert f"Rebuild with `python -m fmnist_bench leaderboard --results-dir {results}`." in text
+    assert "(runs/r1/summary.md)" in text  # links stay relative to the file
