@@ -6,9 +6,9 @@ keras-tuner marks the trial ended; the study's CSVs and `records.json` go next; 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import shutil
 import subprocess
 import time
 import warnings
@@ -52,11 +52,13 @@ class StudyRecorder:
         self._finished: dict[str, TrialRecord] = {}
         self._refresh()
 
-    def forget_all(self) -> None:
-        """Drop every stored trial record, on disk and in memory, for a study that restarts from scratch."""
-        shutil.rmtree(self.records_dir, ignore_errors=True)
+    def set_aside(self, suffix: str) -> Path:
+        """Move every stored trial record to a sibling folder (kept, never deleted) for a study that restarts."""
+        aside = self.records_dir.with_name(f"{self.records_dir.name}.{suffix}")
+        self.records_dir.rename(aside)
         self.records_dir.mkdir(parents=True)
         self._finished.clear()
+        return aside
 
     def record_id(self, trial_id: str) -> str:
         return f"{self.strategy}-s{self.seed}-t{int(trial_id):03d}"
@@ -152,14 +154,46 @@ def _build_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder:
 
 def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
                 trials_per_process: int | None) -> Any:
-    """Reload the study's keras-tuner project; a project damaged by a kill mid-write is restarted cleanly."""
+    """Reload the study's keras-tuner project. Finished work is never deleted.
+
+    A kill while keras-tuner writes its JSON leaves a file that does not parse: then the project and the trial
+    records are moved aside (the warning says where) and the study restarts, which gives the same trials again (each
+    trial's seed depends only on its id). Any other failure to reload (permissions, a full disk, a project written
+    by another keras-tuner) stops the study with one line naming the cause, and every file stays where it is.
+
+    Raises:
+        StudyFailed: the project exists, is not damaged, and cannot be reloaded.
+    """
+    project = work / "tuner"
     try:
         return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
-    except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a damaged project
-        log.warning("[%s seed%d] could not resume from %s (%s); restarting this study", strategy, seed, work, exc)
-        shutil.rmtree(work / "tuner", ignore_errors=True)
-        recorder.forget_all()
-        return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+    except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a project it cannot read
+        damaged = _unparsable_json(project)
+        if not damaged:
+            where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+            raise StudyFailed(f"{strategy} seed {seed}: cannot reload the keras-tuner project {project} ({where}"
+                              f"{type(exc).__name__}: {exc}); nothing was deleted, fix the cause and run the same "
+                              "command again") from None
+    suffix = f"damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+    project_aside = project.rename(project.with_name(f"{project.name}.{suffix}"))
+    records_aside = recorder.set_aside(suffix)
+    log.warning("[%s seed%d] %s was cut off mid-write (it does not parse); the keras-tuner project is kept in %s and "
+                "the trial records in %s, and the study restarts", strategy, seed, damaged[0], project_aside,
+                records_aside)
+    return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+
+
+def _unparsable_json(folder: Path) -> list[Path]:
+    """The JSON files under `folder` that do not parse: what a kill in the middle of a write leaves behind."""
+    damaged = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            damaged.append(path)
+        except OSError:  # unreadable is not damaged: the caller reports the reload error itself
+            continue
+    return damaged
 
 
 def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None, device: str,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+
 from fmnist_bench.config import PRESETS
+from fmnist_bench.errors import StudyFailed
 from fmnist_bench.records import TrialRecord, TrialStatus
 from fmnist_bench.store import atomic_write_json
 from fmnist_bench.study import StudyRecorder, best_trial
@@ -15,14 +19,62 @@ def _record(number: int, score: float | None) -> TrialRecord:
     return TrialRecord(f"random-s1-t{number:03d}", number, status, score, {"neurons": 64}, 2, 0, 2, 1.0)
 
 
-def test_recorder_resumes_from_stored_records_and_forgets_them_on_restart(tmp_path: Path) -> None:
+def test_recorder_resumes_from_stored_records_and_sets_them_aside_on_restart(tmp_path: Path) -> None:
     records = tmp_path / "records"
     records.mkdir()
     atomic_write_json(records / "trial_0000.json", "trial", {"trial": _record(0, 0.8).to_dict(), "epochs": []})
     recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, records_dir=records)
     assert list(recorder._finished) == ["random-s1-t000"]
-    recorder.forget_all()
+    aside = recorder.set_aside("damaged-x")
     assert recorder._finished == {} and list(records.iterdir()) == []
+    assert [p.name for p in aside.iterdir()] == ["trial_0000.json"]  # kept, not deleted
+
+
+def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
+    """A keras-tuner project as a finished trial leaves it, and one trial record of the harness's."""
+    from fmnist_bench.study import _open_tuner
+
+    work = tmp_path / "work"
+    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, records_dir=work / "records")
+    tuner = _open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+    tuner.save()  # oracle.json and the tuner file, as keras-tuner writes them after each trial
+    atomic_write_json(work / "records" / "trial_0000.json", "trial",
+                      {"trial": _record(0, 0.8).to_dict(), "epochs": []})
+    return work, recorder
+
+
+def test_a_project_cut_off_mid_write_is_moved_aside_with_the_records_and_the_study_restarts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from fmnist_bench.study import _open_tuner
+
+    work, recorder = _stored_study(tmp_path)
+    oracle = work / "tuner" / "oracle.json"
+    oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of keras-tuner's write leaves
+    with caplog.at_level(logging.WARNING):
+        tuner = _open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+    assert tuner.oracle.trials == {}  # a fresh start
+    (project_aside,) = work.glob("tuner.damaged-*")
+    (records_aside,) = work.glob("records.damaged-*")
+    assert (project_aside / "oracle.json").stat().st_size == 40  # kept as the kill left it
+    assert [p.name for p in records_aside.iterdir()] == ["trial_0000.json"]
+    assert str(project_aside) in caplog.text and str(records_aside) in caplog.text
+
+
+def test_a_project_that_parses_but_cannot_be_reloaded_stops_the_study_and_deletes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist_bench import study
+
+    work, recorder = _stored_study(tmp_path)
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(work / "tuner" / "oracle.json"))
+
+    monkeypatch.setattr(study, "_build_tuner", unreadable)
+    with pytest.raises(StudyFailed, match=r"cannot reload the keras-tuner project .*tuner \(.*oracle\.json: "
+                                          r"PermissionError: .*nothing was deleted"):
+        study._open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
 
 
 def test_best_trial_prefers_the_earlier_of_equal_scores_and_skips_failures() -> None:
