@@ -195,8 +195,12 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
 
     board = commands.add_parser("leaderboard", parents=common, help="rebuild LEADERBOARD.md from every stored run",
-                                description="Rebuild <results-dir>/LEADERBOARD.md from every run stored there.")
+                                description="Rebuild <results-dir>/LEADERBOARD.md from every run stored there, and "
+                                            "with --readme the README's verdict block.")
     board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
+    board.add_argument("--readme", type=Path,
+                       help="also rewrite the 'Which strategy should I use?' block of this file (README.md) from "
+                            "the same runs")
 
     bench = commands.add_parser("benchmarks", parents=common,
                                 help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
@@ -288,9 +292,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboard
+    from .leaderboard import write_leaderboard, write_verdict
 
     print(f"wrote {write_leaderboard(args.results_dir)}")
+    if args.readme is not None:
+        print(f"wrote {write_verdict(args.results_dir, args.readme)}")
     return 0
 
 

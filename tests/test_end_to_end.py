@@ -43,7 +43,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Co
 def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     results, proc = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert re.search(r"^strategy +seed +best val acc +test acc +macro F1 +epochs +trials +search time +final fit$",
+    assert re.search(r"^strategy +seed +selection \(val\) +test acc +macro F1 +epochs +trials +search time +final fit$",
                      proc.stdout, re.M)
     assert re.search(r"study 3/3 done: .* process wall time \S+ \(search \S+, final fit \S+, ", proc.stderr)
     assert "Traceback" not in proc.stderr and "I0000" not in proc.stderr  # concise progress, no TF chatter

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fmnist_bench.config import PRESETS
+from fmnist_bench.errors import ResultsError
 from fmnist_bench.leaderboard import write_leaderboard
 from fmnist_bench.metrics import score_predictions
 from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialStatus
@@ -64,10 +65,10 @@ def test_aggregates_rank_the_better_strategy_first(results: Path) -> None:
     rows = {r["strategy"]: r for r in aggregate_rows(load_run(results / "runs" / "r1"))}
     assert rows["hyperband"]["mean"] == pytest.approx(0.88) and rows["hyperband"]["rank"] == 1.0
     assert rows["random"]["rank"] == 3.0 and rows["hyperband"]["wins"] == 2.0
-    # best single result: hyperband seed 1 at 0.90; random's mean 0.81
-    assert rows["random"]["normalised"] == 0
-    assert rows["hyperband"]["normalised"] == pytest.approx((0.88 - 0.81) / (0.90 - 0.81))
-    assert rows["bayesian"]["normalised"] == pytest.approx((0.845 - 0.81) / (0.90 - 0.81))
+    # paired differences to random: hyperband +10, +4 pp (mean +7, sd 4.243, t(1) 12.706 -> +-38.12 pp)
+    assert rows["random"]["vs_random"] is None
+    assert rows["hyperband"]["vs_random"] == "+7.00 [-31.12, +45.12]"
+    assert rows["random"]["ci"] == "[68.29%, 93.71%]"  # 81 +- 12.706 x 1.414 / sqrt 2
     assert rows["hyperband"]["never"] == 0 and rows["random"]["never"] == 2
     assert rows["hyperband"]["reach_epochs"] == 2 and rows["random"]["reach_epochs"] is None
 
@@ -85,27 +86,89 @@ def test_summary_and_figures_are_written(results: Path) -> None:
     os.umask(mask)
     assert summary.stat().st_mode & 0o777 == 0o666 & ~mask  # ordinary file permissions, not mkstemp's 0600
     text = summary.read_text()
-    assert "## Across 2 seeds" in text and "Paired differences" in text and "**88.00%**" in text
+    assert "## Across 2 seeds" in text and "Paired differences" in text and "| 88.00% " in text
+    assert "**88.00%**" not in text  # no mean is bolded as a winner: the intervals decide, not the order
     for png in [results / "runs/r1/curves_epochs.png", results / "runs/r1/curves_time.png",
                 results / "runs/r1/studies/random-seed1/confusion.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_leaderboard_is_sorted_deterministic_and_flags_unknown_schemas(results: Path) -> None:
+def test_leaderboard_is_one_table_per_benchmark_deterministic_and_flags_unknown_schemas(results: Path) -> None:
     first = write_leaderboard(results).read_bytes()
     assert write_leaderboard(results).read_bytes() == first
     text = first.decode()
-    order = [line.split("|")[1].strip() for line in text.splitlines()
-             if line.startswith("| ") and "%" in line and not line.startswith("| strategy ")]
-    assert order == ["Zalando benchmark: MLP 256-128-100", "original project: RandomSearch, 15-epoch refit",
-                     "hyperband", "bayesian", "random"]  # 88.33%, 88.2%, then the run's 88.0%, 84.5%, 81.0%
-    assert "[80.00, 82.00]" in text  # random's 2-seed bootstrap interval: the means of resamples of (80, 82)
+    assert "## `ann r2`, 6 epochs per study, CPU, live" not in text  # a smoke run is no benchmark
+    assert "## Compatibility smoke runs" in text and "[r1](runs/r1/summary.md)" in text
+    assert "## Published references" in text and "88.33%" in text
     bad = RunPaths(results / "runs" / "r0-old")
     bad.root.mkdir(parents=True)
     bad.config.write_text(json.dumps({"schema": 99, "kind": "config", "config": {}}))
     text = write_leaderboard(results).read_text()
     assert "## Runs not included" in text and "`r0-old`: " in text and "schema 99" in text
-    assert text.count("| hyperband") == 1  # the readable run is still there
+
+
+def _benchmark_run(results: Path, name: str, per_seed: dict[str, tuple[int, ...]], started: str) -> None:
+    """A `quick`-preset run (a benchmark, unlike smoke) with the given correct-out-of-100 per strategy and seed."""
+    cfg = PRESETS["quick"].replace(seeds=tuple(range(1, len(per_seed["random"]) + 1)))
+    paths = RunPaths(results / "runs" / name)
+    atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "space_revision": 2})
+    atomic_write_json(paths.env, "env", {"tensorflow": "2.21.0", "keras": "3.15.1", "keras_tuner": "1.4.8",
+                                         "started_at": started})
+    for strategy, corrects in per_seed.items():
+        for seed, correct in enumerate(corrects, start=1):
+            _study(paths, strategy, seed, correct, [0.85, 0.86])
+
+
+def test_leaderboard_pools_seeds_of_one_protocol_and_ranks_within_a_benchmark(tmp_path: Path) -> None:
+    from fmnist_bench.leaderboard import benchmark_of, pooled_rows
+
+    _benchmark_run(tmp_path, "q1", {"random": (80, 81), "bayesian": (84, 86)}, "2026-11-20T10:00:00+00:00")
+    _benchmark_run(tmp_path, "q2", {"random": (80, 81, 82), "bayesian": (84, 86, 85)}, "2026-11-21T10:00:00+00:00")
+    runs = [load_run(tmp_path / "runs" / n) for n in ("q1", "q2")]
+    assert benchmark_of(runs[0]) == benchmark_of(runs[1])
+    rows = pooled_rows(runs)
+    assert [(r["strategy"], r["seeds"]) for r in rows] == [("bayesian", 3), ("random", 3)]  # seeds 1, 2 once each
+    diff, ci, n = rows[0]["vs_random"]
+    assert diff == pytest.approx(0.04) and n == 3  # (84-80, 86-81, 85-82) / 3 = 4 pp
+    assert ci == pytest.approx((0.04 - 4.302653 * 0.01 / 3 ** 0.5, 0.04 + 4.302653 * 0.01 / 3 ** 0.5), abs=1e-6)
+
+
+def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
+    from fmnist_bench.leaderboard import VERDICT_END, VERDICT_START, write_verdict
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{VERDICT_START}\nold text\n{VERDICT_END}\n\nrest\n")
+    # 6 seeds where Bayesian is 4-6 pp better on every seed: significant after Holm
+    _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (85, 86, 86, 84, 86, 87),
+                                       "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
+    text = write_verdict(tmp_path, readme).read_text()
+    assert "old text" not in text and text.endswith(f"{VERDICT_END}\n\nrest\n")
+    # differences 5, 5, 4, 4, 5, 5 pp: mean 4.67, sd 0.516, t(0.975, 5) 2.5706 -> +-0.54
+    assert "**bayesian beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 seeds).**" in text
+    # the same seeds with the difference gone: the verdict says what could have been missed instead
+    _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (81, 80, 82, 81, 80, 82),
+                                       "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
+    text = write_verdict(tmp_path, readme).read_text()
+    assert "**no strategy is shown better** at 6 seeds (no difference to random search larger than" in text
+    readme.write_text("no markers\n")
+    with pytest.raises(ResultsError, match="has no verdict block"):
+        write_verdict(tmp_path, readme)
+
+
+def test_the_committed_readme_verdict_is_current() -> None:
+    from fmnist_bench.leaderboard import VERDICT_END, VERDICT_START, render_verdict
+    from fmnist_bench.store import list_run_dirs
+
+    root = Path(__file__).resolve().parents[1]
+    runs = []
+    for run_dir in list_run_dirs(root / "results"):
+        try:
+            runs.append(load_run(run_dir))
+        except ResultsError:
+            continue
+    readme = (root / "README.md").read_text()
+    block = readme[readme.index(VERDICT_START) + len(VERDICT_START) + 1:readme.index(VERDICT_END)]
+    assert block == render_verdict(runs), "rebuild it: python -m fmnist_bench leaderboard --readme README.md"
 
 
 def test_render_summary_reports_incomplete_runs(results: Path) -> None:

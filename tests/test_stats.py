@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from fmnist_bench.records import EpochRecord
-from fmnist_bench.stats import (anytime_curve, band, bootstrap_ci, curve_on_grid, first_reach, mean_ranks,
-                                median_with_misses, normalised_scores, paired_tests,
-                                win_counts)
+from fmnist_bench.stats import (anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses,
+                                min_detectable_difference, paired_tests, t_interval, wilson_interval, win_counts)
 
 
 def _epochs(accs: list[float], seconds: float = 2.0) -> list[EpochRecord]:
@@ -36,11 +35,34 @@ def test_curve_on_grid_is_a_step_function() -> None:
     assert math.isnan(on_time[0]) and on_time[1:].tolist() == [0.1, 0.3]
 
 
-def test_bootstrap_ci_brackets_the_mean_and_degenerates_for_constants() -> None:
-    low, high = bootstrap_ci([0.86, 0.87, 0.88, 0.89])
-    assert 0.86 <= low < 0.875 < high <= 0.89
-    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
-    assert bootstrap_ci([0.7]) == (0.7, 0.7)
+def test_t_interval_by_hand_and_its_degenerate_cases() -> None:
+    # mean 0.875, sd 0.012910, sem 0.006455, t(0.975, 3) = 3.182446 -> half-width 0.020543
+    low, high = t_interval([0.86, 0.87, 0.88, 0.89])
+    assert (low, high) == pytest.approx((0.875 - 0.020543, 0.875 + 0.020543), abs=1e-6)
+    assert t_interval([0.5, 0.5, 0.5]) == (0.5, 0.5)
+    assert all(math.isnan(v) for v in t_interval([0.7]))  # one seed: no spread, no interval
+
+
+def test_the_t_interval_is_wider_than_the_percentile_bootstrap_on_five_seeds() -> None:
+    # Random search's 5 test accuracies in the committed quick run (results/runs/quick-ann-4fd94296); the
+    # percentile bootstrap this replaced gave [87.61%, 88.00%], 0.39 pp wide.
+    low, high = t_interval([0.8783, 0.8765, 0.8753, 0.8772, 0.8821])
+    assert (low, high) == pytest.approx((0.87466, 0.88110), abs=5e-5)  # mean 0.87788, sd 0.002592, t(4) 2.776
+
+
+@pytest.mark.parametrize(("n", "alpha", "effect"), [
+    # statsmodels' TTestPower().solve_power(nobs=n, alpha=alpha, power=0.8, alternative="two-sided"), 0.14.x
+    (5, 0.05 / 3, 2.29164920221346), (10, 0.05, 0.9960019107624178), (100, 0.05 / 3, 0.32832814942942135)])
+def test_the_detectable_difference_matches_statsmodels_power_solver(n: int, alpha: float, effect: float) -> None:
+    assert min_detectable_difference(0.004, n, alpha=alpha) == pytest.approx(effect * 0.004, rel=1e-6)
+    assert min_detectable_difference(0.0, n, alpha=alpha) == 0.0
+    assert math.isnan(min_detectable_difference(0.004, 1, alpha=alpha))
+
+
+def test_wilson_interval_matches_statsmodels() -> None:
+    # statsmodels' proportion_confint(count, 5, alpha=0.05, method="wilson")
+    assert wilson_interval(4, 5) == pytest.approx((0.3755346297625252, 0.9637758913675698))
+    assert wilson_interval(2.5, 5) == pytest.approx((0.1704235806435877, 0.8295764193564124))
 
 
 def test_ranks_and_wins_by_hand() -> None:
@@ -65,13 +87,10 @@ def test_paired_t_test_matches_hand_computation() -> None:
     assert ac.mean_diff == 0 and ac.p_value == 1.0 and not ac.significant
     # Holm: the smallest of 3 p-values is multiplied by 3.
     assert min(t.p_holm for t in tests) == pytest.approx(3 * 0.003198, rel=1e-3)
-
-
-def test_normalised_score_puts_random_at_0_and_the_best_found_at_1() -> None:
-    names = ["random", "hyperband", "bayesian"]
-    assert normalised_scores(names, [0.86, 0.88, 0.87], best_found=0.88) == pytest.approx([0, 1, 0.5])
-    assert normalised_scores(names, [0.86, 0.85, 0.87], best_found=0.90) == pytest.approx([0, -0.25, 0.25])
-    assert all(math.isnan(v) for v in normalised_scores(["random", "b"], [0.9, 0.8], best_found=0.9))
+    # t-interval of the differences: 0.02 +- t(0.975, 4) 2.776445 x 0.0070711 / sqrt 5
+    assert ab.ci == pytest.approx((0.02 - 0.0087796, 0.02 + 0.0087796), abs=1e-6)
+    assert ab.a_wins == 1.0 and ac.a_wins == 0.5  # a beat b on every seed; a and c tie on every seed
+    assert ab.detectable == pytest.approx(min_detectable_difference(0.0070711, 5, alpha=0.05 / 3), rel=1e-4)
 
 
 def test_median_counts_misses_as_never() -> None:
