@@ -47,6 +47,15 @@ class TrialRecord:
     parent: str | None = None  # Hyperband: the trial whose checkpoint this one continued
     reason: str = ""  # why a FAILED trial failed
     rss_mb: float | None = None  # resident memory of the study process when the trial ended (leak check)
+    # Seconds between the end of the previous trial in this process (or the start of the search) and this trial's
+    # start: the oracle's own compute (Bayesian's Gaussian-process fit), which `seconds` leaves out. None in
+    # records made before it was measured.
+    oracle_seconds: float | None = None
+
+    @property
+    def cost_seconds(self) -> float:
+        """All the search paid for this trial: the oracle's proposal, building, training, checkpointing."""
+        return self.seconds + (self.oracle_seconds or 0.0)
 
     def config_key(self) -> str:
         """Identity of the configuration, independent of how long it was trained."""

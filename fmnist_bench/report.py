@@ -40,7 +40,7 @@ def study_rows(run: StoredRun) -> list[dict[str, Any]]:
     rows = []
     for st in run.studies:
         r = st.result
-        reach = first_reach(anytime_curve(st.epochs), target)
+        reach = first_reach(anytime_curve(st.epochs, st.trials), target)
         rows.append({
             "strategy": r.strategy, "seed": r.seed, "best_val": r.best_val_accuracy, "test": r.test["accuracy"],
             "macro_f1": r.test["macro_f1"], "epochs": r.epochs_trained, "budget": r.epochs_budget, "trials": r.trials,
@@ -83,7 +83,7 @@ def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
     target = run.config["target_accuracy"]
     rows = []
     for k, name in enumerate(strategies):
-        reach = [first_reach(anytime_curve(st.epochs), target) for st in run.studies
+        reach = [first_reach(anytime_curve(st.epochs, st.trials), target) for st in run.studies
                  if st.result.strategy == name and st.result.seed in seeds]
         vs_random = scores[:, k] - scores[:, strategies.index("random")] if "random" in strategies else None
         rows.append({
@@ -193,6 +193,17 @@ def _config_env_table(run: StoredRun) -> str:
     return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])
 
 
+def _time_basis(run: StoredRun) -> str:
+    """What the search times and time axes of this run include, which depends on what its records measured."""
+    measured = all(t.oracle_seconds is not None for st in run.studies for t in st.trials)
+    included = ("each trial's wall time (model building, training, checkpointing) plus the oracle's own compute "
+                "before it (Bayesian's Gaussian-process fit)" if measured else
+                "each trial's wall time (model building, training, checkpointing); this run's records predate the "
+                "measurement of the oracle's own compute between trials, which is therefore left out")
+    return (f"Search time and time to target count {included}; process start-up and data loading are left out. "
+            "With --workers, search time is the chief's wall time, as trials overlap.")
+
+
 def render_summary(run: StoredRun) -> str:
     cfg = run.config
     complete = len(run.studies)
@@ -208,8 +219,7 @@ def render_summary(run: StoredRun) -> str:
                  f"Target: validation accuracy {cfg['target_accuracy']} (the original notebook reported 88.2% as "
                  "its test accuracy; here it is a target for the search's validation accuracy); epochs/time to "
                  "target count training epochs and seconds of the search until it was first reached, '-' if "
-                 "never. Search time sums trial wall times (with --workers: the chief's wall time, as trials "
-                 "overlap).")), ""]
+                 "never. " + _time_basis(run))), ""]
     if len(run.seeds) > 1:
         parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
                   "95% CI of mean: Student-t interval over seeds. Vs random: the mean over seeds of (strategy - "
@@ -286,7 +296,7 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {name: [anytime_curve(st.epochs) for st in run.studies if st.result.strategy == name]
+    curves = {name: [anytime_curve(st.epochs, st.trials) for st in run.studies if st.result.strategy == name]
               for name in run.strategies}
     end = max(float((c.epochs if by == "epochs" else c.seconds)[-1]) for cs in curves.values() for c in cs if
               c.epochs.size)
@@ -304,7 +314,7 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"validation target {target}")
     values = [s.best_val_accuracy for s in (st.result for st in run.studies)]
     ax.set_ylim(max(0.0, min(min(values), target) - 0.08), min(1.0, max(max(values), target) + 0.02))
-    ax.set_xlabel("training epochs spent" if by == "epochs" else "training seconds spent")
+    ax.set_xlabel("training epochs spent" if by == "epochs" else "search seconds spent (oracle, build, train)")
     ax.set_ylabel("best validation accuracy so far")
     n_seeds = len(run.seeds)
     ax.set_title(f"Anytime performance ({run.config['space']}, {n_seeds} seed{'s' if n_seeds > 1 else ''}"

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as sps
 
-from .records import EpochRecord
+from .records import EpochRecord, TrialRecord
 
 __all__ = ["Curve", "anytime_curve", "first_reach", "t_interval", "mean_ranks", "win_counts", "PairedTest",
            "paired_tests", "min_detectable_difference", "wilson_interval", "median_with_misses", "curve_on_grid",
@@ -30,17 +30,34 @@ class Curve:
     """Best validation accuracy so far after each epoch a study trained, in training order."""
 
     epochs: np.ndarray  # (n_epochs,) cumulative epochs spent: 1, 2, ...
-    seconds: np.ndarray  # (n_epochs,) cumulative training seconds
+    seconds: np.ndarray  # (n_epochs,) cumulative search seconds when the epoch ended (see anytime_curve)
     best: np.ndarray  # (n_epochs,) running maximum of val_accuracy
 
 
-def anytime_curve(epochs: Sequence[EpochRecord]) -> Curve:
-    """NaN accuracies (diverged epochs) count as no improvement."""
+def anytime_curve(epochs: Sequence[EpochRecord], trials: Sequence[TrialRecord] = ()) -> Curve:
+    """NaN accuracies (diverged epochs) count as no improvement.
+
+    With the study's `trials`, the time axis counts all search cost: each trial's cost beyond its epochs (the
+    oracle's proposal, model building, checkpointing; `TrialRecord.cost_seconds` minus its epochs' seconds) is
+    charged before its first epoch (a trial that failed before training any epoch: before the next trial's first
+    epoch). Without them, only epoch seconds count.
+    """
     acc = np.array([e.val_accuracy for e in epochs], dtype=float)  # (n,)
     acc = np.where(np.isfinite(acc), acc, -np.inf)
     best = np.maximum.accumulate(acc) if acc.size else acc
-    return Curve(np.arange(1, acc.size + 1), np.cumsum([e.seconds for e in epochs], dtype=float),
-                 np.where(np.isfinite(best), best, np.nan))
+    spent = np.array([e.seconds for e in epochs], dtype=float)  # (n,)
+    first_epoch: dict[str, int] = {}
+    trained: dict[str, float] = {}
+    for k, e in enumerate(epochs):
+        first_epoch.setdefault(e.trial_id, k)
+        trained[e.trial_id] = trained.get(e.trial_id, 0.0) + e.seconds
+    pending = 0.0  # the cost of trials that failed before their first epoch, paid before the next epoch
+    for t in sorted(trials, key=lambda t: t.number):
+        pending += max(0.0, t.cost_seconds - trained.get(t.trial_id, 0.0))
+        if t.trial_id in first_epoch:
+            spent[first_epoch[t.trial_id]] += pending
+            pending = 0.0
+    return Curve(np.arange(1, acc.size + 1), np.cumsum(spent), np.where(np.isfinite(best), best, np.nan))
 
 
 def first_reach(curve: Curve, target: float) -> tuple[int, float] | None:

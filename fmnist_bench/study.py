@@ -47,6 +47,8 @@ class StudyRecorder:
         self.records_dir.mkdir(parents=True, exist_ok=True)
         self._trial_start = 0.0
         self._epoch_start = 0.0
+        self._previous_end = time.perf_counter()  # the oracle's time before the first trial counts from here
+        self._oracle_seconds: float | None = None
         self._epochs: list[EpochRecord] = []
         # Trials ended in earlier processes of this study (resume), keyed by id: a retried trial replaces its entry.
         self._finished: dict[str, TrialRecord] = {}
@@ -66,9 +68,14 @@ class StudyRecorder:
     def _path(self, trial_id: str) -> Path:
         return self.records_dir / f"trial_{int(trial_id):04d}.json"
 
+    def search_starting(self) -> None:
+        """Start the oracle's clock: set-up (data, TensorFlow) before the search is not search cost."""
+        self._previous_end = time.perf_counter()
+
     def trial_started(self, trial: Any) -> None:
         self._epochs = []
         self._trial_start = time.perf_counter()
+        self._oracle_seconds = self._trial_start - self._previous_end
 
     def epoch_started(self, trial: Any, epoch: int) -> None:
         self._epoch_start = time.perf_counter()
@@ -92,16 +99,19 @@ class StudyRecorder:
             seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
             round=budget.get("round"),
             parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
-            reason="" if ok else (reason or "trial ended without reporting an epoch"), rss_mb=_rss_mb())
+            reason="" if ok else (reason or "trial ended without reporting an epoch"), rss_mb=_rss_mb(),
+            oracle_seconds=self._oracle_seconds)
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
         self._finished[record.trial_id] = record
         self._report(record)
+        self._previous_end = time.perf_counter()
 
     def trial_lost(self, trial: Any, reason: str) -> None:
         """Record a trial whose worker died: FAILED with the reason, no epochs (the chief calls this)."""
         self._epochs = []
         self._trial_start = time.perf_counter()
+        self._oracle_seconds = None  # the chief's oracle served other workers meanwhile: nothing to attribute
         self.trial_ended(trial, reason)
 
     def _refresh(self) -> None:
@@ -115,7 +125,7 @@ class StudyRecorder:
         self._refresh()
         done = self._finished.values()
         spent = sum(t.epochs_target - t.initial_epoch for t in done)
-        seconds = sum(t.seconds for t in done)
+        seconds = sum(t.cost_seconds for t in done)
         left = seconds / max(spent, 1) * max(self.cfg.budget_epochs - spent, 0)
         outcome = f"val_acc {record.score:.4f}" if record.score is not None else f"FAILED ({record.reason})"
         best_score = max((t.score for t in done if t.score is not None), default=None)
@@ -239,6 +249,7 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
 
     oracle_client.TIMEOUT = chief_timeout
     tuner = _build_tuner(cfg, strategy, seed, paths.study_work(strategy, seed), recorder)
+    recorder.search_starting()
     tuner.search(**_search_kwargs(cfg, splits))
 
 
@@ -299,6 +310,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     work = paths.study_work(strategy, seed)
     if serving is None:
         tuner = _open_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+        recorder.search_starting()
         tuner.search(**_search_kwargs(cfg, splits))
         workers, search_seconds = 1, None
     else:
@@ -350,7 +362,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
         failed_trials=sum(not t.status.is_usable() for t in trials),
         unique_configs=len({t.config_key() for t in trials}),
-        search_seconds=search_seconds if search_seconds is not None else sum(t.seconds for t in trials),
+        search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
         final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers)
     _write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
@@ -366,7 +378,7 @@ def _fixed(hp: Any, params: dict[str, Any]) -> Any:
 
 
 TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
-                 "seconds", "bracket", "round", "parent", "reason", "rss_mb"]
+                 "seconds", "oracle_seconds", "bracket", "round", "parent", "reason", "rss_mb"]
 
 
 def _write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:

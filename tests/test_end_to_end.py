@@ -68,6 +68,10 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
         assert {"status", "score", "hp_neurons", "epochs_trained"} <= set(trials[0])
         assert (folder / "confusion.png").stat().st_size > 10_000
         assert study["search_seconds"] > 0 and study["final_fit_seconds"] > 0
+        timed = list(csv.DictReader((folder / "trials.csv").open()))
+        assert all(float(row["oracle_seconds"]) >= 0 for row in timed)  # the oracle's compute, measured per trial
+        assert study["search_seconds"] == pytest.approx(sum(float(r["seconds"]) + float(r["oracle_seconds"])
+                                                            for r in timed))
 
 
 def test_rerun_resumes_instead_of_repeating(smoke: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

@@ -103,3 +103,20 @@ def test_median_counts_misses_as_never() -> None:
 def test_band_of_identical_rows_has_zero_width() -> None:
     mean, low, high = band(np.array([[0.1, 0.2], [0.1, 0.2]]))
     assert mean.tolist() == low.tolist() == high.tolist() == [0.1, 0.2]
+
+
+def test_the_time_axis_charges_each_trials_full_cost_before_its_first_epoch() -> None:
+    from fmnist_bench.records import TrialRecord, TrialStatus
+
+    def trial(tid: str, number: int, seconds: float, oracle: float | None) -> TrialRecord:
+        return TrialRecord(tid, number, TrialStatus.COMPLETE, 0.8, {}, 2, 0, 2, seconds, oracle_seconds=oracle)
+
+    epochs = [EpochRecord("a", 1, 0.5, 0.8, 0.5, 0.80, 2.0), EpochRecord("a", 2, 0.5, 0.8, 0.5, 0.85, 2.0),
+              EpochRecord("c", 1, 0.5, 0.8, 0.5, 0.86, 1.0)]
+    # a: 5 s of trial (4 in epochs) + 1 s oracle -> 2 s before its first epoch; b failed before any epoch (3 s);
+    # c: 1.5 s of trial (1 in its epoch) + 0.5 s oracle -> 1 s, plus b's 3 s, before its epoch
+    trials = [trial("a", 0, 5.0, 1.0), trial("b", 1, 2.5, 0.5), trial("c", 2, 1.5, 0.5)]
+    assert anytime_curve(epochs, trials).seconds.tolist() == [4.0, 6.0, 11.0]
+    assert anytime_curve(epochs).seconds.tolist() == [2.0, 4.0, 5.0]  # epochs only
+    # records made before the oracle was timed: build and checkpoint time still count
+    assert anytime_curve(epochs, [trial("a", 0, 5.0, None)]).seconds.tolist() == [3.0, 5.0, 6.0]
