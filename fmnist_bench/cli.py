@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, RunConfig, load_config_file, make_config
+from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, load_config_file, \
+    make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 from .runtime import DEVICES
 from .store import DEFAULT_RESULTS
@@ -111,6 +112,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="auto uses a GPU when the backend sees one (default: auto)")
+    parser.add_argument("--streams", choices=STREAMS,
+                        help="paired (default): strategies share each seed's random streams (common random "
+                             "numbers); independent: each strategy draws its own")
 
 
 DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimization on Fashion-MNIST under one "
@@ -246,7 +250,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return base.replace(**{k: v for k, v in {
         "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
-        "final_epochs": args.final_epochs, "workers": args.workers}.items() if v is not None})
+        "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams}.items()
+        if v is not None})
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

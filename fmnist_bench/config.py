@@ -27,6 +27,7 @@ __all__ = [
     "RunConfig",
     "SPACE_NAMES",
     "SPACE_REVISIONS",
+    "STREAMS",
     "STRATEGY_NAMES",
     "load_config_file",
     "make_config",
@@ -65,6 +66,10 @@ class RunConfig:
         target_accuracy: validation accuracy whose first crossing the reports time (the original project's 88.2%).
         workers: keras-tuner workers that run a study's trials in parallel (chief/worker over gRPC). Part of the
             config because with more than one, Hyperband's and Bayesian's choices depend on which trial ends first.
+        streams: "paired" (default): on a seed, every strategy draws from the same random streams (oracle, weight
+            init, refit), so their first random trials coincide: common random numbers, which make paired
+            comparisons sharper but produce ties. "independent": each strategy's oracle, weights and refit get a
+            stream of their own, derived from (strategy, seed); the data split still follows the seed alone.
     """
 
     preset: str = "standard"
@@ -83,6 +88,7 @@ class RunConfig:
     hyperband_factor: int = 3
     target_accuracy: float = 0.882
     workers: int = 1
+    streams: str = "paired"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -123,7 +129,8 @@ class RunConfig:
 
 
 _KEEP = object()
-_ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0}
+_ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired"}
+STREAMS = ("paired", "independent")
 LR_PLATEAU_PATIENCE = 2
 
 
@@ -151,7 +158,7 @@ def _coerce(name: str, value: Any) -> Any:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if name in ("target_accuracy", "final_lr_decay") and not is_number:
         raise bad("a number")
-    if name in ("preset", "space") and not isinstance(value, str):
+    if name in ("preset", "space", "streams") and not isinstance(value, str):
         raise bad("a string")
     return value
 
@@ -190,6 +197,8 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError(f"test_subset must be between 100 and 10000, found {cfg.test_subset}")
     if not 0.0 < cfg.final_lr_decay <= 1.0:
         raise ConfigError(f"final_lr_decay must be in (0, 1] (1 keeps the learning rate), found {cfg.final_lr_decay}")
+    if cfg.streams not in STREAMS:
+        raise ConfigError(f"streams must be one of {', '.join(STREAMS)}, found {cfg.streams!r}")
     if not 0.0 < cfg.target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy must be in (0, 1], found {cfg.target_accuracy}")
 

@@ -193,6 +193,14 @@ def _config_env_table(run: StoredRun) -> str:
     return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])
 
 
+def _design(cfg: dict[str, Any]) -> str:
+    if cfg.get("streams", "paired") == "independent":
+        return ("Design: independent streams; each strategy's oracle, weight init and refit draw from a stream of "
+                "their own, and only the data split is shared on a seed.")
+    return ("Design: paired (common random numbers); on a seed, every strategy gets the same data split and the "
+            "same random streams, so their first random trials coincide and ties are common.")
+
+
 def _time_basis(run: StoredRun) -> str:
     """What the search times and time axes of this run include, which depends on what its records measured."""
     measured = all(t.oracle_seconds is not None for st in run.studies for t in st.trials)
@@ -210,7 +218,8 @@ def render_summary(run: StoredRun) -> str:
     expected = len(cfg["strategies"]) * len(cfg["seeds"])
     parts = [f"# Run {run.root.name}\n",
              f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
-             f"budget {cfg['budget_epochs']} training epochs per study. {complete} of {expected} studies complete.\n",
+             f"budget {cfg['budget_epochs']} training epochs per study. {complete} of {expected} studies complete. "
+             + _design(cfg) + "\n",
              "## Strategies\n",
              markdown_table(study_rows(run), STUDY_COLUMNS, legend=(
                  "Selection score: the chosen trial's best epoch on the validation split, the value keras-tuner "

@@ -21,7 +21,8 @@ import numpy as np
 
 from .config import RunConfig
 
-__all__ = ["STRATEGIES", "HarnessTuner", "ProcessRecycle", "TrialObserver", "build_tuner", "trial_cost", "trial_seed"]
+__all__ = ["STRATEGIES", "HarnessTuner", "ProcessRecycle", "TrialObserver", "build_tuner", "stream_seed", "trial_cost",
+           "trial_seed"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 IDLE_PAUSE_SECONDS = 1.0
@@ -30,6 +31,14 @@ IDLE_PAUSE_SECONDS = 1.0
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
     """Epochs a trial trains: Hyperband's promoted trials resume from their parent's checkpoint."""
     return int(values.get("tuner/epochs", default_epochs)) - int(values.get("tuner/initial_epoch", 0))
+
+
+def stream_seed(cfg: RunConfig, strategy: str, seed: int) -> int:
+    """The seed of a study's random streams (oracle, weight init, refit): the seed itself when strategies are
+    paired, else one of the strategy's own (>= 1: keras-tuner reads 0 as 'random')."""
+    if cfg.streams == "paired":
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{strategy}:{seed}".encode()).digest()[:4], "big") % (2**31 - 1) + 1
 
 
 def trial_seed(study_seed: int, trial_id: str) -> int:
@@ -203,6 +212,7 @@ def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.Hype
                 project_name: str, observer: TrialObserver, trials_per_process: int | None = None) -> HarnessTuner:
     """A tuner whose working state lives in `directory/project_name`, reloaded if it exists (resume)."""
     tuner_class = _HarnessHyperband if strategy == "hyperband" else HarnessTuner
-    return tuner_class(oracle=STRATEGIES[strategy](cfg, seed), hypermodel=hypermodel, directory=directory,
-                       project_name=project_name, seed=seed, observer=observer,
+    stream = stream_seed(cfg, strategy, seed)
+    return tuner_class(oracle=STRATEGIES[strategy](cfg, stream), hypermodel=hypermodel, directory=directory,
+                       project_name=project_name, seed=stream, observer=observer,
                        trials_per_process=trials_per_process)

@@ -305,7 +305,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
 
     from .metrics import score_predictions
     from .spaces import build_space
-    from .strategies import trial_seed
+    from .strategies import stream_seed, trial_seed
 
     work = paths.study_work(strategy, seed)
     if serving is None:
@@ -329,7 +329,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     log.info("[%s seed%d] final fit of %s: %s, up to %d epochs", strategy, seed, best.trial_id,
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()),
              cfg.final_epochs)
-    keras.utils.set_random_seed(trial_seed(seed, "final"))
+    keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final"))
     hp = kt.HyperParameters()
     model = build_space(cfg.space).build(_fixed(hp, best.params))
     callbacks = [keras.callbacks.TerminateOnNaN(),

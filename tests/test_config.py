@@ -106,3 +106,14 @@ def test_the_final_fit_learning_rate_decay_is_elided_at_its_default_and_set_for_
     assert make_config("standard").run_id == "standard-ann-61c28e0f"  # the committed ann run keeps its id
     cnn = make_config("standard", space="cnn")
     assert (cnn.final_epochs, cnn.patience, cnn.final_lr_decay) == (30, 5, 0.2)
+
+
+def test_streams_are_paired_by_default_without_changing_run_ids_and_checked() -> None:
+    from fmnist_bench.config import PRESETS, RunConfig
+    from fmnist_bench.errors import ConfigError
+
+    assert "streams" not in PRESETS["standard"].to_dict()  # earlier runs keep their ids
+    independent = PRESETS["standard"].replace(streams="independent")
+    assert independent.to_dict()["streams"] == "independent" and independent.run_id != PRESETS["standard"].run_id
+    with pytest.raises(ConfigError, match="streams must be one of paired, independent"):
+        RunConfig(streams="shuffled")
