@@ -112,6 +112,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="auto uses a GPU when the backend sees one (default: auto)")
+    parser.add_argument("--refits", type=_positive,
+                        help="train each study's chosen configuration this many times, each from its own "
+                             "initialisation, and report the spread of test accuracy (default: 1; full: 3)")
     parser.add_argument("--streams", choices=STREAMS,
                         help="paired (default): strategies share each seed's random streams (common random "
                              "numbers); independent: each strategy draws its own")
@@ -250,7 +253,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return base.replace(**{k: v for k, v in {
         "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
-        "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams}.items()
+        "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
+        "refits": args.refits}.items()
         if v is not None})
 
 

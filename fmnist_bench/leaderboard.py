@@ -78,7 +78,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         scores: dict[str, dict[int, float]] = {}
         for run in members:
             for st in run.studies:
-                scores.setdefault(st.result.strategy, {}).setdefault(st.result.seed, st.result.test["accuracy"])
+                scores.setdefault(st.result.strategy, {}).setdefault(st.result.seed, st.result.mean_test_accuracy)
         names = sorted(scores)
         common = sorted(set.intersection(*(set(scores[n]) for n in names)))
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))

@@ -121,10 +121,19 @@ class StudyResult:
     device: str
     threads: int
     workers: int = 1  # worker processes that connected to the chief (replacements included); 1 for a serial study
+    # With RunConfig.refits K > 1: the test accuracy of each of the K refits (the first is `test`'s); else empty.
+    refit_test_accuracies: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
         return study_name(self.strategy, self.seed)
+
+    @property
+    def mean_test_accuracy(self) -> float:
+        """What the comparisons across seeds use: the mean over refits when there were several (refit noise
+        averaged out of the choice's quality), else the one refit's test accuracy."""
+        refits = self.refit_test_accuracies
+        return sum(refits) / len(refits) if refits else float(self.test["accuracy"])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -6,6 +6,7 @@ keras-tuner marks the trial ended; the study's CSVs and `records.json` go next; 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -300,12 +301,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     """
     device_name, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device,
                                            threads=threads)
-    import keras
     import keras_tuner as kt
-
-    from .metrics import score_predictions
-    from .spaces import build_space
-    from .strategies import stream_seed, trial_seed
 
     work = paths.study_work(strategy, seed)
     if serving is None:
@@ -326,17 +322,66 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         reasons = sorted({t.reason for t in trials})
         raise StudyFailed(f"{strategy} seed {seed}: all {len(trials)} trials failed ({'; '.join(reasons)})")
 
-    log.info("[%s seed%d] final fit of %s: %s, up to %d epochs", strategy, seed, best.trial_id,
+    log.info("[%s seed%d] final fit of %s: %s, up to %d epochs%s", strategy, seed, best.trial_id,
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()),
-             cfg.final_epochs)
-    keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final"))
-    hp = kt.HyperParameters()
-    model = build_space(cfg.space).build(_fixed(hp, best.params))
+             cfg.final_epochs, f", {cfg.refits} times" if cfg.refits > 1 else "")
+    refits = [_refit(cfg, best, splits, strategy=strategy, seed=seed, index=k) for k in range(cfg.refits)]
+    first = refits[0]  # the refit every earlier run made; its per-class scores and confusion matrix are reported
+    val_history, scores = first.val_history, first.scores
+    final_seconds = sum(r.seconds for r in refits)
+
+    result = StudyResult(
+        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
+        best_params=best.params, best_val_accuracy=float(best.score), final_val_accuracy=float(max(val_history)),
+        final_epochs_run=len(val_history), final_best_epoch=int(max(range(len(val_history)),
+                                                                    key=val_history.__getitem__)) + 1,
+        test=scores.to_dict(), test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
+        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
+        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
+        failed_trials=sum(not t.status.is_usable() for t in trials),
+        unique_configs=len({t.config_key() for t in trials}),
+        search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
+        final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers,
+        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [])
+    _write_study(paths, result, trials, epochs)
+    log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
+             scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Refit:
+    val_history: list[float]
+    test_loss: float
+    scores: Any  # metrics.ClassScores
+    seconds: float
+
+
+def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, seed: int, index: int) -> _Refit:
+    """Train the chosen configuration from scratch on the training split and evaluate it once on the test set.
+
+    Refit 0 draws the seed every earlier run used; refits 1..K-1 draw their own, so that their spread measures
+    what the initialisation alone changes (refit noise), apart from which configuration the search chose.
+
+    Raises:
+        StudyFailed: the refit diverged.
+    """
+    import keras
+    import keras_tuner as kt
+
+    from .metrics import score_predictions
+    from .spaces import build_space
+    from .strategies import stream_seed, trial_seed
+
+    keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final" if index == 0 else
+                                           f"final-{index}"))
+    model = build_space(cfg.space).build(_fixed(kt.HyperParameters(), best.params))
+    label = "final fit" if cfg.refits == 1 else f"final fit {index + 1}/{cfg.refits}"
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
                                                restore_best_weights=True),
                  keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log.info(  # a CNN refit runs ~30 min
-                     "[%s seed%d] final fit epoch %d/%d val_acc %.4f", strategy, seed, epoch + 1, cfg.final_epochs,
+                     "[%s seed%d] %s epoch %d/%d val_acc %.4f", strategy, seed, label, epoch + 1, cfg.final_epochs,
                      (logs or {}).get("val_accuracy", float("nan"))))]
     if cfg.final_lr_decay < 1.0:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=cfg.final_lr_decay,
@@ -344,30 +389,13 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     start = time.perf_counter()
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                         epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0, callbacks=callbacks)
-    final_seconds = time.perf_counter() - start
-    val_history = history.history["val_accuracy"]
+    seconds = time.perf_counter() - start
     if not all(v == v for v in history.history["loss"]):
-        raise StudyFailed(f"{strategy} seed {seed}: the final fit of {best.trial_id} diverged (loss became NaN)")
+        raise StudyFailed(f"{strategy} seed {seed}: the {label} of {best.trial_id} diverged (loss became NaN)")
     test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
     predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
-    scores = score_predictions(splits.y_test, predictions)
-
-    result = StudyResult(
-        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
-        best_params=best.params, best_val_accuracy=float(best.score), final_val_accuracy=float(max(val_history)),
-        final_epochs_run=len(val_history), final_best_epoch=int(max(range(len(val_history)),
-                                                                    key=val_history.__getitem__)) + 1,
-        test=scores.to_dict(), test_loss=float(test_loss), epochs_budget=cfg.budget_epochs,
-        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
-        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
-        failed_trials=sum(not t.status.is_usable() for t in trials),
-        unique_configs=len({t.config_key() for t in trials}),
-        search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
-        final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers)
-    _write_study(paths, result, trials, epochs)
-    log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
-             scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))
-    return result
+    return _Refit(list(history.history["val_accuracy"]), float(test_loss),
+                  score_predictions(splits.y_test, predictions), seconds)
 
 
 def _fixed(hp: Any, params: dict[str, Any]) -> Any:

@@ -117,3 +117,13 @@ def test_streams_are_paired_by_default_without_changing_run_ids_and_checked() ->
     assert independent.to_dict()["streams"] == "independent" and independent.run_id != PRESETS["standard"].run_id
     with pytest.raises(ConfigError, match="streams must be one of paired, independent"):
         RunConfig(streams="shuffled")
+
+
+def test_refits_default_to_one_without_changing_run_ids_and_full_refits_three_times() -> None:
+    from fmnist_bench.config import PRESETS, RunConfig, make_config
+    from fmnist_bench.errors import ConfigError
+
+    assert "refits" not in PRESETS["standard"].to_dict()
+    assert make_config("full").refits == 3 and make_config("full", space="cnn").refits == 3
+    with pytest.raises(ConfigError, match="refits must be >= 1"):
+        RunConfig(refits=0)

@@ -271,3 +271,19 @@ def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
     study.run_study(cfg.replace(final_lr_decay=0.5), "random", 1, RunPaths(tmp_path / "decayed"), data_dir=None,
                     device="cpu", threads=2)
     assert seen == [("val_accuracy", 0.5, study.LR_PLATEAU_PATIENCE)] * 3  # every epoch of the 3-epoch final fit
+
+
+def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp_path: Path) -> None:
+    from fmnist_bench import study
+    from fmnist_bench.report import write_report
+    from fmnist_bench.store import atomic_write_json
+
+    cfg = PRESETS["smoke"].replace(strategies=("random",), budget_epochs=2, final_epochs=1, refits=2)
+    paths = RunPaths(tmp_path / "runs" / "refits")
+    atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
+    result = study.run_study(cfg, "random", 1, paths, data_dir=None, device="cpu", threads=2)
+    first, second = result.refit_test_accuracies
+    assert first == result.test["accuracy"]  # the first refit is the one every earlier run made
+    assert first != second  # another initialisation, another model (deterministic: same values every run)
+    assert result.mean_test_accuracy == pytest.approx((first + second) / 2)
+    assert "refits: test acc mean ± sd (n)" in write_report(paths.root).read_text()
