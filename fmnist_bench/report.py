@@ -43,7 +43,9 @@ def study_rows(run: StoredRun) -> list[dict[str, Any]]:
         reach = first_reach(anytime_curve(st.epochs, st.trials), target)
         rows.append({
             "strategy": r.strategy, "seed": r.seed, "best_val": r.best_val_accuracy, "test": r.test["accuracy"],
-            "macro_f1": r.test["macro_f1"], "epochs": r.epochs_trained, "budget": r.epochs_budget, "trials": r.trials,
+            "macro_f1": r.test["macro_f1"], "trials": r.trials,
+            "epochs": f"{r.epochs_trained} of {r.epochs_budget}" + (
+                f" (**{r.epochs_budget - r.epochs_trained} unspent**)" if r.epochs_trained < r.epochs_budget else ""),
             "unique": r.unique_configs, "failed": r.failed_trials, "search_s": r.search_seconds,
             "final_s": r.final_fit_seconds, "reach_epochs": reach[0] if reach else None,
             "reach_s": reach[1] if reach else None, "params": _params(r.best_params),
@@ -61,7 +63,7 @@ STUDY_COLUMNS = [
     Column("strategy", "strategy"), Column("seed", "seed"),
     Column("best_val", "selection score (val)", _pct), Column("test", "test acc", _pct, "max"),
     Column("macro_f1", "macro F1", lambda v: f"{v:.4f}", "max"),
-    Column("epochs", "epochs"), Column("trials", "trials"), Column("unique", "configs"),
+    Column("epochs", "epochs trained of budget"), Column("trials", "trials"), Column("unique", "configs"),
     Column("failed", "failed"), Column("search_s", "search time", fmt_seconds, "min"),
     Column("final_s", "final fit", fmt_seconds),
     Column("reach_epochs", "epochs to target", str, "min"), Column("reach_s", "time to target", fmt_seconds, "min"),
@@ -203,6 +205,15 @@ def _config_env_table(run: StoredRun) -> str:
 REFITS_COLUMN = Column("refits", "refits: test acc mean ± sd (n)")
 
 
+def _unspent_note(run: StoredRun) -> str:
+    short = sorted({st.result.strategy for st in run.studies if st.result.epochs_trained < st.result.epochs_budget})
+    if not short:
+        return ""
+    return (f" Unspent epochs ({', '.join(short)}): the strategy's next scheduled trial did not fit in what was left "
+            "of the budget (Hyperband's brackets come in fixed sizes), so it trained fewer epochs than the others; "
+            "its results had less compute.")
+
+
 def _refits_note(cfg: dict[str, Any]) -> str:
     if cfg.get("refits", 1) == 1:
         return ""
@@ -247,7 +258,7 @@ def render_summary(run: StoredRun) -> str:
                  f"Target: validation accuracy {cfg['target_accuracy']} (the original notebook reported 88.2% as "
                  "its test accuracy; here it is a target for the search's validation accuracy); epochs/time to "
                  "target count training epochs and seconds of the search until it was first reached, '-' if "
-                 "never. " + _time_basis(run) + _refits_note(cfg))), ""]
+                 "never. " + _time_basis(run) + _refits_note(cfg) + _unspent_note(run))), ""]
     if len(run.seeds) > 1:
         parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
                   "95% CI of mean: Student-t interval over seeds. Vs random: the mean over seeds of (strategy - "

@@ -59,6 +59,8 @@ def test_study_rows_hold_the_recorded_values(results: Path) -> None:
     hyperband = rows[2]
     assert (hyperband["reach_epochs"], hyperband["reach_s"]) == (2, 3.0)  # 0.883 >= 0.882 at the 2nd epoch
     assert rows[0]["reach_epochs"] is None
+    assert rows[0]["epochs"] == "2 of 6 (**4 unspent**)"  # shown where a reader compares the strategies
+    assert "Unspent epochs (bayesian, hyperband, random)" in render_summary(load_run(results / "runs" / "r1"))
 
 
 def test_aggregates_rank_the_better_strategy_first(results: Path) -> None:
