@@ -82,6 +82,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, found {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, found {text!r}")
+    return value
+
+
 def _address(text: str) -> str:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -100,6 +110,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
     parser.add_argument("--budget-epochs", type=_positive,
                         help="training epochs each study may spend searching (same for every strategy)")
+    parser.add_argument("--budget-seconds", type=_positive_seconds,
+                        help="also stop each study's search once it has spent this many seconds (trial wall time "
+                             "plus the oracle's compute), whichever budget is spent first; machine-dependent")
     parser.add_argument("--epochs-per-trial", type=_positive,
                         help="epochs one configuration trains for; Hyperband's max_epochs")
     parser.add_argument("--batch-size", type=_positive, help="mini-batch size for search and final fit")
@@ -254,7 +267,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
-        "refits": args.refits}.items()
+        "refits": args.refits, "budget_seconds": args.budget_seconds}.items()
         if v is not None})
 
 

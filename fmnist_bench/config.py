@@ -70,6 +70,9 @@ class RunConfig:
             init, refit), so their first random trials coincide: common random numbers, which make paired
             comparisons sharper but produce ties. "independent": each strategy's oracle, weights and refit get a
             stream of their own, derived from (strategy, seed); the data split still follows the seed alone.
+        budget_seconds: a second budget per study, in seconds of search (trial wall time plus the oracle's own
+            compute): the study stops creating trials once it is spent, or when the epoch budget is, whichever
+            comes first. Results under a time budget depend on the machine that ran them. None: epochs only.
         refits: how many times the final fit trains the chosen configuration, each from its own initialisation;
             their spread is refit noise, apart from the quality of the choice. The first refit is the one every
             earlier run made, and its per-class scores are the ones reported.
@@ -93,6 +96,7 @@ class RunConfig:
     workers: int = 1
     streams: str = "paired"
     refits: int = 1
+    budget_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -133,7 +137,8 @@ class RunConfig:
 
 
 _KEEP = object()
-_ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1}
+_ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
+                                        "budget_seconds": None}
 STREAMS = ("paired", "independent")
 LR_PLATEAU_PATIENCE = 2
 
@@ -161,6 +166,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise bad("an integer")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if name in ("target_accuracy", "final_lr_decay") and not is_number:
+        raise bad("a number")
+    if name == "budget_seconds" and value is not None and not is_number:
         raise bad("a number")
     if name in ("preset", "space", "streams") and not isinstance(value, str):
         raise bad("a string")
@@ -201,6 +208,8 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError(f"test_subset must be between 100 and 10000, found {cfg.test_subset}")
     if not 0.0 < cfg.final_lr_decay <= 1.0:
         raise ConfigError(f"final_lr_decay must be in (0, 1] (1 keeps the learning rate), found {cfg.final_lr_decay}")
+    if cfg.budget_seconds is not None and not cfg.budget_seconds > 0:
+        raise ConfigError(f"budget_seconds must be > 0, found {cfg.budget_seconds}")
     if cfg.streams not in STREAMS:
         raise ConfigError(f"streams must be one of {', '.join(STREAMS)}, found {cfg.streams!r}")
     if not 0.0 < cfg.target_accuracy <= 1.0:

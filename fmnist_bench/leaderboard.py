@@ -42,17 +42,21 @@ VERDICT_END = "<!-- verdict end -->"
 class Benchmark:
     space: str  # with its revision, e.g. "ann r2"
     budget_epochs: int
+    budget_seconds: float  # 0 for an epoch budget alone
     device: str  # "cpu" or "gpu"
     mode: str = "live"
 
     @property
     def title(self) -> str:
-        return f"`{self.space}`, {self.budget_epochs} epochs per study, {self.device.upper()}, {self.mode}"
+        budget = f"{self.budget_epochs} epochs" if not self.budget_seconds else \
+            f"{self.budget_seconds:g} s (at most {self.budget_epochs} epochs)"
+        return f"`{self.space}`, {budget} per study, {self.device.upper()}, {self.mode}"
 
 
 def benchmark_of(run: StoredRun) -> Benchmark:
     devices = {st.result.device.split(":", 1)[0] for st in run.studies}
-    return Benchmark(run.space_label, int(run.config["budget_epochs"]), "gpu" if "gpu" in devices else "cpu")
+    return Benchmark(run.space_label, int(run.config["budget_epochs"]), float(run.config.get("budget_seconds") or 0),
+                     "gpu" if "gpu" in devices else "cpu")
 
 
 def _protocol(run: StoredRun) -> tuple[str, str]:

@@ -188,7 +188,7 @@ def _config_env_table(run: StoredRun) -> str:
     devices = sorted({st.result.device for st in run.studies})
     rows = [{"key": k, "value": v} for k, v in [
         ("space", run.space_label), ("preset", cfg["preset"]), ("strategies", ", ".join(cfg["strategies"])),
-        ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", f"{cfg['budget_epochs']} epochs"),
+        ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", _budget(cfg)),
         ("epochs per trial (Hyperband max_epochs)", cfg["epochs_per_trial"]), ("batch size", cfg["batch_size"]),
         ("final fit", f"up to {cfg['final_epochs']} epochs, early stopping on val_accuracy, "
                       f"patience {cfg['patience']}, best weights restored" + _lr_decay(cfg)),
@@ -222,6 +222,14 @@ def _refits_note(cfg: dict[str, Any]) -> str:
             "comparisons across seeds use each study's mean over its refits.")
 
 
+def _budget(cfg: dict[str, Any]) -> str:
+    epochs = f"{cfg['budget_epochs']} training epochs"
+    if cfg.get("budget_seconds") is None:
+        return epochs
+    return (f"{cfg['budget_seconds']:g} s of search or {epochs}, whichever is spent first (a time budget depends "
+            "on the machine that ran it)")
+
+
 def _design(cfg: dict[str, Any]) -> str:
     if cfg.get("streams", "paired") == "independent":
         return ("Design: independent streams; each strategy's oracle, weight init and refit draw from a stream of "
@@ -247,7 +255,7 @@ def render_summary(run: StoredRun) -> str:
     expected = len(cfg["strategies"]) * len(cfg["seeds"])
     parts = [f"# Run {run.root.name}\n",
              f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
-             f"budget {cfg['budget_epochs']} training epochs per study. {complete} of {expected} studies complete. "
+             f"budget {_budget(cfg)} per study. {complete} of {expected} studies complete. "
              + _design(cfg) + "\n",
              "## Strategies\n",
              markdown_table(study_rows(run), STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.get("refits", 1) > 1 else []),

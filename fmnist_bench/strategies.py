@@ -48,17 +48,24 @@ def trial_seed(study_seed: int, trial_id: str) -> int:
 
 
 class _EpochBudget:
-    """Oracle mixin: stop when the next trial would exceed the study's epoch budget."""
+    """Oracle mixin: stop when the next trial would exceed the study's epoch budget, or once its time budget is
+    spent. The time spent is read from the harness's own trial records (`spent_seconds`, set by `build_tuner`),
+    so it survives process restarts and counts the trials of every worker."""
 
-    def __init__(self, *args: Any, epoch_budget: int, default_epochs: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, epoch_budget: int, default_epochs: int, seconds_budget: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.epoch_budget = epoch_budget
         self.default_epochs = default_epochs
+        self.seconds_budget = seconds_budget
+        self.spent_seconds: Callable[[], float] = lambda: 0.0
 
     def epochs_planned(self) -> int:
         return sum(trial_cost(t.hyperparameters.values, self.default_epochs) for t in self.trials.values())
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
+        if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
+            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         response = super().populate_space(trial_id)
         if response["status"] == kt.engine.trial.TrialStatus.RUNNING:
             cost = trial_cost(response["values"], self.default_epochs)
@@ -90,6 +97,7 @@ class TrialObserver(Protocol):
     def epoch_started(self, trial: kt.engine.trial.Trial, epoch: int) -> None: ...
     def epoch_ended(self, trial: kt.engine.trial.Trial, epoch: int, logs: dict[str, float]) -> None: ...
     def trial_ended(self, trial: kt.engine.trial.Trial, reason: str) -> None: ...
+    def spent_seconds(self) -> float: ...
 
 
 class ProcessRecycle(Exception):
@@ -180,7 +188,7 @@ def _n_trials(cfg: RunConfig) -> int:
 
 def _common(cfg: RunConfig, seed: int) -> dict[str, Any]:
     # Failures are recorded and the search goes on; the study judges the result once the budget is spent.
-    return dict(objective=OBJECTIVE, seed=seed, epoch_budget=cfg.budget_epochs,
+    return dict(objective=OBJECTIVE, seed=seed, epoch_budget=cfg.budget_epochs, seconds_budget=cfg.budget_seconds,
                 default_epochs=cfg.epochs_per_trial, max_retries_per_trial=0,
                 max_consecutive_failed_trials=10**6)
 
@@ -213,6 +221,7 @@ def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.Hype
     """A tuner whose working state lives in `directory/project_name`, reloaded if it exists (resume)."""
     tuner_class = _HarnessHyperband if strategy == "hyperband" else HarnessTuner
     stream = stream_seed(cfg, strategy, seed)
-    return tuner_class(oracle=STRATEGIES[strategy](cfg, stream), hypermodel=hypermodel, directory=directory,
-                       project_name=project_name, seed=stream, observer=observer,
-                       trials_per_process=trials_per_process)
+    oracle = STRATEGIES[strategy](cfg, stream)
+    oracle.spent_seconds = observer.spent_seconds
+    return tuner_class(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name,
+                       seed=stream, observer=observer, trials_per_process=trials_per_process)

@@ -115,6 +115,11 @@ class StudyRecorder:
         self._oracle_seconds = None  # the chief's oracle served other workers meanwhile: nothing to attribute
         self.trial_ended(trial, reason)
 
+    def spent_seconds(self) -> float:
+        """Search seconds spent so far by this study's ended trials (every process and worker), oracle included."""
+        self._refresh()
+        return sum(t.cost_seconds for t in self._finished.values())
+
     def _refresh(self) -> None:
         """Pick up trials recorded by earlier processes or by other workers of this study (only ones not yet read)."""
         for path in sorted(self.records_dir.glob("trial_*.json")):

@@ -135,3 +135,11 @@ def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
     subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
     assert options["run"] - options["chief"] == {"--jobs", "--trials-per-process"}
+
+
+def test_a_time_budget_is_part_of_the_config_and_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    from fmnist_bench.cli import _build_parser, _config
+
+    cfg = _config(_build_parser().parse_args(["run", "--preset", "smoke", "--budget-seconds", "90"]))
+    assert cfg.budget_seconds == 90.0 and cfg.to_dict()["budget_seconds"] == 90.0
+    assert "expected seconds > 0" in _error_line(capsys, ["run", "--budget-seconds", "0"])

@@ -287,3 +287,14 @@ def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp
     assert first != second  # another initialisation, another model (deterministic: same values every run)
     assert result.mean_test_accuracy == pytest.approx((first + second) / 2)
     assert "refits: test acc mean ± sd (n)" in write_report(paths.root).read_text()
+
+
+@pytest.mark.slow
+def test_a_time_budget_ends_the_search_before_the_epoch_budget(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "--strategies", "random", "--budget-epochs", "60", "--budget-seconds", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = next((tmp_path / "runs").iterdir())
+    study = json.loads((RunPaths(run).study_dir("random", 1) / "study.json").read_text())
+    assert study["trials"] == 1 and study["epochs_trained"] == 2  # the first trial took more than a second
+    summary = (run / "summary.md").read_text()
+    assert "1 s of search or 60 training epochs, whichever is spent first" in summary

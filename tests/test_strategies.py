@@ -89,3 +89,18 @@ def test_independent_streams_give_the_strategies_different_first_configurations(
     paired, independent = PRESETS["smoke"], PRESETS["smoke"].replace(streams="independent")
     assert first_proposal(paired, "random") == first_proposal(paired, "bayesian")  # common random numbers
     assert first_proposal(independent, "random") != first_proposal(independent, "bayesian")
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_a_time_budget_stops_the_oracle_once_the_recorded_search_time_is_spent(strategy: str) -> None:
+    from fmnist_bench.spaces import build_space
+
+    cfg = PRESETS["smoke"].replace(budget_seconds=10.0)
+    oracle = STRATEGIES[strategy](cfg, 1)
+    hp = kt.HyperParameters()
+    build_space(cfg.space).build(hp)
+    oracle.hyperparameters = hp
+    oracle.spent_seconds = lambda: 9.5
+    assert oracle.populate_space("t0")["status"] == kt.engine.trial.TrialStatus.RUNNING
+    oracle.spent_seconds = lambda: 10.0
+    assert oracle.populate_space("t1")["status"] == kt.engine.trial.TrialStatus.STOPPED
