@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
+from typing import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,3 +28,24 @@ def deterministic_tf() -> None:
 
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(1)
+
+
+def alternate_pairs(benchmark, first: tuple[str, Callable[[], None]], second: tuple[str, Callable[[], None]], *,
+                    pairs: int) -> None:
+    """Time A and B in alternating pairs (which goes first alternates) after one warm-up pair, and store each side's
+    seconds per pair in extra_info["paired_seconds"]: benchreport takes the median of the per-pair ratios.
+
+    Measured one after the other (all A rounds, then all B rounds), ratios on this shared 2-core machine swung
+    between 1.00 and 1.23 within an hour: its noise comes in bursts longer than a round.
+    """
+    seconds: dict[str, list[float]] = {first[0]: [], second[0]: []}
+    orders = itertools.cycle([(first, second), (second, first)])
+
+    def pair() -> None:
+        for name, run in next(orders):
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+
+    benchmark.pedantic(pair, rounds=pairs, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["paired_seconds"] = {name: values[1:] for name, values in seconds.items()}  # no warm-up

@@ -1,16 +1,9 @@
-"""Harness overhead: the same 4 trials x 2 epochs through the harness's tuner and through plain keras-tuner.
-
-The two studies run in alternating pairs inside one benchmark, so that both see the same machine. Measured
-one after the other (all plain rounds, then all harness rounds), the ratio swung between 1.00 and 1.23 on the
-shared 2-core machine within an hour, while alternating pairs gave 1.01: the noise comes in bursts that last
-longer than a round.
-"""
+"""Harness overhead: the same 4 trials x 2 epochs through the harness's tuner and through plain keras-tuner,
+timed in alternating pairs (see `conftest.alternate_pairs`)."""
 
 from __future__ import annotations
 
 import itertools
-import statistics
-import time
 from pathlib import Path
 
 import keras
@@ -20,6 +13,8 @@ from fmnist_bench.config import PRESETS
 from fmnist_bench.spaces import AnnSpace
 from fmnist_bench.strategies import build_tuner
 from fmnist_bench.study import StudyRecorder
+
+from conftest import alternate_pairs
 
 CFG = PRESETS["standard"].replace(epochs_per_trial=2, budget_epochs=8)  # 4 trials x 2 epochs
 PAIRS = 5
@@ -49,17 +44,5 @@ def _harness_study(splits, directory: Path) -> None:
 
 def test_study_overhead(benchmark, splits, tmp_path: Path) -> None:
     benchmark.group = "4 trials x 2 epochs (random search, 20k images)"
-    seconds: dict[str, list[float]] = {"harness": [], "plain": []}
-    orders = itertools.cycle([(("plain", _plain_study), ("harness", _harness_study)),
-                              (("harness", _harness_study), ("plain", _plain_study))])
-
-    def pair() -> None:  # one study of each; which goes first alternates from round to round
-        for name, study in next(orders):
-            start = time.perf_counter()
-            study(splits, tmp_path)
-            seconds[name].append(time.perf_counter() - start)
-
-    benchmark.pedantic(pair, rounds=PAIRS, iterations=1, warmup_rounds=1)
-    warm = {name: values[1:] for name, values in seconds.items()}  # the warm-up pair is not measured
-    benchmark.extra_info["paired_seconds"] = warm
-    benchmark.extra_info["ratio_of_medians"] = statistics.median(warm["harness"]) / statistics.median(warm["plain"])
+    alternate_pairs(benchmark, ("harness", lambda: _harness_study(splits, tmp_path)),
+                    ("plain", lambda: _plain_study(splits, tmp_path)), pairs=PAIRS)

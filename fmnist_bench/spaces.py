@@ -16,7 +16,7 @@ import keras_tuner as kt
 
 from .augment import translation_layer
 
-__all__ = ["SPACES", "AnnSpace", "CnnSpace", "build_space"]
+__all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnSpace", "CnnSpace", "build_space"]
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)

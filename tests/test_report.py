@@ -179,18 +179,21 @@ def test_render_summary_reports_incomplete_runs(results: Path) -> None:
     assert "5 of 6 studies complete" in text
 
 
-def test_benchmark_ratios_come_from_paired_rounds_and_from_two_benchmarks_medians() -> None:
+def test_benchmark_ratios_are_medians_of_per_pair_ratios_with_their_spread() -> None:
     from fmnist_bench.benchreport import ratio_rows
 
-    def bench(name: str, median: float, **extra: float) -> dict:
-        return {"name": name, "stats": {"median": median}, "extra_info": extra}
+    def bench(name: str, paired: dict | None = None) -> dict:
+        return {"name": name, "stats": {"median": 1.0}, "extra_info": {"paired_seconds": paired} if paired else {}}
 
-    data = {"benchmarks": [bench("test_study_overhead", 30.0, ratio_of_medians=1.08),
-                           bench("test_epoch_plain_keras", 2.0), bench("test_epoch_harness", 2.5)]}
+    # overhead pairs 1.10, 0.90, 1.05: median 1.05 (the ratio of medians would be 11.0 / 10.5 = 1.048)
+    data = {"benchmarks": [bench("test_study_overhead", {"harness": [11.0, 9.0, 10.5], "plain": [10.0, 10.0, 10.0]}),
+                           bench("test_epoch_throughput", {"harness": [2.5, 2.0], "plain": [2.0, 2.0]})]}
     rows = {row["ratio"].split(":")[0]: row for row in ratio_rows(data)}
-    assert rows["harness overhead"]["value"] == 1.08 and rows["harness overhead"]["met"] == "NO"
-    assert rows["training throughput"]["value"] == 0.8 and rows["training throughput"]["met"] == "NO"
-    assert ratio_rows({"benchmarks": [bench("test_study_overhead", 30.0)]}) == []  # no ratio recorded: no row
+    assert rows["harness overhead"]["value"] == pytest.approx(1.05) and rows["harness overhead"]["met"] == "yes"
+    assert rows["harness overhead"]["spread"] == "[0.900, 1.100]" and rows["harness overhead"]["pairs"] == 3
+    assert rows["training throughput"]["value"] == pytest.approx(0.9)  # plain / harness time: 0.8 and 1.0
+    assert rows["training throughput"]["met"] == "NO"
+    assert ratio_rows({"benchmarks": [bench("test_study_overhead")]}) == []  # nothing paired recorded: no row
 
 
 def test_report_without_a_run_id_picks_the_run_that_finished_last_not_the_newest_file(results: Path) -> None:
