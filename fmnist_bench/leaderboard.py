@@ -93,7 +93,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
             sign = 1.0 if test is None or test.a == name else -1.0  # the difference as (name - random)
             rows.append({
                 "group": position, "strategy": name, "preset": members[0].config.get("preset"),
-                "final_fit": _final_fit(members[0].config), "seeds": len(values),
+                "final_fit": _final_fit(members[0].config), "how": _how(members[0].config), "seeds": len(values),
                 "mean": float(np.mean(values)), "ci": t_interval(values),
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
@@ -111,6 +111,14 @@ def _final_fit(config: dict[str, Any]) -> str:
             + ("" if decay == 1.0 else f", lr x{decay:g} on plateau"))
 
 
+def _how(config: dict[str, Any]) -> str | None:
+    """The protocol settings beyond the budget that change results: trial workers, random streams, refits."""
+    parts = [f"{config['workers']} workers" if config.get("workers", 1) > 1 else "",
+             "independent streams" if config.get("streams", "paired") == "independent" else "",
+             f"{config['refits']} refits" if config.get("refits", 1) > 1 else ""]
+    return ", ".join(p for p in parts if p) or None
+
+
 def _pp_interval(bounds: tuple[float, float]) -> str:
     return "-" if math.isnan(bounds[0]) else f"[{100 * bounds[0]:.2f}, {100 * bounds[1]:.2f}]"
 
@@ -121,19 +129,21 @@ def _vs_random(diff: float, ci: list[float]) -> str:
 
 BENCHMARK_COLUMNS = [
     Column("strategy", "strategy"), Column("preset", "preset"), Column("final_fit", "final fit"),
-    Column("seeds", "seeds"),
+    Column("how", "workers, streams, refits"), Column("seeds", "seeds"),
     Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", _pp_interval),
     Column("vs_random_text", "vs random (pp) [95% t-CI]"),
     Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
     Column("stack", "backend / Keras / keras-tuner"), Column("runs", "runs"),
 ]
-SMOKE_COLUMNS = [Column("run", "run"), Column("stack", "backend / Keras / keras-tuner"),
+SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits"),
+                 Column("stack", "backend / Keras / keras-tuner"),
                  Column("scores", "test acc: random / hyperband / bayesian"), Column("date", "date")]
 
 
 def _smoke_row(run: StoredRun) -> dict[str, Any]:
     by_strategy = {st.result.strategy: st.result.test["accuracy"] for st in run.studies if st.result.seed == 1}
-    return {"run": f"[{run.root.name}](runs/{run.root.name}/summary.md)", "stack": software_stack(run.env),
+    return {"run": f"[{run.root.name}](runs/{run.root.name}/summary.md)", "how": _how(run.config),
+            "stack": software_stack(run.env),
             "scores": " / ".join(f"{100 * by_strategy[s]:.2f}%" if s in by_strategy else "-"
                                  for s in ("random", "hyperband", "bayesian")),
             "date": str(run.env.get("started_at", ""))[:10] or None}
