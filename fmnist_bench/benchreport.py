@@ -57,7 +57,7 @@ def ratio_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         paired = benchmarks.get(name, {}).get("extra_info", {}).get("paired_seconds")
         if not paired:
             continue
-        ratios = [a / b for a, b in zip(paired[numerator], paired[denominator])]
+        ratios = [a / b for a, b in zip(paired[numerator], paired[denominator], strict=True)]
         value = statistics.median(ratios)
         ok = value <= target if kind == "time" else value >= target
         rows.append({"ratio": label, "value": value, "spread": f"[{min(ratios):.3f}, {max(ratios):.3f}]",

@@ -87,7 +87,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         common = sorted(set.intersection(*(set(scores[n]) for n in names)))
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
         versus = {t.b if t.a == "random" else t.a: t for t in paired_tests(names, matrix) if "random" in (t.a, t.b)}
-        for k, name in enumerate(names):
+        for name in names:
             values = list(scores[name].values())
             test = versus.get(name)
             sign = 1.0 if test is None or test.a == name else -1.0  # the difference as (name - random)

@@ -129,7 +129,7 @@ def paired_tests(names: Sequence[str], scores: np.ndarray) -> list[PairedTest]:
             raw_p.append(float(sps.ttest_rel(scores[:, i], scores[:, j]).pvalue))
     adjusted = _holm(raw_p)
     tests = []
-    for (i, j), p, p_holm in zip(pairs, raw_p, adjusted):
+    for (i, j), p, p_holm in zip(pairs, raw_p, adjusted, strict=True):
         diff = scores[:, i] - scores[:, j]  # (n_seeds,)
         wins = float(np.sum(diff > 0) + 0.5 * np.sum(diff == 0))
         sd = float(diff.std(ddof=1)) if diff.size > 1 else math.nan
