@@ -208,8 +208,9 @@ def render_verdict(runs: list[StoredRun]) -> str:
         best = rows[0]
         seeds = max(r["seeds"] for r in rows)
         if seeds < 2:
+            top = [r["strategy"] for r in rows if r["mean"] == best["mean"]]
             lines.append(f"- {benchmark.title}: **one seed, no verdict.** Highest test accuracy "
-                         f"{100 * best['mean']:.2f}% ({best['strategy']}); one seed cannot separate the strategies.")
+                         f"{100 * best['mean']:.2f}% ({' = '.join(top)}); one seed cannot separate the strategies.")
             continue
         winners = [r for r in rows if r["significant"]]
         if winners:
@@ -222,9 +223,9 @@ def render_verdict(runs: list[StoredRun]) -> str:
             lines.append(f"- {benchmark.title}: **" + "; ".join(parts) + ".**")
             continue
         detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
-        bound = f"no difference to random search larger than {100 * max(detectable):.2f} pp was detectable" \
-            if detectable else "no paired comparison with random search"
-        lines.append(f"- {benchmark.title}: **no strategy is shown better** at {seeds} seeds ({bound}, 80% power); "
+        bound = (f"these seeds detect, with 80% power, only differences to random search of "
+                 f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
+        lines.append(f"- {benchmark.title}: **no strategy is shown better** at {seeds} seeds ({bound}); "
                      "means " + ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows) + ".")
     return "\n".join(lines) + "\n"
 

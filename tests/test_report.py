@@ -151,7 +151,8 @@ def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
     _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (81, 80, 82, 81, 80, 82),
                                        "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
     text = write_verdict(tmp_path, readme).read_text()
-    assert "**no strategy is shown better** at 6 seeds (no difference to random search larger than" in text
+    assert ("**no strategy is shown better** at 6 seeds (these seeds detect, with 80% power, only differences to "
+            "random search of ") in text
     readme.write_text("no markers\n")
     with pytest.raises(ResultsError, match="has no verdict block"):
         write_verdict(tmp_path, readme)
