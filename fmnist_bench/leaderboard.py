@@ -24,7 +24,7 @@ from .envinfo import software_stack
 from .errors import ResultsError
 from .stats import ALPHA, POWER, paired_tests, t_interval
 from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
-from .tables import Column, markdown_table
+from .tables import Column, fmt_interval, markdown_table
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
            "write_leaderboard", "write_verdict", "VERDICT_START", "VERDICT_END"]
@@ -97,8 +97,6 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "mean": float(np.mean(values)), "ci": t_interval(values),
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
-                "vs_random_text": None if test is None else _vs_random(sign * test.mean_diff,
-                                                                       sorted(sign * v for v in test.ci)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
                 "runs": ", ".join(f"[{r.root.name}](runs/{r.root.name}/summary.md)" for r in members),
                 "stack": "; ".join(sorted({software_stack(r.env) for r in members}))})
@@ -119,19 +117,16 @@ def _how(config: dict[str, Any]) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
-def _pp_interval(bounds: tuple[float, float]) -> str:
-    return "-" if math.isnan(bounds[0]) else f"[{100 * bounds[0]:.2f}, {100 * bounds[1]:.2f}]"
-
-
-def _vs_random(diff: float, ci: list[float]) -> str:
-    return f"{100 * diff:+.2f}" + ("" if math.isnan(ci[0]) else f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]")
+def _vs_random(value: tuple[float, tuple[float, float], int]) -> str:
+    diff, ci, _ = value
+    return f"{100 * diff:+.2f}" + ("" if math.isnan(ci[0]) else f" {fmt_interval(ci, signed=True)}")
 
 
 BENCHMARK_COLUMNS = [
     Column("strategy", "strategy"), Column("preset", "preset"), Column("final_fit", "final fit"),
     Column("how", "workers, streams, refits"), Column("seeds", "seeds"),
-    Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", _pp_interval),
-    Column("vs_random_text", "vs random (pp) [95% t-CI]"),
+    Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", fmt_interval),
+    Column("vs_random", "vs random (pp) [95% t-CI]", _vs_random),
     Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
     Column("stack", "backend / Keras / keras-tuner"), Column("runs", "runs"),
 ]

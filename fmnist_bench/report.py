@@ -20,7 +20,7 @@ from .records import StudyResult
 from .stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
     paired_tests, t_interval, win_counts
 from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run, read_json
-from .tables import Column, fmt_seconds, markdown_table
+from .tables import Column, fmt_interval, fmt_seconds, markdown_table
 
 __all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
            "write_report", "render_confusion_png", "render_curves_png"]
@@ -97,22 +97,15 @@ def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
         vs_random = scores[:, k] - scores[:, strategies.index("random")] if "random" in strategies else None
         rows.append({
             "strategy": name, "n": len(seeds), "mean": float(means[k]), "median": float(np.median(scores[:, k])),
-            "ci": _interval(t_interval(scores[:, k]), pct=True),
+            "ci": fmt_interval(t_interval(scores[:, k]), unit="%"),
             "std": float(scores[:, k].std(ddof=1)) if len(seeds) > 1 else None,
             "rank": float(ranks[k]), "wins": float(wins[k]),
             "vs_random": None if vs_random is None or name == "random" else
-            f"{100 * vs_random.mean():+.2f} {_interval(t_interval(vs_random))}",
+            f"{100 * vs_random.mean():+.2f} {fmt_interval(t_interval(vs_random), signed=True)}",
             "reach_epochs": median_with_misses([r[0] if r else None for r in reach]),
             "reach_s": median_with_misses([r[1] if r else None for r in reach]),
             "never": sum(r is None for r in reach)})
     return rows
-
-
-def _interval(bounds: tuple[float, float], *, pct: bool = False) -> str:
-    """[low, high] in percent or in signed percentage points; '-' where there is no interval (one seed)."""
-    if math.isnan(bounds[0]):
-        return "-"
-    return f"[{_pct(bounds[0])}, {_pct(bounds[1])}]" if pct else f"[{100 * bounds[0]:+.2f}, {100 * bounds[1]:+.2f}]"
 
 
 AGGREGATE_COLUMNS = [
@@ -155,7 +148,7 @@ def _paired_section(run: StoredRun) -> str:
     if len(seeds) < 2 or len(strategies) < 2:
         return ""
     tests = paired_tests(strategies, scores)
-    rows = [{"pair": f"{t.a} - {t.b}", "diff": t.mean_diff, "ci": _interval(t.ci), "p": t.p_value,
+    rows = [{"pair": f"{t.a} - {t.b}", "diff": t.mean_diff, "ci": fmt_interval(t.ci, signed=True), "p": t.p_value,
              "p_holm": t.p_holm, "detectable": t.detectable,
              "wins": f"{t.a_wins:.2f} [{t.a_wins_ci[0]:.2f}, {t.a_wins_ci[1]:.2f}]",
              "verdict": f"{t.a if t.mean_diff > 0 else t.b} better" if t.significant else

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 from tabulate import tabulate
 
-__all__ = ["Column", "markdown_table", "fmt_seconds"]
+__all__ = ["Column", "markdown_table", "fmt_interval", "fmt_seconds"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,15 @@ def fmt_seconds(seconds: float | None) -> str:
         return "-"
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def fmt_interval(bounds: tuple[float, float] | list[float], *, signed: bool = False, unit: str = "") -> str:
+    """An interval of fractions as [low, high] in percent (or percentage points, `signed`); '-' where there is
+    none (NaN bounds: one seed)."""
+    if math.isnan(bounds[0]):
+        return "-"
+    form = "+.2f" if signed else ".2f"
+    return f"[{100 * bounds[0]:{form}}{unit}, {100 * bounds[1]:{form}}{unit}]"
 
 
 def _best(values: list[Any], better: str) -> Any:
