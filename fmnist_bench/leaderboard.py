@@ -220,7 +220,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
         detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
         bound = (f"these seeds detect, with 80% power, only differences to random search of "
                  f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
-        lines.append(f"- {benchmark.title}: **no strategy is shown better** at {seeds} seeds ({bound}); "
+        paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
+        lines.append(f"- {benchmark.title}: **no strategy is shown better** at {paired} seeds ({bound}); "
                      "means " + ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows) + ".")
     return "\n".join(lines) + "\n"
 
