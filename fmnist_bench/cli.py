@@ -19,11 +19,13 @@ from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS,
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 from .runtime import DEVICES
 from .store import DEFAULT_RESULTS
+from .table import DEFAULT_TABLES
 
 __all__ = ["main"]
 
 log = logging.getLogger("fmnist_bench")
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+FINAL_TABLE_ROWS = 30  # a replay of 100 seeds has 300 studies: their table is in the summary, not the terminal
 DATA_DIR_HELP = ("folder with the four Fashion-MNIST *-ubyte.gz files (default: $FMNIST_DATA_DIR, "
                  "~/.keras/datasets/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
 
@@ -136,7 +138,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimization on Fashion-MNIST under one "
                "budget.\nStart with `python -m fmnist_bench run --preset smoke`; each command explains itself with "
                "--help.")
-USER_COMMANDS = ("run", "chief", "worker", "report", "leaderboard", "benchmarks", "data")
+USER_COMMANDS = ("run", "chief", "worker", "report", "leaderboard", "benchmarks", "data", "table")
 
 
 def _global_options(*, top_level: bool) -> argparse.ArgumentParser:
@@ -170,6 +172,11 @@ def _build_parser() -> argparse.ArgumentParser:
                "  python -m fmnist_bench run --strategies random,bayesian --seeds 3 --jobs 2\n"
                "  python -m fmnist_bench run --preset quick --workers 2")
     _add_run_options(run)
+    run.add_argument("--replay", action="store_true", default=None,
+                     help="read every trial from the space's tabular benchmark instead of training (grid spaces; "
+                          "README, 'Tabular benchmark'): keras-tuner's oracles choose as live, in seconds")
+    run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
+                     help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
     run.add_argument("--trials-per-process", type=_positive, default=16,
                      help="restart a study's process after this many trials to return the memory TensorFlow keeps "
@@ -233,6 +240,27 @@ def _build_parser() -> argparse.ArgumentParser:
                                            "decompressed content.")
     data.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
 
+    table = commands.add_parser(
+        "table", parents=common, help="build a tabular benchmark of a grid space (for `run --replay`)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train every configuration of a grid space once per seed and store its per-epoch curve "
+                    "(README, 'Tabular benchmark'). Resumable: the same command continues an interrupted build.",
+        epilog="examples:\n  python -m fmnist_bench table build --space ann-grid --jobs 2\n"
+               "  python -m fmnist_bench table build --seed 2 --sample 40     (a validation seed)")
+    table.add_argument("action", choices=["build"], help="build: train what the table still lacks")
+    table.add_argument("--space", type=_space, default="ann-grid", help="a grid space (default: ann-grid)")
+    table.add_argument("--seed", type=_positive, default=1, help="training seed of the curves (default: 1)")
+    table.add_argument("--sample", type=_positive,
+                       help="train only this many configurations, drawn by the seed (a validation seed)")
+    table.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
+                       help="configurations trained at once (default: one per core)")
+    table.add_argument("--threads", type=_positive, default=1, help="threads per job (default: 1)")
+    table.add_argument("--device", choices=DEVICES, default="auto",
+                       help="auto uses a GPU when the backend sees one (default: auto)")
+    table.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    table.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
+                       help=f"folder of tables (default: {DEFAULT_TABLES})")
+
     study = commands.add_parser("_study")  # internal: one study in a fresh process, started by `run`
     study.add_argument("--run-dir", type=Path, required=True)
     study.add_argument("--strategy", required=True)
@@ -267,7 +295,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
         "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
-        "refits": args.refits, "budget_seconds": args.budget_seconds}.items()
+        "refits": args.refits, "budget_seconds": args.budget_seconds,
+        "replay": getattr(args, "replay", None)}.items()
         if v is not None})
 
 
@@ -288,16 +317,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"<this host>:{args.port} --run-dir {paths.root.resolve()}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
-        outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
-                                jobs=getattr(args, "jobs", 1), device=args.device, serving=serving,
-                                trials_per_process=getattr(args, "trials_per_process", None))
+        if cfg.replay:
+            from .replay import run_replay
+
+            if args.command == "chief":
+                raise ConfigError("a replay reads its trials from a table in one process: use `run --replay`, "
+                                  "not `chief`")
+
+            outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
+                                 jobs=args.jobs)
+        else:
+            outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
+                                    jobs=getattr(args, "jobs", 1), device=args.device, serving=serving,
+                                    trials_per_process=getattr(args, "trials_per_process", None))
     except KeyboardInterrupt:
         print("interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if outcome.results:
         write_report(outcome.paths.root)
         write_leaderboard(args.results_dir)
-        print(final_table(outcome.results))
+        print(final_table(outcome.results) if len(outcome.results) <= FINAL_TABLE_ROWS else
+              f"{len(outcome.results)} studies: see the summary for the comparison across seeds")
     print(f"\nresults: {outcome.paths.root} (summary.md), leaderboard: {args.results_dir / 'LEADERBOARD.md'}; "
           f"wall time {time.perf_counter() - start:.0f} s")
     for line in outcome.failed:
@@ -329,6 +369,19 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
     ensure_writable_dir(args.output.parent)
     atomic_write_text(args.output, render_benchmarks(args.json))
     print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .tablebuild import build_table, standard_spec
+
+    try:
+        build_table(standard_spec(args.space), args.seed, tables_dir=args.tables_dir, data_dir=args.data_dir,
+                    device=args.device, jobs=args.jobs, threads=args.threads, sample=args.sample,
+                    progress=lambda line: log.info("%s", line))
+    except KeyboardInterrupt:
+        print("interrupted: finished curves are kept; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -414,7 +467,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run, "chief": _cmd_run, "worker": _cmd_worker, "report": _cmd_report,
-    "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks, "data": _cmd_data,
+    "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks, "data": _cmd_data, "table": _cmd_table,
     "_study": _cmd_study, "_worker": _cmd_one_worker,
 }
 

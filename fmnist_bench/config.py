@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .grids import GRIDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,10 +36,10 @@ __all__ = [
 ]
 
 STRATEGY_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian")
-SPACE_NAMES: tuple[str, ...] = ("ann", "cnn")
+SPACE_NAMES: tuple[str, ...] = ("ann", "cnn", "ann-grid")
 # Bumped whenever a space's ranges change, so runs of the old and new space never share a run id or a leaderboard
 # label. ann r2: neurons up to 1024 (r1 stopped at 512, whose best models plateaued at 88.0-88.2% test accuracy).
-SPACE_REVISIONS: dict[str, int] = {"ann": 2, "cnn": 1}
+SPACE_REVISIONS: dict[str, int] = {"ann": 2, "cnn": 1, "ann-grid": 1}
 TRAIN_POOL = 60_000  # images in the official training file, split into train + validation
 
 
@@ -76,6 +77,9 @@ class RunConfig:
         refits: how many times the final fit trains the chosen configuration, each from its own initialisation;
             their spread is refit noise, apart from the quality of the choice. The first refit is the one every
             earlier run made, and its per-class scores are the ones reported.
+        replay: trials read their epochs from the space's tabular benchmark (`fmnist_bench.table`) instead of
+            training: keras-tuner's own oracles choose as in a live run, nothing is trained, and time is the
+            table's recorded epoch seconds plus the oracle's own compute. Grid spaces only.
     """
 
     preset: str = "standard"
@@ -97,6 +101,7 @@ class RunConfig:
     streams: str = "paired"
     refits: int = 1
     budget_seconds: float | None = None
+    replay: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -104,7 +109,7 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """A stable name: the same config always maps to the same folder, which is what makes resume work."""
-        return f"{self.preset}-{self.space}-{self.digest()[:8]}"
+        return f"{self.preset}-{self.space}{'-replay' if self.replay else ''}-{self.digest()[:8]}"
 
     @property
     def space_revision(self) -> int:
@@ -138,7 +143,7 @@ class RunConfig:
 
 _KEEP = object()
 _ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
-                                        "budget_seconds": None}
+                                        "budget_seconds": None, "replay": False}
 STREAMS = ("paired", "independent")
 LR_PLATEAU_PATIENCE = 2
 
@@ -169,6 +174,8 @@ def _coerce(name: str, value: Any) -> Any:
         raise bad("a number")
     if name == "budget_seconds" and value is not None and not is_number:
         raise bad("a number")
+    if name == "replay" and not isinstance(value, bool):
+        raise bad("true or false")
     if name in ("preset", "space", "streams") and not isinstance(value, str):
         raise bad("a string")
     return value
@@ -212,8 +219,24 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError(f"budget_seconds must be > 0, found {cfg.budget_seconds}")
     if cfg.streams not in STREAMS:
         raise ConfigError(f"streams must be one of {', '.join(STREAMS)}, found {cfg.streams!r}")
+    if cfg.replay:
+        _validate_replay(cfg)
     if not 0.0 < cfg.target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy must be in (0, 1], found {cfg.target_accuracy}")
+
+
+def _validate_replay(cfg: RunConfig) -> None:
+    if cfg.space not in GRIDS:
+        raise ConfigError(f"--replay needs a grid space with a tabular benchmark ({', '.join(GRIDS)}); "
+                          f"{cfg.space!r} has none")
+    if cfg.workers != 1:
+        raise ConfigError("--replay runs each study's trials one after another; leave --workers out")
+    if cfg.final_lr_decay != 1.0:
+        raise ConfigError("--replay reads the final fit from the table, which has no learning-rate decay; "
+                          "final_lr_decay must be 1")
+    if cfg.train_subset is not None or cfg.test_subset is not None:
+        raise ConfigError("--replay reads curves trained on the table's own split; leave train_subset and "
+                          "test_subset out")
 
 
 PRESETS: dict[str, RunConfig] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ResultsError", "StudyFailed"]
+__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ResultsError", "StudyFailed", "TableError"]
 
 
 class FmnistBenchError(Exception):
@@ -23,3 +23,7 @@ class ResultsError(FmnistBenchError):
 
 class StudyFailed(FmnistBenchError):
     """A study ended without a usable model (every trial failed, or its process died)."""
+
+
+class TableError(FmnistBenchError):
+    """A tabular benchmark is missing, was built under another spec, or lacks a configuration a replay asks for."""

@@ -50,13 +50,17 @@ class Benchmark:
     def title(self) -> str:
         budget = f"{self.budget_epochs} epochs" if not self.budget_seconds else \
             f"{self.budget_seconds:g} s (at most {self.budget_epochs} epochs)"
+        if self.mode == "replayed":
+            return f"`{self.space}`, {budget} per study, replayed from its table"
         return f"`{self.space}`, {budget} per study, {self.device.upper()}, {self.mode}"
 
 
 def benchmark_of(run: StoredRun) -> Benchmark:
+    budget = (run.space_label, int(run.config["budget_epochs"]), float(run.config.get("budget_seconds") or 0))
+    if run.config.get("replay", False):
+        return Benchmark(*budget, "table", "replayed")
     devices = {st.result.device.split(":", 1)[0] for st in run.studies}
-    return Benchmark(run.space_label, int(run.config["budget_epochs"]), float(run.config.get("budget_seconds") or 0),
-                     "gpu" if "gpu" in devices else "cpu")
+    return Benchmark(*budget, "gpu" if "gpu" in devices else "cpu")
 
 
 def _protocol(run: StoredRun) -> tuple[str, str]:

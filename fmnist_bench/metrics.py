@@ -6,11 +6,11 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix
 
 from .data import CLASS_NAMES
 
-__all__ = ["ClassScores", "score_predictions"]
+__all__ = ["ClassScores", "score_predictions", "scores_from_confusion"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +39,20 @@ class ClassScores:
 
 def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> ClassScores:
     """Scores for integer labels; classes absent from a small subset still get a (zero) row."""
-    labels = list(range(len(CLASS_NAMES)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)  # (10, 10)
-    return ClassScores(accuracy=float(accuracy_score(y_true, y_pred)), macro_f1=float(np.mean(f1)),
+    return scores_from_confusion(confusion_matrix(y_true, y_pred, labels=list(range(len(CLASS_NAMES)))))
+
+
+def scores_from_confusion(confusion: np.ndarray) -> ClassScores:
+    """Scores from a (10, 10) confusion matrix (rows = true class), as scikit-learn's with zero_division=0: a replayed
+    final fit has the stored matrix of its epoch, not the predictions."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    hits = np.diag(cm).astype(float)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
+    return ClassScores(accuracy=float(hits.sum() / max(cm.sum(), 1)), macro_f1=float(np.mean(f1)),
                        precision=tuple(map(float, precision)), recall=tuple(map(float, recall)),
                        f1=tuple(map(float, f1)), support=tuple(map(int, support)),
                        confusion=tuple(tuple(map(int, row)) for row in cm))

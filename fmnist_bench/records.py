@@ -109,7 +109,7 @@ class StudyResult:
     final_epochs_run: int
     final_best_epoch: int
     test: dict[str, Any]  # ClassScores.to_dict()
-    test_loss: float
+    test_loss: float | None  # None for a replayed study: the table stores test accuracy and confusion only
     epochs_budget: int
     epochs_planned: int
     epochs_trained: int
@@ -123,6 +123,9 @@ class StudyResult:
     workers: int = 1  # worker processes that connected to the chief (replacements included); 1 for a serial study
     # With RunConfig.refits K > 1: the test accuracy of each of the K refits (the first is `test`'s); else empty.
     refit_test_accuracies: list[float] = dataclasses.field(default_factory=list)
+    # Why the search ended (strategies.STOP_*): the budget, or an oracle that ran out of new configurations before
+    # it. Empty in records made before it was kept.
+    stop_reason: str = ""
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from .envinfo import software_stack
 from .errors import ResultsError
 from .records import StudyResult
 from .stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
-    paired_tests, t_interval, win_counts
+    paired_tests, t_interval, wilson_interval, win_counts
 from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run, read_json
 from .tables import Column, fmt_interval, fmt_seconds, markdown_table
 
@@ -196,6 +196,135 @@ def _config_env_table(run: StoredRun) -> str:
 
 
 REFITS_COLUMN = Column("refits", "refits: test acc mean ± sd (n)")
+STUDY_ROWS_MAX_SEEDS = 10  # beyond this, the summary aggregates instead of listing every study
+
+
+def _is_replay(run: StoredRun) -> bool:
+    return bool(run.config.get("replay", False))
+
+
+def _replay_note(run: StoredRun) -> str:
+    if not _is_replay(run):
+        return ""
+    table = run.env.get("table", {})
+    built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices") or []})
+    return (f" **Replayed** from the tabular benchmark in `{table.get('folder', '?')}` (training seeds "
+            f"{', '.join(map(str, table.get('seeds', [])))}; built on {'; '.join(built) or '?'}): keras-tuner's own "
+            "oracles chose every trial, whose epochs were read from the table, not trained. Times are the table's "
+            "recorded epoch seconds on the machine that built it plus the oracle's compute measured in the replay, "
+            "so they describe that machine.")
+
+
+def _replay_reference(run: StoredRun) -> Any:
+    """The regret reference of a replayed run, from the table it was replayed from.
+
+    Raises:
+        TableError: the table is no longer where the run recorded it.
+    """
+    from .regret import reference
+    from .table import load_table
+
+    cfg = run.config
+    table = load_table(Path(run.env.get("table", {}).get("folder", "")), space=cfg["space"])
+    return reference(table, epochs_per_trial=cfg["epochs_per_trial"], final_epochs=cfg["final_epochs"],
+                     patience=cfg["patience"])
+
+
+def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
+    """Per strategy: mean simple regret (pp, t-interval) at a third, two thirds and all of the epoch budget, the
+    share of studies whose choice is the grid's best configuration (Wilson), the paired difference of final regret
+    to random search, and the test regret of the final fit."""
+    from .regret import regret_after
+
+    budget = run.config["budget_epochs"]
+    marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
+    by_strategy = {name: sorted((st for st in run.studies if st.result.strategy == name), key=lambda st: st.result.seed)
+                   for name in run.strategies}
+    final = {name: np.array([regret_after(st.trials, ref, budget) for st in items]) for name, items in
+             by_strategy.items()}
+    rows = []
+    for name, items in by_strategy.items():
+        row: dict[str, Any] = {"strategy": name, "n": len(items)}
+        for mark in marks:
+            values = np.array([regret_after(st.trials, ref, mark) for st in items])
+            row[f"at{mark}"] = _mean_ci(values)
+        found = sum(st.result.best_params == _params_of(ref.best_key) for st in items)
+        low, high = wilson_interval(found, len(items))
+        row["found"] = f"{found / len(items):.2f} [{low:.2f}, {high:.2f}]"
+        paired = final[name] - final["random"] if "random" in final and name != "random" and \
+            len(final[name]) == len(final["random"]) else None
+        row["vs_random"] = None if paired is None else \
+            f"{paired.mean():+.2f} {fmt_interval(np.array(t_interval(paired)) / 100, signed=True)}"
+        test_regret = 100 * (ref.best_test - np.array([st.result.mean_test_accuracy for st in items]))
+        row["test_regret"] = _mean_ci(test_regret)
+        rows.append(row)
+    return rows
+
+
+def _params_of(key: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(key)
+
+
+def _mean_ci(values: np.ndarray) -> str:
+    """'0.42 [0.31, 0.53]' in pp from values in pp (t-interval; nan values, studies with no trial yet, left out)."""
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return "-"
+    return f"{values.mean():.2f} {fmt_interval(t_interval(values / 100))}"
+
+
+def regret_section(run: StoredRun) -> str:
+    ref = _replay_reference(run)
+    budget = run.config["budget_epochs"]
+    marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
+    columns = [Column("strategy", "strategy"), Column("n", "studies")]
+    columns += [Column(f"at{m}", f"regret after {m} epochs (pp) [95% t-CI]") for m in marks]
+    columns += [Column("found", "chose the grid's best [95% Wilson]"),
+                Column("vs_random", f"vs random: paired diff of regret after {budget} epochs (pp) [95% t-CI]"),
+                Column("test_regret", "test regret (pp) [95% t-CI]")]
+    best = ", ".join(f"{k}={v}" for k, v in _params_of(ref.best_key).items())
+    return ("### Simple regret\n\n" + markdown_table(regret_rows(run, ref), columns, legend=(
+        "Simple regret: the grid's best configuration's value minus the value of the search's incumbent (its "
+        "best-scoring trial so far), in percentage points; a configuration's value is its best validation accuracy "
+        f"in a full {run.config['epochs_per_trial']}-epoch trial, averaged over the table's seeds, so regret scores "
+        f"the choice, not the noise of its refit. The grid's best: {best} ({100 * ref.best_value:.2f}% validation). "
+        "Lower is better; 0 means the search chose the grid's best. Test regret: the grid's best configuration's "
+        f"test accuracy under the same final-fit rule ({100 * ref.best_test:.2f}%) minus the study's test "
+        "accuracy; it includes refit noise and can be negative. Intervals: Student t over studies; chose the "
+        "grid's best: Wilson score interval.")) + "\n")
+
+
+def render_regret_png(run: StoredRun) -> bytes:
+    """Mean simple regret vs epochs spent per strategy, with a 95% t-interval band over seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .regret import regret_curve
+
+    ref = _replay_reference(run)
+    grid = np.arange(1, int(run.config["budget_epochs"]) + 1)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, style in zip(run.strategies, ("-", "--", ":", "-.")):
+        rows = []
+        for st in (st for st in run.studies if st.result.strategy == name):
+            spent, regret = regret_curve(st.trials, ref)
+            index = np.searchsorted(spent, grid, side="right") - 1
+            rows.append(np.where(index >= 0, regret[np.clip(index, 0, None)], np.nan))
+        mean, low, high = band(np.vstack(rows))
+        line, = ax.plot(grid, mean, label=f"{name} (n={len(rows)})", drawstyle="steps-post", linestyle=style)
+        ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
+    ax.set_xlabel("training epochs spent")
+    ax.set_ylabel("simple regret (pp of validation accuracy)")
+    ax.set_title(f"Simple regret ({run.config['space']}, replayed, {len(run.seeds)} seeds, mean and 95% t-interval)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    data = _figure_bytes(fig)
+    plt.close(fig)
+    return data
 
 
 def _unspent_note(run: StoredRun) -> str:
@@ -249,8 +378,13 @@ def render_summary(run: StoredRun) -> str:
     parts = [f"# Run {run.root.name}\n",
              f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
              f"budget {_budget(cfg)} per study. {complete} of {expected} studies complete. "
-             + _design(cfg) + "\n",
-             "## Strategies\n",
+             + _design(cfg) + _replay_note(run) + "\n"]
+    if len(run.seeds) > STUDY_ROWS_MAX_SEEDS:
+        parts += ["## Strategies\n", f"{complete} studies: one row each would bury the comparison; they are in "
+                  f"`{RunPaths(run.root).studies_archive.name}` (one JSON document per study, with every trial and "
+                  "epoch). The tables below aggregate them.\n"]
+    else:
+        parts += ["## Strategies\n",
              markdown_table(study_rows(run), STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.get("refits", 1) > 1 else []),
                             legend=(
                  "Selection score: the chosen trial's best epoch on the validation split, the value keras-tuner "
@@ -268,6 +402,8 @@ def render_summary(run: StoredRun) -> str:
                   "by themselves. Median epochs/time to target count a seed that never reached it as infinite: "
                   "'-' means the median seed never got there.")),
                   "", _paired_section(run)]
+    if _is_replay(run):
+        parts.append(regret_section(run))
     rows, columns = class_rows(run)
     parts += ["## Per class (test set)\n",
               markdown_table(rows, columns, legend=(
@@ -276,9 +412,12 @@ def render_summary(run: StoredRun) -> str:
                   + "); the three hardest in bold. P = precision, R = recall.")), "",
               "## Figures\n",
               "![best validation accuracy vs epochs](curves_epochs.png) "
-              "![best validation accuracy vs time](curves_time.png)\n",
+              "![best validation accuracy vs time](curves_time.png)"
+              + (" ![simple regret vs epochs](curves_regret.png)" if _is_replay(run) else "") + "\n",
               "\n".join(f"- `{st.result.name}`: [confusion matrix](studies/{st.result.name}/confusion.png)"
-                        for st in run.studies), "",
+                        for st in run.studies) if not _is_replay(run) else
+              "(No per-study confusion matrices for a replayed run: its studies read the table's stored matrices; "
+              "the per-class table above aggregates them.)", "",
               "## Config and environment\n", _config_env_table(run)]
     return "\n".join(parts)
 
@@ -396,9 +535,12 @@ def write_report(run_dir: Path) -> Path:
     """Write summary.md, the two curve figures and one confusion matrix per study; return summary.md's path."""
     run = load_run(run_dir)
     paths = RunPaths(run_dir)
-    for st in run.studies:
-        atomic_write_bytes(paths.study_dir(st.result.strategy, st.result.seed) / "confusion.png",
-                           render_confusion_png(st.result))
+    if _is_replay(run):
+        atomic_write_bytes(paths.figure("curves_regret"), render_regret_png(run))
+    else:
+        for st in run.studies:
+            atomic_write_bytes(paths.study_dir(st.result.strategy, st.result.seed) / "confusion.png",
+                               render_confusion_png(st.result))
     atomic_write_bytes(paths.figure("curves_epochs"), render_curves_png(run, by="epochs"))
     atomic_write_bytes(paths.figure("curves_time"), render_curves_png(run, by="seconds"))
     atomic_write_text(paths.summary, render_summary(run))

@@ -71,7 +71,8 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
     return result if result.config_digest == cfg.digest() else None
 
 
-def _prepare(paths: RunPaths, cfg: RunConfig) -> None:
+def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
+    """Write a new run's config and environment, or check that an existing run folder holds this very config."""
     if paths.config.is_file():
         document = read_json(paths.config, "config")
         stored, current = document["config"], cfg.to_dict()
@@ -132,7 +133,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     if serving is None and cfg.workers > 1:
         serving = Serving(local_workers=cfg.workers)
     with run_lock(paths):
-        _prepare(paths, cfg)
+        prepare_run(paths, cfg)
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
         pending = [cell for cell in cells if cell not in done]
         log.info("run %s: %d studies (%s x seeds %s), %d already complete; results in %s", paths.root.name,

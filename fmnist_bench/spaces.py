@@ -15,8 +15,9 @@ import keras
 import keras_tuner as kt
 
 from .augment import translation_layer
+from .grids import ANN_GRID
 
-__all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnSpace", "CnnSpace", "build_space"]
+__all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnGridSpace", "AnnSpace", "CnnSpace", "build_space"]
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
@@ -37,18 +38,30 @@ class AnnSpace(kt.HyperModel):
     """
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        n_hidden = hp.Int("n_hidden_layers", 1, 3)
-        neurons = hp.Int("neurons", 32, 1024, step=32)
-        activation = hp.Choice("activation", ["relu", "tanh", "elu"])
-        learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
-        layers: list[keras.layers.Layer] = [keras.Input(shape=IMAGE_SHAPE), keras.layers.Flatten()]
-        layers += [keras.layers.Dense(neurons, activation=activation) for _ in range(n_hidden)]
-        layers.append(keras.layers.Dense(N_CLASSES, activation="softmax"))
-        model = keras.Sequential(layers)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=STEPS_PER_EXECUTION)
-        return model
+        return _dense_net(hp.Int("n_hidden_layers", 1, 3), hp.Int("neurons", 32, 1024, step=32),
+                          hp.Choice("activation", ["relu", "tanh", "elu"]),
+                          hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"))
+
+
+def _dense_net(n_hidden: int, neurons: int, activation: str, learning_rate: float) -> keras.Model:
+    layers: list[keras.layers.Layer] = [keras.Input(shape=IMAGE_SHAPE), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(neurons, activation=activation) for _ in range(n_hidden)]
+    layers.append(keras.layers.Dense(N_CLASSES, activation="softmax"))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=STEPS_PER_EXECUTION)
+    return model
+
+
+class AnnGridSpace(kt.HyperModel):
+    """The `ann` space's four hyperparameters on the grid `grids.ANN_GRID`, each an ordered `Choice`, declared in
+    the grid's order (the replay declares the same space in the same order, `replay.grid_hyperparameters`)."""
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        values = {name: hp.Choice(name, list(choices)) for name, choices in ANN_GRID.items()}
+        return _dense_net(values["n_hidden_layers"], values["neurons"], values["activation"],
+                          values["learning_rate"])
 
 
 class CnnSpace(kt.HyperModel):
@@ -100,7 +113,7 @@ class CnnSpace(kt.HyperModel):
         return model
 
 
-SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace, "cnn": CnnSpace}
+SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace, "cnn": CnnSpace, "ann-grid": AnnGridSpace}
 
 
 def build_space(name: str) -> kt.HyperModel:

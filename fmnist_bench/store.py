@@ -7,6 +7,7 @@ if it exists, the study is complete.
     results/runs/<run-id>/config.json, env.json, summary.md, *.png
     results/runs/<run-id>/studies/<strategy>-seed<k>/study.json, trials.csv, epochs.csv, confusion.png
     results/runs/<run-id>/.work/        keras-tuner projects and per-trial records (git-ignored working state)
+    results/runs/<run-id>/studies.jsonl.gz   a replayed run's studies, one per line (hundreds of small studies)
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from .errors import ResultsError
 from .records import EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
-           "run_lock", "write_csv", "list_run_dirs", "load_study", "load_run", "ensure_writable_dir",
-           "StoredRun", "StoredStudy"]
+           "run_lock", "write_csv", "list_run_dirs", "append_line", "read_lines", "write_lines_gz", "load_study",
+           "load_run", "ensure_writable_dir", "StoredRun", "StoredStudy"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -105,6 +106,10 @@ class RunPaths:
         self.work = run_dir / ".work"
         self.lock = run_dir / ".lock"
         self.chief_announcement = self.work / "chief.json"  # the study a chief serves now, for hand-started workers
+        # A replayed run holds hundreds of studies: one compressed file instead of a folder each; while the run is
+        # in progress, finished studies are appended to the partial file (one fsync'd line each).
+        self.studies_archive = run_dir / "studies.jsonl.gz"
+        self.studies_partial = self.work / "studies.partial.jsonl"
 
     @classmethod
     def in_results(cls, results_dir: Path, run_id: str) -> RunPaths:
@@ -193,6 +198,62 @@ class StoredStudy:
     trials: list[TrialRecord]
     epochs: list[EpochRecord]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"result": self.result.to_dict(), "trials": [t.to_dict() for t in self.trials],
+                "epochs": [e.to_dict() for e in self.epochs]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredStudy:
+        return cls(StudyResult.from_dict(data["result"]), [TrialRecord.from_dict(t) for t in data["trials"]],
+                   [EpochRecord.from_dict(e) for e in data["epochs"]])
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line and fsync it: what a kill leaves is the lines before, and at most one cut-off last line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON documents of an append-only file (`append_line`) or its gzip archive.
+
+    A `.gz` file is written whole and atomically, so any damage is an error; in an append-only file a last line
+    that does not parse is what a kill in the middle of `append_line` leaves, and is dropped (its work is redone).
+
+    Raises:
+        ResultsError: the file cannot be read, or a line other than an appended last one is not JSON.
+    """
+    import gzip
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"cannot read {path} ({exc})") from None
+    documents = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            documents.append(json.loads(line))
+        except ValueError:
+            if path.suffix != ".gz" and number == len(lines):
+                break
+            raise ResultsError(f"{path} line {number} is not JSON; move the file aside and run again") from None
+    return documents
+
+
+def write_lines_gz(path: Path, documents: Iterable[dict[str, Any]]) -> None:
+    """Write JSON lines as one gzip file, atomically, byte-stable for equal input (fixed mtime, sorted keys)."""
+    import gzip
+
+    text = "".join(json.dumps(d, sort_keys=True) + "\n" for d in documents)
+    atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
+
 
 @dataclasses.dataclass(frozen=True)
 class StoredRun:
@@ -232,6 +293,8 @@ def load_run(run_dir: Path) -> StoredRun:
     config = document["config"]
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     studies = []
+    if paths.studies_archive.is_file():
+        studies = [StoredStudy.from_dict(d) for d in read_lines(paths.studies_archive)]
     for strategy in config["strategies"]:
         for seed in config["seeds"]:
             folder = paths.study_dir(strategy, seed)

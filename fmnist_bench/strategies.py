@@ -21,10 +21,13 @@ import numpy as np
 
 from .config import RunConfig
 
-__all__ = ["STRATEGIES", "HarnessTuner", "ProcessRecycle", "TrialObserver", "build_tuner", "stream_seed", "trial_cost",
-           "trial_seed"]
+__all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner", "ProcessRecycle",
+           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
+STOP_EPOCHS = "epoch budget spent"
+STOP_SECONDS = "time budget spent"
+STOP_EXHAUSTED = "oracle exhausted: no new configuration after keras-tuner's duplicate-proposal limit"
 IDLE_PAUSE_SECONDS = 1.0
 
 
@@ -59,18 +62,26 @@ class _EpochBudget:
         self.default_epochs = default_epochs
         self.seconds_budget = seconds_budget
         self.spent_seconds: Callable[[], float] = lambda: 0.0
+        self.stop_reason = STOP_EPOCHS  # also when max_trials (budget / epochs per trial) ends a random search
 
     def epochs_planned(self) -> int:
         return sum(trial_cost(t.hyperparameters.values, self.default_epochs) for t in self.trials.values())
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
+        stopped = {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
-            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+            self.stop_reason = STOP_SECONDS
+            return stopped
         response = super().populate_space(trial_id)
-        if response["status"] == kt.engine.trial.TrialStatus.RUNNING:
+        if response["status"] == kt.engine.trial.TrialStatus.STOPPED:
+            # keras-tuner's oracles stop after max_collisions duplicate proposals: on a small or grid space a search
+            # can end before its budget, which the study records instead of passing over it
+            self.stop_reason = STOP_EXHAUSTED
+        elif response["status"] == kt.engine.trial.TrialStatus.RUNNING:
             cost = trial_cost(response["values"], self.default_epochs)
             if self.epochs_planned() + cost > self.epoch_budget:
-                return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+                self.stop_reason = STOP_EPOCHS
+                return stopped
         return response
 
 

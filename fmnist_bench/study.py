@@ -347,7 +347,8 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         unique_configs=len({t.config_key() for t in trials}),
         search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
         final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers,
-        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [])
+        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
+        stop_reason=getattr(tuner.oracle, "stop_reason", ""))
     _write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
              scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))

@@ -1,0 +1,365 @@
+"""Replayed studies: keras-tuner's own oracles choose the trials, a tabular benchmark answers them.
+
+The oracle is the one a live study builds (`strategies.STRATEGIES`, with the harness's budgets), over the same
+search space declared in the same order, so it proposes exactly what it would propose live given the same scores.
+Instead of a Keras model, a trial reads its epochs from the table (`fmnist_bench.table`) and reports them to the
+oracle one epoch at a time, as keras-tuner's `Tuner.on_epoch_end` does; the oracle scores a trial by its best
+epoch. Nothing is trained, so hundreds of studies run in one process in minutes.
+
+What a replay approximates, and how:
+- A Hyperband promotion (`tuner/initial_epoch` > 0) continues the stored curve from the parent's last epoch; live,
+  keras-tuner reloads the parent's best-epoch checkpoint with a fresh optimizer. It keeps its parent's table seed.
+- Each trial draws one table seed (of those covering the whole grid) and keeps it; each refit draws its own.
+- Simulated time is the table's model set-up and epoch seconds (the machine that built the table) plus this
+  process's measured oracle compute; a promotion's first epoch carries no compilation, as its stored epoch did not.
+- A trial whose stored training loss is not finite fails at that epoch, as `TerminateOnNaN` and the live tuner's
+  divergence check make it fail.
+- The final fit reads the chosen configuration's curve with early stopping on validation accuracy (Keras's rule:
+  stop after `patience` epochs without a strict gain, restore the best epoch) and its test scores at that epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import StudyFailed, TableError
+from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values
+from .table import Curve, Table
+
+__all__ = ["check_table", "final_epoch", "grid_hyperparameters", "load_replay_table", "replay_device",
+           "replay_study", "run_replay"]
+
+log = logging.getLogger(__name__)
+TUNER_ID = "replay"
+
+
+def grid_hyperparameters(table: Table) -> Any:
+    """The search space as the live tuner declares it (`spaces.AnnGridSpace`): one ordered Choice per grid name."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    for name, values in table.spec.grid.items():
+        hp.Choice(name, list(values))
+    return hp
+
+
+def check_table(cfg: RunConfig, table: Table) -> None:
+    """Refuse a replay whose config reads what the table does not hold.
+
+    Raises:
+        TableError: another split size or batch size, or trials/final fit longer than the stored curves.
+    """
+    spec = table.spec
+    if cfg.val_size != spec.val_size or cfg.batch_size != spec.batch_size:
+        raise TableError(f"the table at {table.folder} was trained with val_size {spec.val_size} and batch size "
+                         f"{spec.batch_size}; this run asks for {cfg.val_size} and {cfg.batch_size}")
+    longest = max(cfg.epochs_per_trial, cfg.final_epochs)
+    if longest > spec.epochs:
+        raise TableError(f"the table at {table.folder} stores {spec.epochs} epochs per configuration; this run "
+                         f"reads up to {longest} (epochs per trial {cfg.epochs_per_trial}, final fit "
+                         f"{cfg.final_epochs})")
+    if not table.seeds:
+        raise TableError(f"the table at {table.folder} has no seed covering the whole grid; finish one with "
+                         "`table build`")
+
+
+def replay_device(table: Table) -> str:
+    """The `device` of a replayed study: 'replay: ...' (the leaderboard files it apart from live cpu/gpu runs)."""
+    built = sorted({d for s in table.seeds for d in table.builds.get(s, {}).get("devices", [])})
+    return (f"replay: table {table.spec.space} seeds {','.join(map(str, table.seeds))}"
+            + (f" (built on {'; '.join(built)})" if built else ""))
+
+
+class _Clock:
+    """Simulated seconds of one study: what the oracle's time budget reads (`_EpochBudget.spent_seconds`)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+    def __call__(self) -> float:
+        return self.spent
+
+
+def _oracle(cfg: RunConfig, strategy: str, seed: int, table: Table, clock: _Clock) -> Any:
+    from .strategies import STRATEGIES, stream_seed
+
+    oracle = STRATEGIES[strategy](cfg, stream_seed(cfg, strategy, seed))
+    oracle.spent_seconds = clock
+    oracle._save_trial = lambda trial: None  # keras-tuner writes every trial and itself to disk; a replay keeps
+    oracle.save = lambda: None  # them in memory (hundreds of studies a minute)
+    oracle._display.verbose = 0
+    oracle.update_space(grid_hyperparameters(table))
+    return oracle
+
+
+def _draw(table: Table, *key: object) -> int:
+    """A table seed fixed by `key`, whatever else the process replayed before."""
+    seeds = table.seeds
+    return seeds[0] if len(seeds) == 1 else random.Random(":".join(map(str, key))).choice(seeds)
+
+
+def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
+                 ) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
+    """Search with the strategy's oracle over the table, then the replayed final fit(s); nothing touches disk.
+
+    Raises:
+        TableError: the oracle asked for a configuration the table lacks.
+        StudyFailed: every trial failed (each diverged).
+    """
+    import keras_tuner as kt
+
+    from .strategies import stream_seed
+    from .study import best_trial
+
+    stream = stream_seed(cfg, strategy, seed)
+    clock = _Clock()
+    oracle = _oracle(cfg, strategy, seed, table, clock)
+    name = f"{strategy}-s{seed}"
+    trials: list[TrialRecord] = []
+    epochs: list[EpochRecord] = []
+    table_seeds: dict[str, int] = {}  # keras-tuner trial id -> the table seed it reads
+    while True:
+        start = time.perf_counter()
+        trial = oracle.create_trial(TUNER_ID)
+        oracle_seconds = time.perf_counter() - start
+        if trial.status == kt.engine.trial.TrialStatus.STOPPED:
+            break
+        if trial.status != kt.engine.trial.TrialStatus.RUNNING:  # IDLE needs a trial in flight: never, serially
+            raise StudyFailed(f"{strategy} seed {seed}: the oracle answered {trial.status} with no trial running")
+        values = dict(trial.hyperparameters.values)
+        params, budget = split_values(values)
+        parent = values.get("tuner/trial_id")
+        table_seeds[trial.trial_id] = table_seeds[parent] if parent else _draw(table, stream, trial.trial_id)
+        curve = table.curve(params, table_seeds[trial.trial_id])
+        first = int(values.get("tuner/initial_epoch", 0))
+        last = int(values.get("tuner/epochs", cfg.epochs_per_trial))
+        record_id = f"{name}-t{int(trial.trial_id):03d}"
+        trained, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
+        trial.status = kt.engine.trial.TrialStatus.FAILED if reason else kt.engine.trial.TrialStatus.COMPLETED
+        trial.message = reason or None
+        oracle.end_trial(trial)
+        seconds = curve.setup_seconds + float(np.sum(curve.seconds[first:first + trained]))
+        scores = curve.val_accuracy[first:first + trained]
+        trials.append(TrialRecord(
+            trial_id=record_id, number=int(trial.trial_id),
+            status=TrialStatus.FAILED if reason else TrialStatus.COMPLETE,
+            score=None if reason or not trained else float(np.nanmax(scores)), params=params, epochs_target=last,
+            initial_epoch=first, epochs_trained=trained, seconds=round(seconds, 4), bracket=budget.get("bracket"),
+            round=budget.get("round"), parent=f"{name}-t{int(parent):03d}" if parent else None, reason=reason,
+            oracle_seconds=round(oracle_seconds, 5)))
+        clock.spent += trials[-1].cost_seconds
+    best = best_trial(trials)
+    if best is None:
+        raise StudyFailed(f"{strategy} seed {seed}: all {len(trials)} trials failed")
+    refits = [_refit(cfg, table, best.params, stream, index) for index in range(cfg.refits)]
+    first_refit = refits[0]
+    val_history = first_refit.val_history
+    result = StudyResult(
+        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
+        best_params=best.params, best_val_accuracy=float(best.score or 0.0),
+        final_val_accuracy=float(max(val_history)), final_epochs_run=len(val_history),
+        final_best_epoch=int(np.argmax(val_history)) + 1, test=first_refit.scores.to_dict(),
+        test_loss=None, epochs_budget=cfg.budget_epochs,
+        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
+        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
+        failed_trials=sum(not t.status.is_usable() for t in trials),
+        unique_configs=len({t.config_key() for t in trials}), search_seconds=clock.spent,
+        final_fit_seconds=sum(r.seconds for r in refits), device=replay_device(table), threads=1,
+        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
+        stop_reason=oracle.stop_reason)
+    return result, trials, epochs
+
+
+def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
+                   epochs: list[EpochRecord]) -> tuple[int, str]:
+    """Read epochs first+1..last of the curve and report the trial's result to the oracle as keras-tuner does
+    (`BaseTuner._run_and_update_trial`): once, the metrics of its best epoch (the first maximum of val_accuracy),
+    at that epoch's index in the trial's history. Returns (epochs trained, failure reason or '')."""
+    history: list[dict[str, float]] = []
+    for index in range(first, last):
+        loss = float(curve.loss[index])
+        metrics = {"loss": loss, "accuracy": float(curve.accuracy[index]), "val_loss": float(curve.val_loss[index]),
+                   "val_accuracy": float(curve.val_accuracy[index])}
+        # stored rounded (float32 values printed in full would double a replayed run's size); the oracle sees
+        # the exact values, as live
+        epochs.append(EpochRecord(trial_id=record_id, epoch=index + 1, seconds=round(float(curve.seconds[index]), 4),
+                                  **{k: round(v, 6) for k, v in metrics.items()}))
+        history.append(metrics)
+        if not np.isfinite(loss):
+            return len(history), f"diverged: training loss became {loss} in epoch {index + 1}"
+    best = 0
+    for step, metrics in enumerate(history):
+        if metrics["val_accuracy"] > history[best]["val_accuracy"]:
+            best = step
+    oracle.update_trial(trial_id, history[best], step=best)
+    return len(history), ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Refit:
+    val_history: list[float]
+    scores: Any  # metrics.ClassScores
+    seconds: float
+
+
+def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> _Refit:
+    """The final fit read from the table: early stopping on validation accuracy, best epoch restored."""
+    from .metrics import scores_from_confusion
+
+    curve = table.curve(params, _draw(table, stream, "final", index))
+    history = curve.val_accuracy[:cfg.final_epochs]
+    run = _early_stopping_length(history, cfg.patience)
+    best = final_epoch(history, cfg.patience)
+    if not np.all(np.isfinite(curve.loss[:run])):
+        raise StudyFailed(f"the replayed final fit of {params} diverged (its stored loss is not finite)")
+    return _Refit([float(v) for v in history[:run]], scores_from_confusion(curve.confusion[best]),
+                  curve.setup_seconds + float(np.sum(curve.seconds[:run])))
+
+
+def final_epoch(history: np.ndarray, patience: int) -> int:
+    """Index of the epoch whose weights a final fit with early stopping keeps (the first best of those it ran)."""
+    return int(np.argmax(history[:_early_stopping_length(history, patience)]))
+
+
+def _early_stopping_length(history: np.ndarray, patience: int) -> int:
+    """Epochs Keras's EarlyStopping(monitor="val_accuracy", patience) lets run: it stops at the end of the first
+    epoch that is `patience` epochs past the last strict improvement (and never after the first epoch alone)."""
+    best, wait = -np.inf, 0
+    for epoch, value in enumerate(history):
+        wait += 1
+        if value > best:
+            best, wait = value, 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch + 1
+    return len(history)
+
+
+def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
+    """The table a replay of `cfg` reads, checked against the config.
+
+    Raises:
+        TableError: none for this space, another grid revision, or curves that do not cover what the run reads.
+    """
+    from .table import load_table
+
+    table = load_table(tables_dir / cfg.space, space=cfg.space, revision=cfg.space_revision)
+    check_table(cfg, table)
+    return table
+
+
+def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: str | None = None,
+               jobs: int = 1) -> Any:
+    """Replay every (strategy, seed) study of `cfg` that the run folder lacks: `jobs` processes, each replaying
+    many studies (a study is independent of which process replays it: every random stream is keyed by the study).
+
+    Finished studies are appended to the run's partial file as they end (a kill loses at most the studies in
+    progress); when every study is in, they are written in (seed, strategy) order to `studies.jsonl.gz`.
+
+    Raises:
+        TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
+    """
+    from .envinfo import utc_now
+    from .runner import RunOutcome, prepare_run
+    from .store import (RunPaths, StoredStudy, append_line, atomic_write_json, ensure_writable_dir, read_json,
+                        read_lines, run_lock, write_lines_gz)
+    from .tables import fmt_seconds
+
+    table = load_replay_table(cfg, tables_dir)
+    ensure_writable_dir(results_dir)
+    paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
+    ensure_writable_dir(paths.root)
+    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    with run_lock(paths):
+        prepare_run(paths, cfg)
+        stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
+                  if path.is_file() for d in read_lines(path)]
+        done = {(st.result.strategy, st.result.seed): st for st in stored
+                if st.result.config_digest == cfg.digest()}
+        pending = [cell for cell in cells if cell not in done]
+        log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %d process(es); results in %s",
+                 paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
+                 len(done), jobs, paths.root)
+        failed: list[str] = []
+        start = last_note = time.perf_counter()
+        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs), 1):
+            if isinstance(outcome, str):
+                failed.append(outcome)
+                log.error("%s", outcome)
+                continue
+            append_line(paths.studies_partial, _json(outcome))
+            done[cell] = StoredStudy.from_dict(outcome)
+            now = time.perf_counter()
+            if now - last_note >= 5 or number == len(pending):
+                last_note = now
+                log.info("replay %s: %d/%d studies, %s elapsed, ETA %s", paths.root.name, len(done), len(cells),
+                         fmt_seconds(now - start), fmt_seconds((now - start) / number * (len(pending) - number)))
+        if pending:
+            write_lines_gz(paths.studies_archive, (done[c].to_dict() for c in cells if c in done))
+            paths.studies_partial.unlink(missing_ok=True)
+            env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
+            atomic_write_json(paths.env, "env", env | {
+                "finished_at": utc_now(), "devices": [replay_device(table)], "replay_jobs": jobs,
+                "replay_seconds": round(time.perf_counter() - start, 1),
+                "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
+                          "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
+                                     for s, b in table.builds.items() if s in table.seeds}}})
+    return RunOutcome(paths, [done[c].result for c in cells if c in done], failed)
+
+
+_TABLE: dict[str, Any] = {}
+
+
+def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
+    import warnings
+
+    # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension")
+    _TABLE["table"] = load_replay_table(cfg, tables_dir)
+
+
+def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
+    """One study as the JSON document the run stores, or the one-line reason it failed."""
+    from .store import StoredStudy
+
+    try:
+        return StoredStudy(*replay_study(cfg, cell[0], cell[1], _TABLE["table"])).to_dict()
+    except StudyFailed as exc:
+        return str(exc)
+
+
+def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int
+                  ) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
+    """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes."""
+    if jobs == 1 or len(cells) <= 1:
+        _init_replayer(cfg, tables_dir)
+        for cell in cells:
+            yield cell, _replay_one(cfg, cell)
+        return
+    import concurrent.futures as futures
+    import multiprocessing
+
+    with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_replayer, initargs=(cfg, tables_dir)) as pool:
+        pending = {pool.submit(_replay_one, cfg, cell): cell for cell in cells}
+        try:
+            for future in futures.as_completed(pending):
+                yield pending.pop(future), future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _json(document: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(document, sort_keys=True)

@@ -1,0 +1,209 @@
+"""A tabular benchmark: every configuration of a grid space trained once per table seed, its curve stored per epoch.
+
+Replayed studies (`fmnist_bench.replay`) read trials from here instead of training, so thousands of studies cost
+seconds (the practice of NAS-Bench-201, HPOBench's tabular benchmarks, LCBench). Layout of `tables/<space>/`:
+
+    table.json          the spec every curve was trained under (grid, split, epochs, batch size)
+    seed<k>.jsonl.gz    one curve per line, for training seed k; written once the seed's build is complete
+    seed<k>.json        how seed k was built: environment, device, jobs, wall time, configurations
+    seed<k>.partial.jsonl  a build in progress (appended one fsync'd line per configuration; resumable)
+
+A curve records per epoch the training and validation loss and accuracy, the wall seconds of the epoch, and the
+test accuracy and confusion matrix of the weights at that epoch; only a replayed final evaluation reads the test
+columns. A seed file may cover the whole grid (a table seed that replays can use) or a sample of it (a validation
+seed, trained to measure how much a second training seed moves the table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import TableError
+from .grids import grid_configs
+from .store import atomic_write_json, read_json, read_lines, write_lines_gz
+
+__all__ = ["Curve", "Table", "TableSpec", "config_key", "curve_from_dict", "curve_to_dict", "load_table",
+           "read_curves", "seed_paths"]
+
+TABLE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds")
+DEFAULT_TABLES = Path("results") / "tables"
+
+
+def config_key(params: dict[str, Any]) -> str:
+    """The identity of a configuration: its values as canonical JSON (as `TrialRecord.config_key`)."""
+    return json.dumps(params, sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """What every curve of a table was trained under; two tables with different specs never mix.
+
+    Attributes:
+        space: a grid space of `fmnist_bench.spaces.GRIDS`.
+        space_revision: that space's revision (`config.SPACE_REVISIONS`) when the table was built.
+        grid: the grid's values, stored so that a table can be read without the code that built it.
+        split_seed: the seed of the train/validation split (`data.make_splits`).
+        val_size: validation images held out of the 60k training file.
+        batch_size: mini-batch size of every epoch.
+        epochs: epochs per curve: as many as the longest replayed trial or final fit reads.
+        train_subset: train on this many images (stratified) instead of the whole training split: a benchmark of
+            its own (the tests' tables); None for all.
+    """
+
+    space: str
+    space_revision: int
+    grid: dict[str, list[Any]]
+    split_seed: int
+    val_size: int
+    batch_size: int
+    epochs: int
+    train_subset: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def configs(self) -> list[dict[str, Any]]:
+        return grid_configs(self.grid)
+
+    def differences(self, other: TableSpec) -> list[str]:
+        return [f"{f.name} {getattr(self, f.name)!r} vs {getattr(other, f.name)!r}"
+                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One configuration trained for `spec.epochs` epochs with one seed; arrays are indexed by epoch - 1."""
+
+    params: dict[str, Any]
+    seed: int
+    loss: np.ndarray  # (epochs,)
+    accuracy: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    seconds: np.ndarray  # wall seconds of each epoch (training and validation)
+    confusion: np.ndarray  # (epochs, 10, 10) test-set confusion matrices, rows = true class
+    setup_seconds: float  # building the model before its first epoch
+
+    @property
+    def epochs(self) -> int:
+        return int(self.val_accuracy.shape[0])
+
+
+def curve_to_dict(curve: Curve) -> dict[str, Any]:
+    def floats(values: np.ndarray) -> list[float | None]:
+        return [float(v) if math.isfinite(v) else None for v in values]
+
+    return {"params": curve.params, "seed": curve.seed, "setup_seconds": round(curve.setup_seconds, 4),
+            **{name: floats(getattr(curve, name)) for name in TABLE_COLUMNS},
+            "confusion": [m.reshape(-1).astype(int).tolist() for m in curve.confusion]}
+
+
+def curve_from_dict(data: dict[str, Any]) -> Curve:
+    def array(name: str) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in data[name]], dtype=float)
+
+    confusion = np.array(data["confusion"], dtype=np.int64)
+    return Curve(params=data["params"], seed=int(data["seed"]), setup_seconds=float(data["setup_seconds"]),
+                 confusion=confusion.reshape(len(confusion), 10, 10), **{name: array(name) for name in TABLE_COLUMNS})
+
+
+def seed_paths(folder: Path, seed: int) -> tuple[Path, Path, Path]:
+    """(complete curves, build record, build in progress) of one training seed."""
+    return folder / f"seed{seed}.jsonl.gz", folder / f"seed{seed}.json", folder / f"seed{seed}.partial.jsonl"
+
+
+def read_curves(path: Path) -> list[Curve]:
+    """Curves of a seed file; in a `.partial.jsonl`, a last line cut off by a kill is dropped (it is retrained).
+
+    Raises:
+        ResultsError: the file cannot be read. TableError: a line is not a curve.
+    """
+    try:
+        return [curve_from_dict(d) for d in read_lines(path)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TableError(f"{path} holds a line that is not a curve ({exc}); rebuild that seed with "
+                         "`table build`") from None
+
+
+def write_curves(path: Path, curves: list[Curve]) -> None:
+    write_lines_gz(path, (curve_to_dict(c) for c in curves))
+
+
+def write_spec(folder: Path, spec: TableSpec) -> None:
+    atomic_write_json(folder / "table.json", "table", {"spec": spec.to_dict()})
+
+
+def read_spec(folder: Path) -> TableSpec:
+    try:
+        return TableSpec.from_dict(read_json(folder / "table.json", "table")["spec"])
+    except (KeyError, TypeError) as exc:
+        raise TableError(f"{folder / 'table.json'} is not a table spec ({exc})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """The complete seeds of a table, for lookup by configuration."""
+
+    folder: Path
+    spec: TableSpec
+    curves: dict[int, dict[str, Curve]]  # seed -> config key -> curve
+    builds: dict[int, dict[str, Any]]  # seed -> its build record
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds whose curves cover the whole grid: the ones replays draw from."""
+        size = len(self.spec.configs())
+        return sorted(s for s, curves in self.curves.items() if len(curves) == size)
+
+    def curve(self, params: dict[str, Any], seed: int) -> Curve:
+        """Raises: TableError: the table has no curve for this configuration (another grid, or a hole)."""
+        try:
+            return self.curves[seed][config_key(params)]
+        except KeyError:
+            raise TableError(f"table {self.folder} has no curve for {config_key(params)} (seed {seed}); the oracle "
+                             "asked for a configuration outside the table: rebuild it with `table build`") from None
+
+    def best(self, seed: int) -> tuple[Curve, float]:
+        """The configuration a perfect search would choose on the validation set, and its final test accuracy
+        under the replayed final fit rule (best validation epoch): the reference of simple regret."""
+        best = max(self.curves[seed].values(), key=lambda c: float(np.nanmax(c.val_accuracy)))
+        return best, float(best.test_accuracy[int(np.nanargmax(best.val_accuracy))])
+
+
+def load_table(folder: Path, *, space: str | None = None, revision: int | None = None) -> Table:
+    """Read a table folder, checking that it was built for `space` at `revision` when they are given.
+
+    Raises:
+        TableError: no table there, another space or grid revision, or unreadable curves.
+    """
+    if not (folder / "table.json").is_file():
+        raise TableError(f"no table at {folder}; build one with `python -m fmnist_bench table build"
+                         f"{' --space ' + space if space else ''}` (see README, 'Tabular benchmark')")
+    spec = read_spec(folder)
+    if space is not None and spec.space != space:
+        raise TableError(f"the table at {folder} is for space {spec.space!r}, not {space!r}")
+    if revision is not None and spec.space_revision != revision:
+        raise TableError(f"the table at {folder} was built for {spec.space} revision {spec.space_revision}; this "
+                         f"version's grid is revision {revision}: rebuild it with `table build`")
+    curves: dict[int, dict[str, Curve]] = {}
+    builds: dict[int, dict[str, Any]] = {}
+    for path in sorted(folder.glob("seed*.jsonl.gz")):
+        seed = int(path.name.removeprefix("seed").split(".")[0])
+        curves[seed] = {config_key(c.params): c for c in read_curves(path)}
+        record = seed_paths(folder, seed)[1]
+        builds[seed] = read_json(record, "table-build") if record.is_file() else {}
+    if not curves:
+        raise TableError(f"the table at {folder} has no complete seed yet; finish it with `table build`")
+    return Table(folder, spec, curves, builds)

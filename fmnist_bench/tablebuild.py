@@ -1,0 +1,240 @@
+"""`table build`: train every configuration of a grid space once per seed, resumably, on every core.
+
+Each configuration trains in a worker process (spawned, single-threaded by default: on 2 CPU cores two small nets at
+once beat one net on two threads, README "Tabular benchmark"). The parent appends each finished curve to the seed's
+`.partial.jsonl` with an fsync, so a kill loses at most the configurations in flight; the same command resumes. When
+every configuration is in, the curves are written in grid order to `seed<k>.jsonl.gz` and the partial file removed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import json
+import logging
+import multiprocessing
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import SPACE_REVISIONS
+from .envinfo import collect_env, utc_now
+from .grids import GRIDS
+from .errors import ConfigError, TableError
+from .store import append_line, atomic_write_json, atomic_write_text, read_json
+from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, seed_paths, write_curves, \
+    write_spec
+from .tables import fmt_seconds
+
+__all__ = ["build_table", "standard_spec"]
+
+log = logging.getLogger(__name__)
+
+
+def standard_spec(space: str) -> TableSpec:
+    """The spec of the committed tables: the standard preset's split, batch size and final fit length (the longest
+    read of a replayed study: 15 epochs, more than a trial's 9)."""
+    from .config import preset_config
+    if space not in GRIDS:
+        raise ConfigError(f"space {space!r} is not a grid; tables exist for: {', '.join(GRIDS)}")
+    cfg = preset_config("standard", space)
+    return TableSpec(space=space, space_revision=SPACE_REVISIONS[space],
+                     grid={k: list(v) for k, v in GRIDS[space].items()}, split_seed=1, val_size=cfg.val_size,
+                     batch_size=cfg.batch_size, epochs=max(cfg.final_epochs, cfg.epochs_per_trial))
+
+
+def relative_cost(params: dict[str, Any]) -> float:
+    """Seconds per epoch on 2 CPU cores, fitted on the committed ann runs' epochs (0.4 s + 2.2 us per
+    multiply-add per image): used to start the costliest configurations first and to estimate what is left."""
+    neurons, layers = int(params["neurons"]), int(params["n_hidden_layers"])
+    return 0.4 + 2.2e-6 * (784 * neurons + (layers - 1) * neurons**2 + 10 * neurons)
+
+
+# ---- worker process ----------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int, log_path: Path) -> None:
+    """Set up a worker: its backend's start-up and per-epoch noise goes to `log_path`, not the user's terminal (a
+    worker's errors still reach the parent, as the exception of its future)."""
+    with log_path.open("a") as sink:
+        os.dup2(sink.fileno(), 2)
+    from . import runtime
+    from .data import load_raw, make_splits
+
+    _WORKER["device"] = runtime.configure(device=device, threads=threads)
+    _WORKER["splits"] = make_splits(load_raw(data_dir), seed=spec.split_seed, val_size=spec.val_size,
+                                    train_subset=spec.train_subset)
+    _WORKER["spec"] = spec
+
+
+def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Train one configuration from the seed's initialisation; its curve as a JSON-ready dict."""
+    import keras
+    import keras_tuner as kt
+
+    from .spaces import build_space
+    from .strategies import trial_seed
+
+    spec: TableSpec = _WORKER["spec"]
+    splits = _WORKER["splits"]
+    keras.utils.set_random_seed(trial_seed(seed, config_key(params)))
+    start = time.perf_counter()
+    hp = kt.HyperParameters()
+    hp.values.update(params)
+    model = build_space(spec.space).build(hp)
+    recorder = _epoch_recorder(splits.x_test, splits.y_test, start)
+    history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                        epochs=spec.epochs, batch_size=spec.batch_size, verbose=0, callbacks=[recorder])
+    keras.backend.clear_session()
+    h = history.history
+    curve = Curve(params=params, seed=seed, loss=np.array(h["loss"]), accuracy=np.array(h["accuracy"]),
+                  val_loss=np.array(h["val_loss"]), val_accuracy=np.array(h["val_accuracy"]),
+                  test_accuracy=np.array(recorder.test_accuracy), seconds=np.array(recorder.seconds),
+                  confusion=np.array(recorder.confusion), setup_seconds=recorder.setup_seconds)
+    return curve_to_dict(curve) | {"device": _WORKER["device"]}
+
+
+def _epoch_recorder_class() -> type:
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
+        """Times each epoch, then scores the epoch's weights on the test set (outside the timed span)."""
+
+        def __init__(self, x_test: np.ndarray, y_test: np.ndarray, start: float) -> None:
+            super().__init__()
+            self.x_test, self.y_test, self.start = x_test, y_test, start
+            self.setup_seconds = 0.0
+            self.seconds: list[float] = []
+            self.test_accuracy: list[float] = []
+            self.confusion: list[np.ndarray] = []
+            self._epoch_start = start
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._epoch_start = time.perf_counter()
+            if epoch == 0:
+                self.setup_seconds = self._epoch_start - self.start
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self._epoch_start)
+            predicted = self.model.predict(self.x_test, batch_size=1024, verbose=0).argmax(axis=1)
+            matrix = np.bincount(self.y_test * 10 + predicted, minlength=100).reshape(10, 10)
+            self.confusion.append(matrix)
+            self.test_accuracy.append(float(np.trace(matrix) / self.y_test.size))
+
+    return EpochRecorder
+
+
+def _epoch_recorder(x_test: np.ndarray, y_test: np.ndarray, start: float) -> Any:
+    """Built on first use: the parent process never imports Keras."""
+    return _epoch_recorder_class()(x_test, y_test, start)
+
+
+# ---- parent ------------------------------------------------------------------------------------------------------
+
+def _check_spec(folder: Path, spec: TableSpec) -> None:
+    """Write the spec of a new table; refuse to add curves to a table built under another one."""
+    if (folder / "table.json").is_file():
+        stored = read_spec(folder)
+        if stored != spec:
+            differences = "; ".join(stored.differences(spec))
+            raise TableError(f"the table at {folder} was built under another spec ({differences}); build into "
+                             "another --tables-dir, or move it aside to rebuild")
+    else:
+        write_spec(folder, spec)
+
+
+def sample_configs(spec: TableSpec, sample: int | None, seed: int) -> list[dict[str, Any]]:
+    """The whole grid, or `sample` configurations of it drawn without replacement by a generator fixed by `seed`."""
+    configs = spec.configs()
+    if sample is None:
+        return configs
+    if not 1 <= sample <= len(configs):
+        raise ConfigError(f"--sample must be between 1 and the grid's {len(configs)} configurations, found {sample}")
+    return random.Random(f"sample:{seed}").sample(configs, sample)
+
+
+def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path | None, device: str, jobs: int,
+                threads: int, sample: int | None = None,
+                progress: Callable[[str], None] = print) -> Path:
+    """Train what the seed still lacks; return the complete seed file.
+
+    Raises:
+        TableError: the folder holds a table built under another spec, or a configuration failed to train.
+    """
+    space = spec.space
+    folder = tables_dir / space
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_spec(folder, spec)
+    complete, record, partial = seed_paths(folder, seed)
+    if complete.is_file():
+        progress(f"table {space} seed {seed} is complete: {complete}")
+        return complete
+    wanted = sample_configs(spec, sample, seed)
+    kept = list(read_curves(partial)) if partial.is_file() else []
+    if partial.is_file():  # rewrite without a line a kill may have cut off, so that appends start on a new line
+        _rewrite_partial(partial, kept)
+    done = {config_key(c.params) for c in kept}
+    clock = partial.with_suffix(".clock.json")
+    spent_before = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
+    todo = sorted((c for c in wanted if config_key(c) not in done), key=relative_cost, reverse=True)
+    total_cost = sum(relative_cost(c) for c in wanted)
+    left_cost = sum(relative_cost(c) for c in todo)
+    progress(f"table {space} seed {seed}: {len(wanted)} configurations x {spec.epochs} epochs, {len(done)} already "
+             f"trained; {jobs} jobs x {threads} thread(s) on {device}; curves go to {partial}")
+    worker_log = folder / f".seed{seed}.workers.log"
+    started = time.perf_counter()
+    devices: set[str] = set()
+    context = multiprocessing.get_context("spawn")  # TensorFlow and JAX do not survive fork
+    with futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                     initargs=(spec, data_dir, device, threads, worker_log)) as pool:
+        pending = {pool.submit(_train, params, seed): params for params in todo}
+        spent_cost = 0.0
+        try:
+            for future in futures.as_completed(pending):
+                params = pending.pop(future)
+                try:
+                    data = future.result()
+                except Exception as exc:  # a worker's error or death: one line, the finished curves stay
+                    raise TableError(f"training {config_key(params)} failed ({type(exc).__name__}: {exc}); the "
+                                     f"{len(done)} finished curves are kept in {partial}; worker output is in "
+                                     f"{worker_log}") from None
+                devices.add(data.pop("device"))
+                append_line(partial, json.dumps(data, sort_keys=True))
+                done.add(config_key(params))
+                spent_cost += relative_cost(params)
+                elapsed = time.perf_counter() - started
+                atomic_write_json(clock, "clock", {"seconds": spent_before + elapsed})
+                eta = elapsed * (left_cost - spent_cost) / spent_cost
+                best = max(v for v in data["val_accuracy"] if v is not None) if any(
+                    v is not None for v in data["val_accuracy"]) else float("nan")
+                progress(f"table {space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
+                         f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
+                         f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    curves = {config_key(c.params): c for c in read_curves(partial)}
+    write_curves(complete, [curves[config_key(c)] for c in wanted])
+    atomic_write_json(record, "table-build", {
+        "seed": seed, "configs": len(wanted), "sample": sample, "jobs": jobs, "threads": threads,
+        "devices": sorted(devices), "finished_at": utc_now(),
+        "wall_seconds": round(spent_before + time.perf_counter() - started, 1), "env": collect_env()})
+    partial.unlink()
+    clock.unlink(missing_ok=True)
+    progress(f"table {space} seed {seed} complete: {complete}")
+    return complete
+
+
+def _rewrite_partial(path: Path, curves: list[Curve]) -> None:
+    atomic_write_text(path, "".join(json.dumps(curve_to_dict(c), sort_keys=True) + "\n" for c in curves))
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return (f"{params['n_hidden_layers']} x {params['neurons']} {params['activation']} "
+            f"lr {params['learning_rate']:g}")

@@ -1,0 +1,254 @@
+"""Replay bookkeeping on a small synthetic table: budgets, Hyperband promotions, failures, determinism, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_bench.cli import main
+from fmnist_bench.config import RunConfig
+from fmnist_bench.errors import TableError
+from fmnist_bench.replay import _early_stopping_length, load_replay_table, replay_study, run_replay
+from fmnist_bench.store import load_run
+from fmnist_bench.strategies import STOP_EPOCHS, STOP_EXHAUSTED
+from fmnist_bench.grids import grid_configs
+from fmnist_bench.table import Curve, TableSpec, load_table, seed_paths, write_curves, write_spec
+
+GRID = {"n_hidden_layers": [1, 2], "neurons": [32, 64, 128], "activation": ["relu", "tanh"],
+        "learning_rate": [0.001, 0.01]}
+DIVERGING = {"n_hidden_layers": 2, "neurons": 128, "activation": "tanh", "learning_rate": 0.01}
+EPOCHS = 6
+
+
+def _curve(params: dict, seed: int) -> Curve:
+    """A rising validation curve whose level depends on the configuration (and a little on the seed)."""
+    level = 0.80 + 0.003 * grid_configs(GRID).index(params) + 0.001 * seed  # no two configurations tie
+    val = level - 0.05 * np.exp(-np.arange(1, EPOCHS + 1) / 2)
+    loss = np.full(EPOCHS, 0.4)
+    if params == DIVERGING:
+        loss[2:] = np.nan
+    confusion = np.tile(np.diag(np.full(10, 90)) + 1, (EPOCHS, 1, 1))
+    return Curve(params=params, seed=seed, loss=loss, accuracy=val + 0.01, val_loss=1 - val, val_accuracy=val,
+                 test_accuracy=val - 0.01, seconds=np.full(EPOCHS, 0.5), confusion=confusion, setup_seconds=0.25)
+
+
+def _write_table(folder: Path, grid: dict = GRID, seeds: tuple[int, ...] = (1, 2), revision: int = 1) -> TableSpec:
+    spec = TableSpec(space="ann-grid", space_revision=revision, grid=grid, split_seed=1, val_size=6000,
+                     batch_size=256, epochs=EPOCHS)
+    folder.mkdir(parents=True)
+    write_spec(folder, spec)
+    for seed in seeds:
+        write_curves(seed_paths(folder, seed)[0], [_curve(c, seed) for c in spec.configs()])
+    return spec
+
+
+def _cfg(**changes) -> RunConfig:
+    base = RunConfig(preset="standard", space="ann-grid", replay=True, seeds=(1, 2), epochs_per_trial=3,
+                     budget_epochs=18, final_epochs=EPOCHS, patience=2)
+    return base.replace(**changes)
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> Path:
+    _write_table(tmp_path / "tables" / "ann-grid")
+    return tmp_path / "tables"
+
+
+def test_every_strategy_spends_its_epoch_budget_and_no_more(tables: Path) -> None:
+    cfg = _cfg()
+    table = load_replay_table(cfg, tables)
+    for strategy in cfg.strategies:
+        result, trials, epochs = replay_study(cfg, strategy, 1, table)
+        assert result.epochs_trained == sum(t.epochs_trained for t in trials) == len(epochs)
+        assert result.epochs_planned <= cfg.budget_epochs
+        assert result.epochs_trained >= cfg.budget_epochs - cfg.epochs_per_trial
+        assert result.stop_reason == STOP_EPOCHS
+        if strategy != "hyperband":
+            assert result.trials == cfg.budget_epochs // cfg.epochs_per_trial
+
+
+def test_a_trial_scores_its_best_epoch_and_costs_its_epochs_seconds(tables: Path) -> None:
+    cfg = _cfg()
+    table = load_replay_table(cfg, tables)
+    _, trials, epochs = replay_study(cfg, "random", 1, table)
+    for trial in trials:
+        if trial.reason:
+            continue
+        mine = [e for e in epochs if e.trial_id == trial.trial_id]
+        assert trial.score == pytest.approx(max(e.val_accuracy for e in mine), abs=1e-6)
+        assert trial.seconds == pytest.approx(0.25 + 0.5 * trial.epochs_trained)
+        assert trial.oracle_seconds is not None and trial.oracle_seconds >= 0
+
+
+def test_hyperband_promotions_read_only_the_epochs_they_add_from_their_parents_seed(tables: Path) -> None:
+    cfg = _cfg(budget_epochs=30)
+    table = load_replay_table(cfg, tables)
+    _, trials, epochs = replay_study(cfg, "hyperband", 2, table)
+    by_id = {t.trial_id: t for t in trials}
+    promoted = [t for t in trials if t.parent]
+    assert promoted, "a 30-epoch budget with 3-epoch trials promotes some"
+    for trial in promoted:
+        parent = by_id[trial.parent]
+        assert trial.params == parent.params and trial.initial_epoch == parent.epochs_target
+        mine = [e for e in epochs if e.trial_id == trial.trial_id]
+        assert [e.epoch for e in mine] == list(range(trial.initial_epoch + 1, trial.epochs_target + 1))
+        parents_values = [e.val_accuracy for e in epochs if e.trial_id == parent.trial_id]
+        seed = next(s for s in table.seeds  # the seed whose curve the parent read
+                    if np.allclose(table.curve(parent.params, s).val_accuracy[:len(parents_values)], parents_values))
+        expected = table.curve(trial.params, seed).val_accuracy[trial.initial_epoch:trial.epochs_target]
+        assert np.allclose([e.val_accuracy for e in mine], expected)
+
+
+def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
+    from fmnist_bench.replay import _report_epochs
+
+    class Oracle:
+        reported: list = []
+
+        def update_trial(self, trial_id, metrics, step=0):  # noqa: ANN001, ANN201 (keras-tuner's signature)
+            self.reported.append((metrics, step))
+
+    oracle, epochs = Oracle(), []
+    trained, reason = _report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
+    assert (trained, len(epochs), oracle.reported) == (3, 3, [])
+    assert reason == "diverged: training loss became nan in epoch 3"
+    trained, reason = _report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u", epochs)
+    assert (trained, reason) == (3, "")
+    metrics, step = oracle.reported[-1]  # once, the best epoch of the trial's own history, as keras-tuner
+    assert step == 2 and metrics["val_accuracy"] == pytest.approx(_curve(dict(DIVERGING, activation="relu"),
+                                                                         1).val_accuracy[3])
+
+
+def test_replays_are_deterministic_and_independent_of_the_process_layout(tables: Path, tmp_path: Path) -> None:
+    cfg = _cfg(seeds=(1, 2))
+    one = run_replay(cfg, results_dir=tmp_path / "a", tables_dir=tables, jobs=1)
+    two = run_replay(cfg, results_dir=tmp_path / "b", tables_dir=tables, jobs=2)
+
+    def fingerprint(root: Path) -> list:
+        return [(st.result.name, st.result.best_params, st.result.test["accuracy"],
+                 [(t.params, t.score, t.epochs_target, t.initial_epoch, t.seconds) for t in st.trials])
+                for st in load_run(root).studies]
+
+    assert not one.failed and not two.failed
+    assert fingerprint(one.paths.root) == fingerprint(two.paths.root)
+    assert len(load_run(one.paths.root).studies) == 6
+
+
+def test_a_killed_replay_resumes_from_the_studies_it_finished(tables: Path, tmp_path: Path) -> None:
+    cfg = _cfg(strategies=("random", "hyperband"))
+    first = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    archive = first.paths.studies_archive
+    documents = gzip.decompress(archive.read_bytes()).decode().splitlines()
+    # as a kill leaves it: some studies appended, the last one cut off mid-line, no archive yet
+    first.paths.studies_partial.write_text("\n".join(documents[:2]) + "\n" + documents[2][:50])
+    archive.unlink()
+    again = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    resumed = gzip.decompress(archive.read_bytes()).decode().splitlines()
+    assert [_untimed(d) for d in resumed] == [_untimed(d) for d in documents]
+    assert resumed[:2] == documents[:2]  # the finished studies were kept, not replayed again
+    assert not again.paths.studies_partial.exists()
+
+
+def _untimed(line: str) -> dict:
+    """A stored study without what this machine's clock measured (the oracle's compute, and sums of it)."""
+    study = json.loads(line)
+    study["result"].pop("search_seconds")
+    for trial in study["trials"]:
+        trial.pop("oracle_seconds")
+    return study
+
+
+def test_the_early_stopping_rule_matches_keras() -> None:
+    import keras
+
+    histories = [[0.5, 0.6, 0.6, 0.55, 0.7, 0.71], [0.9, 0.8, 0.7, 0.95], [0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.3]]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    for history in histories:
+        for patience in (1, 2, 3):
+            # mode "max" is what a compiled model's accuracy metric makes Keras infer in the live final fit
+            callback = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                                     restore_best_weights=True)
+            callback.set_model(model)
+            model.stop_training = False
+            callback.on_train_begin()
+            ran = 0
+            for epoch, value in enumerate(history):
+                callback.on_epoch_end(epoch, {"val_accuracy": value})
+                ran = epoch + 1
+                if model.stop_training:
+                    break
+            assert _early_stopping_length(np.array(history), patience) == ran, (history, patience)
+
+
+def test_an_oracle_that_runs_out_of_configurations_is_recorded(tmp_path: Path) -> None:
+    small = {"n_hidden_layers": [1], "neurons": [32, 64], "activation": ["relu"], "learning_rate": [0.001]}
+    _write_table(tmp_path / "tables" / "ann-grid", grid=small)
+    cfg = _cfg(budget_epochs=30)
+    result, trials, _ = replay_study(cfg, "random", 1, load_replay_table(cfg, tmp_path / "tables"))
+    assert result.stop_reason == STOP_EXHAUSTED
+    assert result.trials == 2 == result.unique_configs
+    assert result.epochs_trained < cfg.budget_epochs
+
+
+def test_a_time_budget_stops_on_the_tables_seconds(tables: Path) -> None:
+    cfg = _cfg(budget_epochs=300, budget_seconds=5.0)
+    result, trials, _ = replay_study(cfg, "random", 1, load_replay_table(cfg, tables))
+    spent_before_last = sum(t.cost_seconds for t in trials[:-1])
+    assert spent_before_last < 5.0 <= result.search_seconds
+    assert result.stop_reason == "time budget spent"
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_replay_without_a_table_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _error(capsys, ["-q", "run", "--space", "ann-grid", "--replay", "--tables-dir", str(tmp_path / "none"),
+                           "--results-dir", str(tmp_path / "results")])
+    assert "no table at" in line and "table build" in line
+
+
+def test_replay_of_a_space_without_a_grid_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _error(capsys, ["-q", "run", "--replay", "--results-dir", str(tmp_path)])
+    assert "needs a grid space" in line
+
+
+def test_a_table_of_another_grid_revision_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_table(tmp_path / "tables" / "ann-grid", revision=99)
+    line = _error(capsys, ["-q", "run", "--space", "ann-grid", "--replay", "--tables-dir", str(tmp_path / "tables"),
+                           "--results-dir", str(tmp_path / "results")])
+    assert "revision 99" in line and "rebuild" in line
+
+
+def test_a_table_missing_a_configuration_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "tables" / "ann-grid"
+    spec = _write_table(folder, seeds=())
+    write_curves(seed_paths(folder, 1)[0], [_curve(c, 1) for c in spec.configs()[1:]])
+    line = _error(capsys, ["-q", "run", "--space", "ann-grid", "--replay", "--tables-dir", str(tmp_path / "tables"),
+                           "--results-dir", str(tmp_path / "results"), "--epochs-per-trial", "3",
+                           "--final-epochs", str(EPOCHS)])
+    assert "no seed covering the whole grid" in line
+    table = load_table(folder)
+    with pytest.raises(TableError, match="has no curve for"):
+        table.curve(spec.configs()[0], 1)
+
+
+def test_a_replayed_run_is_reported_with_its_regret(tables: Path, tmp_path: Path) -> None:
+    from fmnist_bench.report import write_report
+
+    cfg = _cfg(seeds=(1, 2, 3), strategies=("random", "hyperband"))
+    outcome = run_replay(cfg, results_dir=tmp_path, tables_dir=tables)
+    summary = write_report(outcome.paths.root).read_text()
+    assert "**Replayed** from the tabular benchmark" in summary
+    assert "### Simple regret" in summary and (outcome.paths.root / "curves_regret.png").is_file()
+    best = max((c for c in grid_configs(GRID) if c != DIVERGING), key=lambda c: _curve(c, 1).val_accuracy[2])
+    assert f"The grid's best: {', '.join(f'{k}={v}' for k, v in sorted(best.items()))}" in summary
+    assert not (outcome.paths.root / "studies").exists()  # no per-study folders or confusion matrices
+    assert json.loads((outcome.paths.root / "config.json").read_text())["config"]["replay"] is True
