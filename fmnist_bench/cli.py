@@ -247,7 +247,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "(README, 'Tabular benchmark'). Resumable: the same command continues an interrupted build.",
         epilog="examples:\n  python -m fmnist_bench table build --space ann-grid --jobs 2\n"
                "  python -m fmnist_bench table build --seed 2 --sample 40     (a validation seed)")
-    table.add_argument("action", choices=["build"], help="build: train what the table still lacks")
+    table.add_argument("action", choices=["build", "validate"],
+                       help="build: train what the table still lacks; validate: compare its seeds (VALIDATION.md)")
     table.add_argument("--space", type=_space, default="ann-grid", help="a grid space (default: ann-grid)")
     table.add_argument("--seed", type=_positive, default=1, help="training seed of the curves (default: 1)")
     table.add_argument("--sample", type=_positive,
@@ -375,6 +376,11 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 def _cmd_table(args: argparse.Namespace) -> int:
     from .tablebuild import build_table, standard_spec
 
+    if args.action == "validate":
+        from .tablecheck import write_validation
+
+        print(f"wrote {write_validation(args.tables_dir, args.space, epochs=make_config('standard').epochs_per_trial)}")
+        return 0
     try:
         build_table(standard_spec(args.space), args.seed, tables_dir=args.tables_dir, data_dir=args.data_dir,
                     device=args.device, jobs=args.jobs, threads=args.threads, sample=args.sample,

@@ -90,7 +90,15 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         names = sorted(scores)
         common = sorted(set.intersection(*(set(scores[n]) for n in names)))
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
-        versus = {t.b if t.a == "random" else t.a: t for t in paired_tests(names, matrix) if "random" in (t.a, t.b)}
+        tests = paired_tests(names, matrix)
+        versus = {t.b if t.a == "random" else t.a: t for t in tests if "random" in (t.a, t.b)}
+        beats: dict[str, list[tuple[str, float, tuple[float, ...], int]]] = {}
+        for t in tests:  # significant differences between two strategies other than random search
+            if "random" not in (t.a, t.b) and t.significant:
+                sign = 1.0 if t.mean_diff > 0 else -1.0
+                winner, loser = (t.a, t.b) if sign > 0 else (t.b, t.a)
+                beats.setdefault(winner, []).append((loser, sign * t.mean_diff, tuple(sorted(sign * v for v in t.ci)),
+                                                     len(common)))
         for name in names:
             values = list(scores[name].values())
             test = versus.get(name)
@@ -102,6 +110,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
+                "beats": beats.get(name, []),
                 "runs": ", ".join(f"[{r.root.name}](runs/{r.root.name}/summary.md)" for r in members),
                 "stack": "; ".join(sorted({software_stack(r.env) for r in members}))})
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
@@ -212,6 +221,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
                          f"{100 * best['mean']:.2f}% ({' = '.join(top)}); one seed cannot separate the strategies.")
             continue
         winners = [r for r in rows if r["significant"]]
+        others = [f"{r['strategy']} beats {loser} by {100 * diff:.2f} pp (95% CI [{100 * ci[0]:+.2f}, "
+                  f"{100 * ci[1]:+.2f}], {n} seeds)" for r in rows for loser, diff, ci, n in r["beats"]]
         if winners:
             parts = []
             for r in winners:
@@ -219,12 +230,17 @@ def render_verdict(runs: list[StoredRun]) -> str:
                 parts.append(f"{r['strategy']} {'beats' if diff > 0 else 'trails'} random search by "
                              f"{100 * abs(diff):.2f} pp (95% CI [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}], "
                              f"{n} seeds)")
-            lines.append(f"- {benchmark.title}: **" + "; ".join(parts) + ".**")
+            lines.append(f"- {benchmark.title}: **" + "; ".join(parts + others) + ".**")
             continue
         detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
         bound = (f"these seeds detect, with 80% power, only differences to random search of "
                  f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
         paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
+        if others:
+            lines.append(f"- {benchmark.title}: **no strategy is shown better than random search** at {paired} "
+                         f"seeds ({bound}), **but " + "; ".join(others) + ".** Means "
+                         + ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows) + ".")
+            continue
         lines.append(f"- {benchmark.title}: **no strategy is shown better** at {paired} seeds ({bound}); "
                      "means " + ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows) + ".")
     return "\n".join(lines) + "\n"

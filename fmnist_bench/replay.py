@@ -290,7 +290,8 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                  len(done), jobs, paths.root)
         failed: list[str] = []
         start = last_note = time.perf_counter()
-        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs), 1):
+        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs,
+                                                                       paths.work / "replay-workers.log"), 1):
             if isinstance(outcome, str):
                 failed.append(outcome)
                 log.error("%s", outcome)
@@ -308,6 +309,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
             env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
             atomic_write_json(paths.env, "env", env | {
                 "finished_at": utc_now(), "devices": [replay_device(table)], "replay_jobs": jobs,
+                "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
@@ -316,11 +318,27 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
 
 
 _TABLE: dict[str, Any] = {}
+ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
-def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
+def _init_replayer(cfg: RunConfig, tables_dir: Path, log_path: Path | None = None) -> None:
+    """Set up a replaying process.
+
+    BayesianOptimization's compute is most of a replay, and 35-40% of that is scikit-learn validating its inputs
+    once per Gaussian-process prediction of keras-tuner's acquisition search (`benchmarks/test_bench_replay.py`).
+    Replays skip those checks: the proposals are the same (the benchmark asserts it), and the oracle seconds a
+    replay records are that much lower than a live study's on the same machine (README, "Tabular benchmark").
+    """
+    import os
     import warnings
 
+    import sklearn
+
+    if log_path is not None:  # a spawned worker: TensorFlow's start-up noise goes to the run's log, not the terminal
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as sink:
+            os.dup2(sink.fileno(), 2)
+    sklearn.set_config(**ORACLE_SKLEARN_CONFIG)
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable
     warnings.filterwarnings("ignore", message="The optimal value found for dimension")
     _TABLE["table"] = load_replay_table(cfg, tables_dir)
@@ -336,7 +354,7 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
         return str(exc)
 
 
-def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int
+def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int, log_path: Path
                   ) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
     """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes."""
     if jobs == 1 or len(cells) <= 1:
@@ -348,7 +366,7 @@ def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]]
     import multiprocessing
 
     with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_init_replayer, initargs=(cfg, tables_dir)) as pool:
+                                     initializer=_init_replayer, initargs=(cfg, tables_dir, log_path)) as pool:
         pending = {pool.submit(_replay_one, cfg, cell): cell for cell in cells}
         try:
             for future in futures.as_completed(pending):

@@ -164,10 +164,10 @@ def _paired_section(run: StoredRun) -> str:
                 f"Paired by seed over {len(seeds)} seeds: every strategy sees the same data split and the same "
                 "random streams on a seed (common random numbers), so their first trials coincide and a tie on a "
                 "seed is often the same configuration refit alike, not two strategies doing equally well. "
-                "Two-sided paired t-test; raw p and Holm-adjusted p over all pairs (a t-test because with 5 seeds "
-                "an exact Wilcoxon test cannot reach p < 0.05). Detectable difference: the smallest true mean "
-                f"difference this many seeds would detect with {POWER:.0%} power at {ALPHA:g}/{len(tests)} (Holm's "
-                "strictest step), given the spread of the per-seed differences (paired t, noncentral t). "
+                "Two-sided paired t-test; raw p and Holm-adjusted p over all pairs (a t-test at every seed count: "
+                "with 5 seeds an exact Wilcoxon test cannot reach p < 0.05). Detectable difference: the smallest "
+                f"true mean difference this many seeds would detect with {POWER:.0%} power at {ALPHA:g}/{len(tests)} "
+                "(Holm's strictest step), given the spread of the per-seed differences (paired t, noncentral t). "
                 "P(first beats second): share of seeds on which the first scored higher, ties counted half.")) + "\n")
 
 

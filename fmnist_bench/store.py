@@ -8,6 +8,7 @@ if it exists, the study is complete.
     results/runs/<run-id>/studies/<strategy>-seed<k>/study.json, trials.csv, epochs.csv, confusion.png
     results/runs/<run-id>/.work/        keras-tuner projects and per-trial records (git-ignored working state)
     results/runs/<run-id>/studies.jsonl.gz   a replayed run's studies, one per line (hundreds of small studies)
+    results/runs/<run-id>/studies.partial.jsonl   ... while the replay is in progress (resumable)
 """
 
 from __future__ import annotations
@@ -107,9 +108,10 @@ class RunPaths:
         self.lock = run_dir / ".lock"
         self.chief_announcement = self.work / "chief.json"  # the study a chief serves now, for hand-started workers
         # A replayed run holds hundreds of studies: one compressed file instead of a folder each; while the run is
-        # in progress, finished studies are appended to the partial file (one fsync'd line each).
+        # in progress, finished studies are appended to the partial file (one fsync'd line each), which sits beside
+        # the config rather than in .work so that a run stopped mid-way can be committed and resumed elsewhere.
         self.studies_archive = run_dir / "studies.jsonl.gz"
-        self.studies_partial = self.work / "studies.partial.jsonl"
+        self.studies_partial = run_dir / "studies.partial.jsonl"
 
     @classmethod
     def in_results(cls, results_dir: Path, run_id: str) -> RunPaths:

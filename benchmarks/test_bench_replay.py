@@ -1,0 +1,68 @@
+"""Replay speed on the committed `ann-grid` table at the standard 90-epoch budget: seconds per study for each
+strategy, and how much of it is the oracle's own compute (`TrialRecord.oracle_seconds`) rather than table lookups
+and bookkeeping. The target (issue #19): 100 seeds x 3 strategies in at most 10 minutes on 2 cores."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import sklearn
+
+from fmnist_bench.config import make_config
+from fmnist_bench.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
+
+from conftest import alternate_pairs
+
+CFG = make_config("standard", space="ann-grid", replay=True)
+SEEDS = range(1, 6)
+TABLES = Path(__file__).resolve().parents[1] / "results" / "tables"
+
+
+@pytest.fixture(scope="module")
+def table():
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension")
+    return load_replay_table(CFG, TABLES)
+
+
+@pytest.mark.parametrize("strategy", CFG.strategies)
+def test_replay_seconds_per_study(benchmark, table, strategy: str) -> None:
+    benchmark.group = "one replayed study (ann-grid, 90 epochs)"
+    oracle: list[float] = []
+
+    def replay_seeds() -> None:
+        for seed in SEEDS:
+            _, trials, _ = replay_study(CFG, strategy, seed, table)
+            oracle.append(sum(t.oracle_seconds or 0.0 for t in trials))
+
+    replay_study(CFG, strategy, 99, table)  # imports and first-call set-up out of the measurement
+    start = time.perf_counter()
+    benchmark.pedantic(replay_seeds, rounds=1, iterations=1)
+    per_study = (time.perf_counter() - start) / len(SEEDS)
+    benchmark.extra_info.update({"seconds_per_study": per_study, "studies": len(SEEDS),
+                                 "oracle_share": sum(oracle) / (per_study * len(SEEDS))})
+
+
+def test_bayesian_oracle_with_and_without_sklearn_input_checks(benchmark, table) -> None:
+    """Most of a replay is BayesianOptimization's own compute; this measures how much of that is scikit-learn's
+    input validation, called once per Gaussian-process prediction in keras-tuner's acquisition search."""
+    benchmark.group = "bayesian replay, seed 1 (ann-grid, 90 epochs)"
+
+    proposals: dict[str, list] = {"with checks": [], "without checks": []}
+
+    def proposed(name: str) -> None:
+        _, trials, _ = replay_study(CFG, "bayesian", 1, table)
+        proposals[name].append([(t.params, t.score) for t in trials])
+
+    def checked() -> None:
+        proposed("with checks")
+
+    def unchecked() -> None:
+        with sklearn.config_context(**ORACLE_SKLEARN_CONFIG):
+            proposed("without checks")
+
+    alternate_pairs(benchmark, ("with checks", checked), ("without checks", unchecked), pairs=3)
+    # what makes skipping the checks in replays legitimate: the oracle proposes exactly the same trials
+    assert proposals["with checks"][0] == proposals["without checks"][0]
