@@ -119,7 +119,7 @@ def test_quiet_stays_off_unless_asked_for() -> None:
     assert _build_parser().parse_args(["run"]).quiet is False
 
 
-@pytest.mark.parametrize("command", ["run", "chief", "worker", "report", "leaderboard", "benchmarks", "data"])
+@pytest.mark.parametrize("command", ["run", "chief", "worker", "report", "leaderboard", "benchmarks", "data", "table"])
 def test_every_option_of_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     from fmnist_bench.cli import _build_parser
 
@@ -130,11 +130,12 @@ def test_every_option_of_every_command_has_help(capsys: pytest.CaptureFixture[st
 
 
 def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
+    """...and replay's: a replay reads a table in one process, it has no trials to serve."""
     from fmnist_bench.cli import _build_parser
 
     subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
-    assert options["run"] - options["chief"] == {"--jobs", "--trials-per-process"}
+    assert options["run"] - options["chief"] == {"--jobs", "--trials-per-process", "--replay", "--tables-dir"}
 
 
 def test_a_time_budget_is_part_of_the_config_and_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:

@@ -146,13 +146,22 @@ def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
     text = write_verdict(tmp_path, readme).read_text()
     assert "old text" not in text and text.endswith(f"{VERDICT_END}\n\nrest\n")
     # differences 5, 5, 4, 4, 5, 5 pp: mean 4.67, sd 0.516, t(0.975, 5) 2.5706 -> +-0.54
-    assert "**bayesian beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 seeds).**" in text
+    assert "**bayesian beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 seeds); " in text
+    # a significant pair without random search is stated too: bayesian - hyperband = 5, 4, 5, 3, 6, 5 pp
+    assert "bayesian beats hyperband by 4.67 pp (95% CI [+3.58, +5.75], 6 seeds).**" in text
     # the same seeds with the difference gone: the verdict says what could have been missed instead
     _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (81, 80, 82, 81, 80, 82),
                                        "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
     text = write_verdict(tmp_path, readme).read_text()
     assert ("**no strategy is shown better** at 6 seeds (these seeds detect, with 80% power, only differences to "
             "random search of ") in text
+    # no strategy beats random search, but one beats another: both are said
+    # (random is noisy against both; bayesian - hyperband = 2, 2, 2, 2, 2, 3 pp)
+    _benchmark_run(tmp_path, "clear", {"random": (84, 75, 86, 74, 83, 78), "bayesian": (80, 81, 82, 80, 81, 83),
+                                       "hyperband": (78, 79, 80, 78, 79, 80)}, "2026-11-21T10:00:00+00:00")
+    text = write_verdict(tmp_path, readme).read_text()
+    assert "**no strategy is shown better than random search** at 6 seeds (" in text
+    assert "**but bayesian beats hyperband by 2.17 pp (95% CI [+1.74, +2.60], 6 seeds).**" in text
     readme.write_text("no markers\n")
     with pytest.raises(ResultsError, match="has no verdict block"):
         write_verdict(tmp_path, readme)
