@@ -18,7 +18,7 @@ from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS,
     make_config
 from .errors import ConfigError, FmnistBenchError, StudyFailed
 from .runtime import DEVICES
-from .store import DEFAULT_RESULTS
+from .store import DEFAULT_RESULTS, leaderboard_path
 from .table import DEFAULT_TABLES
 
 __all__ = ["main"]
@@ -339,7 +339,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_leaderboard(args.results_dir)
         print(final_table(outcome.results) if len(outcome.results) <= FINAL_TABLE_ROWS else
               f"{len(outcome.results)} studies: see the summary for the comparison across seeds")
-    print(f"\nresults: {outcome.paths.root} (summary.md), leaderboard: {args.results_dir / 'LEADERBOARD.md'}; "
+    print(f"\nresults: {outcome.paths.summary}, leaderboard: {leaderboard_path(args.results_dir)}; "
           f"wall time {time.perf_counter() - start:.0f} s")
     for line in outcome.failed:
         print(f"failed: {line}", file=sys.stderr)

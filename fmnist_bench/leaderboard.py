@@ -23,7 +23,8 @@ import numpy as np
 from .envinfo import software_stack
 from .errors import ResultsError
 from .stats import ALPHA, POWER, paired_tests, t_interval
-from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, list_run_dirs, load_run
+from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
+    list_run_dirs, load_run, summary_link
 from .tables import Column, fmt_interval, markdown_table
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
@@ -111,7 +112,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
                 "beats": beats.get(name, []),
-                "runs": ", ".join(f"[{r.root.name}](runs/{r.root.name}/summary.md)" for r in members),
+                "runs": ", ".join(f"[{r.root.name}]({summary_link(r.root.name)})" for r in members),
                 "stack": "; ".join(sorted({software_stack(r.env) for r in members}))})
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
 
@@ -150,7 +151,7 @@ SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits")
 
 def _smoke_row(run: StoredRun) -> dict[str, Any]:
     by_strategy = {st.result.strategy: st.result.test["accuracy"] for st in run.studies if st.result.seed == 1}
-    return {"run": f"[{run.root.name}](runs/{run.root.name}/summary.md)", "how": _how(run.config),
+    return {"run": f"[{run.root.name}]({summary_link(run.root.name)})", "how": _how(run.config),
             "stack": software_stack(run.env),
             "scores": " / ".join(f"{100 * by_strategy[s]:.2f}%" if s in by_strategy else "-"
                                  for s in ("random", "hyperband", "bayesian")),
@@ -267,7 +268,7 @@ def write_leaderboard(results_dir: Path) -> Path:
     """Raises ResultsError when there is no results folder or no run in it."""
     runs, skipped = _load_runs(results_dir)
     ensure_writable_dir(results_dir)
-    path = results_dir / "LEADERBOARD.md"
+    path = leaderboard_path(results_dir)
     atomic_write_text(path, render_leaderboard(runs, skipped, results_dir))
     return path
 

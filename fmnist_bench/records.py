@@ -11,7 +11,8 @@ import enum
 import json
 from typing import Any
 
-__all__ = ["EpochRecord", "StudyResult", "TrialRecord", "TrialStatus", "split_values", "study_name"]
+__all__ = ["EPOCH_COLUMNS", "TRIAL_COLUMNS", "EpochRecord", "StudyResult",
+           "TrialRecord", "TrialStatus", "epoch_span", "split_values", "study_name"]
 
 
 class TrialStatus(str, enum.Enum):
@@ -20,6 +21,12 @@ class TrialStatus(str, enum.Enum):
 
     def is_usable(self) -> bool:
         return self is TrialStatus.COMPLETE
+
+
+def epoch_span(values: dict[str, Any], default_epochs: int) -> tuple[int, int]:
+    """(initial epoch, last epoch) a trial trains, from keras-tuner's values: a Hyperband promotion resumes its
+    parent's checkpoint at `tuner/initial_epoch` and trains to `tuner/epochs`; other trials train 0..default."""
+    return int(values.get("tuner/initial_epoch", 0)), int(values.get("tuner/epochs", default_epochs))
 
 
 def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -51,6 +58,11 @@ class TrialRecord:
     # start: the oracle's own compute (Bayesian's Gaussian-process fit), which `seconds` leaves out. None in
     # records made before it was measured.
     oracle_seconds: float | None = None
+
+    @property
+    def epochs_planned(self) -> int:
+        """Epochs the oracle scheduled for this trial (what the epoch budget counts)."""
+        return self.epochs_target - self.initial_epoch
 
     @property
     def cost_seconds(self) -> float:
@@ -145,6 +157,12 @@ class StudyResult:
     def from_dict(cls, data: dict[str, Any]) -> StudyResult:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# Column order of trials.csv (then one hp_<name> column per hyperparameter) and epochs.csv
+TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
+                 "seconds", "oracle_seconds", "bracket", "round", "parent", "reason", "rss_mb"]
+EPOCH_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
 
 def study_name(strategy: str, seed: int) -> str:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .config import RunConfig
 from .errors import StudyFailed, TableError
-from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values
+from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
 from .table import Curve, Table
 
 __all__ = ["check_table", "final_epoch", "grid_hyperparameters", "load_replay_table", "replay_device",
@@ -139,8 +139,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         parent = values.get("tuner/trial_id")
         table_seeds[trial.trial_id] = table_seeds[parent] if parent else _draw(table, stream, trial.trial_id)
         curve = table.curve(params, table_seeds[trial.trial_id])
-        first = int(values.get("tuner/initial_epoch", 0))
-        last = int(values.get("tuner/epochs", cfg.epochs_per_trial))
+        first, last = epoch_span(values, cfg.epochs_per_trial)
         record_id = f"{name}-t{int(trial.trial_id):03d}"
         trained, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
         trial.status = kt.engine.trial.TrialStatus.FAILED if reason else kt.engine.trial.TrialStatus.COMPLETED
@@ -168,7 +167,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         final_val_accuracy=float(max(val_history)), final_epochs_run=len(val_history),
         final_best_epoch=int(np.argmax(val_history)) + 1, test=first_refit.scores.to_dict(),
         test_loss=None, epochs_budget=cfg.budget_epochs,
-        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
+        epochs_planned=sum(t.epochs_planned for t in trials),
         epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
         failed_trials=sum(not t.status.is_usable() for t in trials),
         unique_configs=len({t.config_key() for t in trials}), search_seconds=clock.spent,
@@ -290,8 +289,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                  len(done), jobs, paths.root)
         failed: list[str] = []
         start = last_note = time.perf_counter()
-        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs,
-                                                                       paths.work / "replay-workers.log"), 1):
+        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs, paths.replay_log), 1):
             if isinstance(outcome, str):
                 failed.append(outcome)
                 log.error("%s", outcome)

@@ -509,7 +509,7 @@ def resolve_run(results_dir: Path, run: str | None) -> Path:
     """A run id, a run folder, or (None) the run under `results_dir` that finished last."""
     if run is not None:
         for candidate in (Path(run), results_dir / "runs" / run):
-            if (candidate / "config.json").is_file():
+            if RunPaths(candidate).config.is_file():
                 return candidate
         raise ResultsError(f"no run {run!r} under {results_dir / 'runs'}; list them with `ls {results_dir / 'runs'}`")
     runs = list_run_dirs(results_dir)
@@ -539,7 +539,7 @@ def write_report(run_dir: Path) -> Path:
         atomic_write_bytes(paths.figure("curves_regret"), render_regret_png(run))
     else:
         for st in run.studies:
-            atomic_write_bytes(paths.study_dir(st.result.strategy, st.result.seed) / "confusion.png",
+            atomic_write_bytes(paths.study(st.result.strategy, st.result.seed).confusion,
                                render_confusion_png(st.result))
     atomic_write_bytes(paths.figure("curves_epochs"), render_curves_png(run, by="epochs"))
     atomic_write_bytes(paths.figure("curves_time"), render_curves_png(run, by="seconds"))

@@ -64,7 +64,7 @@ class RunOutcome:
 
 def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -> StudyResult | None:
     """The stored result if the study finished under this exact config, else None (it must run again)."""
-    path = paths.study_dir(strategy, seed) / "study.json"
+    path = paths.study(strategy, seed).result
     if not path.is_file():
         return None
     result = StudyResult.from_dict(read_json(path, "study"))

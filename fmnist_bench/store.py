@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import ResultsError
-from .records import EpochRecord, StudyResult, TrialRecord, study_name
+from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
            "run_lock", "write_csv", "list_run_dirs", "append_line", "read_lines", "write_lines_gz", "load_study",
-           "load_run", "ensure_writable_dir", "StoredRun", "StoredStudy"]
+           "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study", "StoredRun",
+           "StoredStudy", "StudyPaths", "TablePaths"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -112,6 +113,7 @@ class RunPaths:
         # the config rather than in .work so that a run stopped mid-way can be committed and resumed elsewhere.
         self.studies_archive = run_dir / "studies.jsonl.gz"
         self.studies_partial = run_dir / "studies.partial.jsonl"
+        self.replay_log = self.work / "replay-workers.log"  # spawned replay processes' backend noise
 
     @classmethod
     def in_results(cls, results_dir: Path, run_id: str) -> RunPaths:
@@ -123,8 +125,104 @@ class RunPaths:
     def study_work(self, strategy: str, seed: int) -> Path:
         return self.work / study_name(strategy, seed)
 
+    def study(self, strategy: str, seed: int) -> StudyPaths:
+        return StudyPaths(self.study_dir(strategy, seed), self.study_work(strategy, seed))
+
     def figure(self, name: str) -> Path:
         return self.root / f"{name}.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPaths:
+    """One study's files: its committed records in `folder`, its working state in `work` (git-ignored)."""
+
+    folder: Path
+    work: Path
+
+    @property
+    def result(self) -> Path:
+        """study.json, written last: a study is complete when it exists."""
+        return self.folder / "study.json"
+
+    @property
+    def records(self) -> Path:
+        return self.folder / "records.json"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.folder / "trials.csv"
+
+    @property
+    def epochs_csv(self) -> Path:
+        return self.folder / "epochs.csv"
+
+    @property
+    def confusion(self) -> Path:
+        return self.folder / "confusion.png"
+
+    @property
+    def tuner_project(self) -> Path:
+        """keras-tuner's project folder (its oracle, trials and checkpoints)."""
+        return self.work / "tuner"
+
+    @property
+    def trial_records(self) -> Path:
+        """The harness's own record of each finished trial, one JSON file each."""
+        return self.work / "records"
+
+    @property
+    def search_clock(self) -> Path:
+        """Wall seconds a chief's search has spent, summed over its processes."""
+        return self.work / "search_wall.json"
+
+
+class TablePaths:
+    """Where each file of a tabular benchmark lives (`results/tables/<space>/`, see `fmnist_bench.table`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.spec = folder / "table.json"
+        self.validation = folder / "VALIDATION.md"
+
+    def curves(self, seed: int) -> Path:
+        """A training seed's complete curves, written once its build is complete."""
+        return self.folder / f"seed{seed}.jsonl.gz"
+
+    def build(self, seed: int) -> Path:
+        return self.folder / f"seed{seed}.json"
+
+    def partial(self, seed: int) -> Path:
+        """A build in progress: one fsync'd line per configuration (resumable; commit it to resume elsewhere)."""
+        return self.folder / f"seed{seed}.partial.jsonl"
+
+    def clock(self, seed: int) -> Path:
+        return self.folder / f"seed{seed}.partial.clock.json"
+
+    def worker_log(self, seed: int) -> Path:
+        return self.folder / f".seed{seed}.workers.log"
+
+    def complete_seeds(self) -> list[int]:
+        return sorted(int(p.name.removeprefix("seed").split(".")[0]) for p in self.folder.glob("seed*.jsonl.gz"))
+
+
+def leaderboard_path(results_dir: Path) -> Path:
+    return results_dir / "LEADERBOARD.md"
+
+
+def summary_link(run_id: str) -> str:
+    """A run's summary relative to the leaderboard (results/LEADERBOARD.md links runs/<id>/summary.md)."""
+    return f"runs/{run_id}/summary.md"
+
+
+def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:
+    """A finished study's files; study.json last, so that a kill before it leaves the study incomplete, not wrong."""
+    files = paths.study(result.strategy, result.seed)
+    hp_columns = sorted({f"hp_{k}" for t in trials for k in t.params})
+    write_csv(files.trials_csv, [t.to_row() for t in trials], TRIAL_COLUMNS + hp_columns)
+    write_csv(files.epochs_csv, [e.to_dict() for e in epochs], EPOCH_COLUMNS)
+    atomic_write_json(files.records, "records",
+                      {"trials": [t.to_dict() for t in trials], "epochs": [e.to_dict() for e in epochs]})
+    atomic_write_json(files.result, "study", result.to_dict())
 
 
 def ensure_writable_dir(path: Path) -> None:
@@ -185,10 +283,10 @@ def list_run_dirs(results_dir: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if (p / "config.json").is_file()) if runs.is_dir() else []
 
 
-def load_study(study_dir: Path) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
+def load_study(files: StudyPaths) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
     """A complete study: its result and the trial and epoch records (in trial order)."""
-    result = StudyResult.from_dict(read_json(study_dir / "study.json", "study"))
-    records = read_json(study_dir / "records.json", "records")
+    result = StudyResult.from_dict(read_json(files.result, "study"))
+    records = read_json(files.records, "records")
     trials = [TrialRecord.from_dict(t) for t in records["trials"]]
     epochs = [EpochRecord.from_dict(e) for e in records["epochs"]]
     return result, trials, epochs
@@ -299,9 +397,9 @@ def load_run(run_dir: Path) -> StoredRun:
         studies = [StoredStudy.from_dict(d) for d in read_lines(paths.studies_archive)]
     for strategy in config["strategies"]:
         for seed in config["seeds"]:
-            folder = paths.study_dir(strategy, seed)
-            if (folder / "study.json").is_file():
-                studies.append(StoredStudy(*load_study(folder)))
+            files = paths.study(strategy, seed)
+            if files.result.is_file():
+                studies.append(StoredStudy(*load_study(files)))
     if not studies:
         raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
     return StoredRun(run_dir, config, env, studies, document.get("space_revision", 1))

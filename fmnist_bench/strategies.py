@@ -20,6 +20,7 @@ import keras_tuner as kt
 import numpy as np
 
 from .config import RunConfig
+from .records import epoch_span
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner", "ProcessRecycle",
            "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed"]
@@ -33,7 +34,8 @@ IDLE_PAUSE_SECONDS = 1.0
 
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
     """Epochs a trial trains: Hyperband's promoted trials resume from their parent's checkpoint."""
-    return int(values.get("tuner/epochs", default_epochs)) - int(values.get("tuner/initial_epoch", 0))
+    first, last = epoch_span(values, default_epochs)
+    return last - first
 
 
 def stream_seed(cfg: RunConfig, strategy: str, seed: int) -> int:
@@ -225,12 +227,15 @@ STRATEGIES: dict[str, Callable[[RunConfig, int], kt.Oracle]] = {
     "hyperband": _hyperband,
     "bayesian": _bayesian,
 }
+# The tuner that runs a strategy's trials: Hyperband's own (it trains a promotion from its parent's checkpoint for
+# the epochs the schedule gives), else the harness's.
+TUNER_CLASSES: dict[str, type[HarnessTuner]] = {"hyperband": _HarnessHyperband}
 
 
 def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.HyperModel, directory: str,
                 project_name: str, observer: TrialObserver, trials_per_process: int | None = None) -> HarnessTuner:
     """A tuner whose working state lives in `directory/project_name`, reloaded if it exists (resume)."""
-    tuner_class = _HarnessHyperband if strategy == "hyperband" else HarnessTuner
+    tuner_class = TUNER_CLASSES.get(strategy, HarnessTuner)
     stream = stream_seed(cfg, strategy, seed)
     oracle = STRATEGIES[strategy](cfg, stream)
     oracle.spent_seconds = observer.spent_seconds

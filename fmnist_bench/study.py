@@ -19,16 +19,13 @@ from typing import Any
 from .config import LR_PLATEAU_PATIENCE, RunConfig
 from .distributed import Serving
 from .errors import StudyFailed
-from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, split_values, study_name
-from .store import RunPaths, atomic_write_json, read_json, write_csv
+from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, study_name
+from .store import RunPaths, StudyPaths, atomic_write_json, read_json, write_study
 from .tables import fmt_seconds
 
-__all__ = ["run_study", "run_worker", "best_trial", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
+__all__ = ["run_study", "run_worker", "best_trial"]
 
 log = logging.getLogger(__name__)
-
-EPOCH_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-
 
 def _rss_mb() -> float | None:
     """Current resident set size from /proc (Linux); None elsewhere."""
@@ -89,14 +86,14 @@ class StudyRecorder:
 
     def trial_ended(self, trial: Any, reason: str) -> None:
         params, budget = split_values(dict(trial.hyperparameters.values))
+        first, last = epoch_span(trial.hyperparameters.values, self.cfg.epochs_per_trial)
         ok = trial.status == "COMPLETED" and self._epochs
         scores = [e.val_accuracy for e in self._epochs if e.val_accuracy == e.val_accuracy]
         record = TrialRecord(
             trial_id=self.record_id(trial.trial_id), number=int(trial.trial_id),
             status=TrialStatus.COMPLETE if ok else TrialStatus.FAILED,
             score=max(scores) if ok and scores else None, params=params,
-            epochs_target=int(budget.get("epochs", self.cfg.epochs_per_trial)),
-            initial_epoch=int(budget.get("initial_epoch", 0)), epochs_trained=len(self._epochs),
+            epochs_target=last, initial_epoch=first, epochs_trained=len(self._epochs),
             seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
             round=budget.get("round"),
             parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
@@ -130,7 +127,7 @@ class StudyRecorder:
     def _report(self, record: TrialRecord) -> None:
         self._refresh()
         done = self._finished.values()
-        spent = sum(t.epochs_target - t.initial_epoch for t in done)
+        spent = sum(t.epochs_planned for t in done)
         seconds = sum(t.cost_seconds for t in done)
         left = seconds / max(spent, 1) * max(self.cfg.budget_epochs - spent, 0)
         outcome = f"val_acc {record.score:.4f}" if record.score is not None else f"FAILED ({record.reason})"
@@ -159,16 +156,17 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
     return max(usable, key=lambda t: (t.score, -t.number)) if usable else None
 
 
-def _build_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
+def _build_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder,
                  trials_per_process: int | None = None) -> Any:
     from .spaces import build_space
     from .strategies import build_tuner
 
-    return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space), directory=str(work),
-                       project_name="tuner", observer=recorder, trials_per_process=trials_per_process)
+    return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
+                       directory=str(files.tuner_project.parent), project_name=files.tuner_project.name,
+                       observer=recorder, trials_per_process=trials_per_process)
 
 
-def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: StudyRecorder,
+def _open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder,
                 trials_per_process: int | None) -> Any:
     """Reload the study's keras-tuner project. Finished work is never deleted.
 
@@ -180,9 +178,9 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: 
     Raises:
         StudyFailed: the project exists, is not damaged, and cannot be reloaded.
     """
-    project = work / "tuner"
+    project = files.tuner_project
     try:
-        return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+        return _build_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a project it cannot read
         damaged = _unparsable_json(project)
         if not damaged:
@@ -196,7 +194,7 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, work: Path, recorder: 
     log.warning("[%s seed%d] %s was cut off mid-write (it does not parse); the keras-tuner project is kept in %s and "
                 "the trial records in %s, and the study restarts", strategy, seed, damaged[0], project_aside,
                 records_aside)
-    return _build_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+    return _build_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
 
 
 def _unparsable_json(folder: Path) -> list[Path]:
@@ -227,7 +225,7 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
     splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
                          test_subset=cfg.test_subset)
     recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed,
-                             records_dir=paths.study_work(strategy, seed) / "records")
+                             records_dir=paths.study(strategy, seed).trial_records)
     return device_name, splits, recorder
 
 
@@ -254,7 +252,7 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = chief_timeout
-    tuner = _build_tuner(cfg, strategy, seed, paths.study_work(strategy, seed), recorder)
+    tuner = _build_tuner(cfg, strategy, seed, paths.study(strategy, seed), recorder)
     recorder.search_starting()
     tuner.search(**_search_kwargs(cfg, splits))
 
@@ -275,7 +273,7 @@ def _serve(strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: Stud
                   local_workers=serving.local_workers, worker_timeout=serving.worker_timeout,
                   on_listen=(lambda port: _announce(serving.announce, strategy, seed, port))
                   if serving.announce else None)
-    clock = paths.study_work(strategy, seed) / "search_wall.json"
+    clock = paths.study(strategy, seed).search_clock
     spent = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
     start = time.perf_counter()
     try:
@@ -308,14 +306,14 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
                                            threads=threads)
     import keras_tuner as kt
 
-    work = paths.study_work(strategy, seed)
+    files = paths.study(strategy, seed)
     if serving is None:
-        tuner = _open_tuner(cfg, strategy, seed, work, recorder, trials_per_process)
+        tuner = _open_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
         recorder.search_starting()
         tuner.search(**_search_kwargs(cfg, splits))
         workers, search_seconds = 1, None
     else:
-        tuner = _open_tuner(cfg, strategy, seed, work, recorder, None)
+        tuner = _open_tuner(cfg, strategy, seed, files, recorder, None)
         worker_threads = max(1, threads // max(1, serving.local_workers))
         workers, search_seconds = _serve(strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir,
                                          device=device, threads=worker_threads)
@@ -341,7 +339,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         final_epochs_run=len(val_history), final_best_epoch=int(max(range(len(val_history)),
                                                                     key=val_history.__getitem__)) + 1,
         test=scores.to_dict(), test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
-        epochs_planned=sum(t.epochs_target - t.initial_epoch for t in trials),
+        epochs_planned=sum(t.epochs_planned for t in trials),
         epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
         failed_trials=sum(not t.status.is_usable() for t in trials),
         unique_configs=len({t.config_key() for t in trials}),
@@ -349,7 +347,7 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
         final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers,
         refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
         stop_reason=getattr(tuner.oracle, "stop_reason", ""))
-    _write_study(paths, result, trials, epochs)
+    write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
              scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))
     return result
@@ -409,17 +407,3 @@ def _fixed(hp: Any, params: dict[str, Any]) -> Any:
     for name, value in params.items():
         hp.values[name] = value
     return hp
-
-
-TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
-                 "seconds", "oracle_seconds", "bracket", "round", "parent", "reason", "rss_mb"]
-
-
-def _write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:
-    folder = paths.study_dir(result.strategy, result.seed)
-    hp_columns = sorted({f"hp_{k}" for t in trials for k in t.params})
-    write_csv(folder / "trials.csv", [t.to_row() for t in trials], TRIAL_COLUMNS + hp_columns)
-    write_csv(folder / "epochs.csv", [e.to_dict() for e in epochs], EPOCH_COLUMNS)
-    atomic_write_json(folder / "records.json", "records",
-                      {"trials": [t.to_dict() for t in trials], "epochs": [e.to_dict() for e in epochs]})
-    atomic_write_json(folder / "study.json", "study", result.to_dict())

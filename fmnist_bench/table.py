@@ -1,12 +1,9 @@
 """A tabular benchmark: every configuration of a grid space trained once per table seed, its curve stored per epoch.
 
 Replayed studies (`fmnist_bench.replay`) read trials from here instead of training, so thousands of studies cost
-seconds (the practice of NAS-Bench-201, HPOBench's tabular benchmarks, LCBench). Layout of `tables/<space>/`:
-
-    table.json          the spec every curve was trained under (grid, split, epochs, batch size)
-    seed<k>.jsonl.gz    one curve per line, for training seed k; written once the seed's build is complete
-    seed<k>.json        how seed k was built: environment, device, jobs, wall time, configurations
-    seed<k>.partial.jsonl  a build in progress (appended one fsync'd line per configuration; resumable)
+seconds (the practice of NAS-Bench-201, HPOBench's tabular benchmarks, LCBench). A table folder holds its spec
+(grid, split, epochs, batch size), and per training seed its curves (one per line), how it was built, and while a
+build is in progress its partial curves (`store.TablePaths` names the files).
 
 A curve records per epoch the training and validation loss and accuracy, the wall seconds of the epoch, and the
 test accuracy and confusion matrix of the weights at that epoch; only a replayed final evaluation reads the test
@@ -26,10 +23,10 @@ import numpy as np
 
 from .errors import TableError
 from .grids import grid_configs
-from .store import atomic_write_json, read_json, read_lines, write_lines_gz
+from .store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
 __all__ = ["Curve", "Table", "TableSpec", "config_key", "curve_from_dict", "curve_to_dict", "load_table",
-           "read_curves", "seed_paths"]
+           "read_curves"]
 
 TABLE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds")
 DEFAULT_TABLES = Path("results") / "tables"
@@ -119,11 +116,6 @@ def curve_from_dict(data: dict[str, Any]) -> Curve:
                  confusion=confusion.reshape(len(confusion), 10, 10), **{name: array(name) for name in TABLE_COLUMNS})
 
 
-def seed_paths(folder: Path, seed: int) -> tuple[Path, Path, Path]:
-    """(complete curves, build record, build in progress) of one training seed."""
-    return folder / f"seed{seed}.jsonl.gz", folder / f"seed{seed}.json", folder / f"seed{seed}.partial.jsonl"
-
-
 def read_curves(path: Path) -> list[Curve]:
     """Curves of a seed file; in a `.partial.jsonl`, a last line cut off by a kill is dropped (it is retrained).
 
@@ -142,14 +134,14 @@ def write_curves(path: Path, curves: list[Curve]) -> None:
 
 
 def write_spec(folder: Path, spec: TableSpec) -> None:
-    atomic_write_json(folder / "table.json", "table", {"spec": spec.to_dict()})
+    atomic_write_json(TablePaths(folder).spec, "table", {"spec": spec.to_dict()})
 
 
 def read_spec(folder: Path) -> TableSpec:
     try:
-        return TableSpec.from_dict(read_json(folder / "table.json", "table")["spec"])
+        return TableSpec.from_dict(read_json(TablePaths(folder).spec, "table")["spec"])
     except (KeyError, TypeError) as exc:
-        raise TableError(f"{folder / 'table.json'} is not a table spec ({exc})") from None
+        raise TableError(f"{TablePaths(folder).spec} is not a table spec ({exc})") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +180,8 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
     Raises:
         TableError: no table there, another space or grid revision, or unreadable curves.
     """
-    if not (folder / "table.json").is_file():
+    files = TablePaths(folder)
+    if not files.spec.is_file():
         raise TableError(f"no table at {folder}; build one with `python -m fmnist_bench table build"
                          f"{' --space ' + space if space else ''}` (see README, 'Tabular benchmark')")
     spec = read_spec(folder)
@@ -199,11 +192,9 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
                          f"version's grid is revision {revision}: rebuild it with `table build`")
     curves: dict[int, dict[str, Curve]] = {}
     builds: dict[int, dict[str, Any]] = {}
-    for path in sorted(folder.glob("seed*.jsonl.gz")):
-        seed = int(path.name.removeprefix("seed").split(".")[0])
-        curves[seed] = {config_key(c.params): c for c in read_curves(path)}
-        record = seed_paths(folder, seed)[1]
-        builds[seed] = read_json(record, "table-build") if record.is_file() else {}
+    for seed in files.complete_seeds():
+        curves[seed] = {config_key(c.params): c for c in read_curves(files.curves(seed))}
+        builds[seed] = read_json(files.build(seed), "table-build") if files.build(seed).is_file() else {}
     if not curves:
         raise TableError(f"the table at {folder} has no complete seed yet; finish it with `table build`")
     return Table(folder, spec, curves, builds)

@@ -24,8 +24,8 @@ from .config import SPACE_REVISIONS
 from .envinfo import collect_env, utc_now
 from .grids import GRIDS
 from .errors import ConfigError, TableError
-from .store import append_line, atomic_write_json, atomic_write_text, read_json
-from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, seed_paths, write_curves, \
+from .store import TablePaths, append_line, atomic_write_json, atomic_write_text, read_json
+from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
     write_spec
 from .tables import fmt_seconds
 
@@ -138,7 +138,7 @@ def _epoch_recorder(x_test: np.ndarray, y_test: np.ndarray, start: float) -> Any
 
 def _check_spec(folder: Path, spec: TableSpec) -> None:
     """Write the spec of a new table; refuse to add curves to a table built under another one."""
-    if (folder / "table.json").is_file():
+    if TablePaths(folder).spec.is_file():
         stored = read_spec(folder)
         if stored != spec:
             differences = "; ".join(stored.differences(spec))
@@ -170,7 +170,8 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     folder = tables_dir / space
     folder.mkdir(parents=True, exist_ok=True)
     _check_spec(folder, spec)
-    complete, record, partial = seed_paths(folder, seed)
+    files = TablePaths(folder)
+    complete, record, partial = files.curves(seed), files.build(seed), files.partial(seed)
     if complete.is_file():
         progress(f"table {space} seed {seed} is complete: {complete}")
         return complete
@@ -179,14 +180,14 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     if partial.is_file():  # rewrite without a line a kill may have cut off, so that appends start on a new line
         _rewrite_partial(partial, kept)
     done = {config_key(c.params) for c in kept}
-    clock = partial.with_suffix(".clock.json")
+    clock = files.clock(seed)
     spent_before = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
     todo = sorted((c for c in wanted if config_key(c) not in done), key=relative_cost, reverse=True)
     total_cost = sum(relative_cost(c) for c in wanted)
     left_cost = sum(relative_cost(c) for c in todo)
     progress(f"table {space} seed {seed}: {len(wanted)} configurations x {spec.epochs} epochs, {len(done)} already "
              f"trained; {jobs} jobs x {threads} thread(s) on {device}; curves go to {partial}")
-    worker_log = folder / f".seed{seed}.workers.log"
+    worker_log = files.worker_log(seed)
     started = time.perf_counter()
     devices: set[str] = set()
     context = multiprocessing.get_context("spawn")  # TensorFlow and JAX do not survive fork

@@ -87,9 +87,9 @@ def render_validation(table: Table, *, epochs: int) -> str:
 
 
 def write_validation(tables_dir: Path, space: str, *, epochs: int) -> Path:
-    from .store import atomic_write_text
+    from .store import TablePaths, atomic_write_text
 
     table = load_table(tables_dir / space, space=space)
-    path = tables_dir / space / "VALIDATION.md"
+    path = TablePaths(tables_dir / space).validation
     atomic_write_text(path, render_validation(table, epochs=epochs))
     return path

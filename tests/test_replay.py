@@ -16,7 +16,8 @@ from fmnist_bench.replay import _early_stopping_length, load_replay_table, repla
 from fmnist_bench.store import load_run
 from fmnist_bench.strategies import STOP_EPOCHS, STOP_EXHAUSTED
 from fmnist_bench.grids import grid_configs
-from fmnist_bench.table import Curve, TableSpec, load_table, seed_paths, write_curves, write_spec
+from fmnist_bench.store import TablePaths
+from fmnist_bench.table import Curve, TableSpec, load_table, write_curves, write_spec
 
 GRID = {"n_hidden_layers": [1, 2], "neurons": [32, 64, 128], "activation": ["relu", "tanh"],
         "learning_rate": [0.001, 0.01]}
@@ -42,7 +43,7 @@ def _write_table(folder: Path, grid: dict = GRID, seeds: tuple[int, ...] = (1, 2
     folder.mkdir(parents=True)
     write_spec(folder, spec)
     for seed in seeds:
-        write_curves(seed_paths(folder, seed)[0], [_curve(c, seed) for c in spec.configs()])
+        write_curves(TablePaths(folder).curves(seed), [_curve(c, seed) for c in spec.configs()])
     return spec
 
 
@@ -230,7 +231,7 @@ def test_a_table_of_another_grid_revision_is_refused(tmp_path: Path, capsys: pyt
 def test_a_table_missing_a_configuration_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "tables" / "ann-grid"
     spec = _write_table(folder, seeds=())
-    write_curves(seed_paths(folder, 1)[0], [_curve(c, 1) for c in spec.configs()[1:]])
+    write_curves(TablePaths(folder).curves(1), [_curve(c, 1) for c in spec.configs()[1:]])
     line = _error(capsys, ["-q", "run", "--space", "ann-grid", "--replay", "--tables-dir", str(tmp_path / "tables"),
                            "--results-dir", str(tmp_path / "results"), "--epochs-per-trial", "3",
                            "--final-epochs", str(EPOCHS)])

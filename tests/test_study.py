@@ -10,7 +10,7 @@ import pytest
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.records import TrialRecord, TrialStatus
-from fmnist_bench.store import atomic_write_json
+from fmnist_bench.store import StudyPaths, atomic_write_json
 from fmnist_bench.study import StudyRecorder, best_trial
 
 
@@ -36,7 +36,7 @@ def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
 
     work = tmp_path / "work"
     recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, records_dir=work / "records")
-    tuner = _open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+    tuner = _open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
     tuner.save()  # oracle.json and the tuner file, as keras-tuner writes them after each trial
     atomic_write_json(work / "records" / "trial_0000.json", "trial",
                       {"trial": _record(0, 0.8).to_dict(), "epochs": []})
@@ -51,7 +51,7 @@ def test_a_project_cut_off_mid_write_is_moved_aside_with_the_records_and_the_stu
     oracle = work / "tuner" / "oracle.json"
     oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of keras-tuner's write leaves
     with caplog.at_level(logging.WARNING):
-        tuner = _open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+        tuner = _open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
     assert tuner.oracle.trials == {}  # a fresh start
     (project_aside,) = work.glob("tuner.damaged-*")
     (records_aside,) = work.glob("records.damaged-*")
@@ -73,7 +73,7 @@ def test_a_project_that_parses_but_cannot_be_reloaded_stops_the_study_and_delete
     monkeypatch.setattr(study, "_build_tuner", unreadable)
     with pytest.raises(StudyFailed, match=r"cannot reload the keras-tuner project .*tuner \(.*oracle\.json: "
                                           r"PermissionError: .*nothing was deleted"):
-        study._open_tuner(PRESETS["smoke"], "random", 1, work, recorder, None)
+        study._open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
     assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
 
 

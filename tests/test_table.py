@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from fmnist_bench.errors import TableError
-from fmnist_bench.table import TableSpec, config_key, load_table, read_curves, seed_paths
+from fmnist_bench.store import TablePaths
+from fmnist_bench.table import TableSpec, config_key, load_table, read_curves
 from fmnist_bench.tablebuild import build_table
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
@@ -44,9 +45,9 @@ def test_a_build_stores_every_configuration_with_its_epochs_and_test_scores(buil
         assert curve.confusion.shape == (2, 10, 10) and np.all(curve.confusion.sum(axis=(1, 2)) == 10_000)
         accuracy = np.trace(curve.confusion, axis1=1, axis2=2) / 10_000
         assert np.allclose(accuracy, curve.test_accuracy)
-    record = json.loads(seed_paths(built / "ann-grid", 1)[1].read_text())
+    record = json.loads(TablePaths(built / "ann-grid").build(1).read_text())
     assert record["configs"] == 4 and record["wall_seconds"] > 0 and record["env"]["keras_tuner"]
-    assert not seed_paths(built / "ann-grid", 1)[2].exists()  # the partial file is gone once complete
+    assert not TablePaths(built / "ann-grid").partial(1).exists()  # the partial file is gone once complete
 
 
 def test_a_killed_build_resumes_and_retrains_only_what_is_missing(built: Path, tmp_path: Path) -> None:
@@ -56,11 +57,11 @@ def test_a_killed_build_resumes_and_retrains_only_what_is_missing(built: Path, t
     (folder / "table.json").write_bytes((source / "table.json").read_bytes())
     import gzip
 
-    lines = gzip.decompress(seed_paths(source, 1)[0].read_bytes()).decode().splitlines()
+    lines = gzip.decompress(TablePaths(source).curves(1).read_bytes()).decode().splitlines()
     # what a kill leaves: two curves appended, a third cut off mid-line
-    seed_paths(folder, 1)[2].write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:100])
+    TablePaths(folder).partial(1).write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:100])
     _build(tmp_path)
-    resumed = {config_key(c.params): c for c in read_curves(seed_paths(folder, 1)[0])}
+    resumed = {config_key(c.params): c for c in read_curves(TablePaths(folder).curves(1))}
     kept = [json.loads(line) for line in lines[:2]]
     assert len(resumed) == 4
     for old in kept:  # the finished curves were kept as they were, not retrained
