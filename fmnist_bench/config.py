@@ -22,7 +22,6 @@ else:  # Python 3.10: the same parser, published as the `tomli` backport (a depe
     import tomli as tomllib
 
 __all__ = [
-    "LR_PLATEAU_PATIENCE",
     "PRESETS",
     "PRESET_NOTES",
     "RunConfig",
@@ -57,7 +56,7 @@ class RunConfig:
         batch_size: mini-batch size for search and final fit.
         final_epochs: epochs of the final fit of the best configuration (early stopping may end it sooner).
         patience: early-stopping patience (epochs without val_accuracy gain) of the final fit.
-        final_lr_decay: the final fit multiplies its learning rate by this after `LR_PLATEAU_PATIENCE` epochs
+        final_lr_decay: the final fit multiplies its learning rate by this after `lr_plateau_patience` epochs
             without val_accuracy gain (1.0: constant, as the original project). A CNN refit at the searched
             constant rate stalls while its validation accuracy still swings by a point from epoch to epoch.
         val_size: images held out of the 60k training file for validation.
@@ -77,6 +76,8 @@ class RunConfig:
         refits: how many times the final fit trains the chosen configuration, each from its own initialisation;
             their spread is refit noise, apart from the quality of the choice. The first refit is the one every
             earlier run made, and its per-class scores are the ones reported.
+        lr_plateau_patience: epochs without val_accuracy gain before the final fit decays its learning rate
+            (only with final_lr_decay < 1).
         replay: trials read their epochs from the space's tabular benchmark (`fmnist_bench.table`) instead of
             training: keras-tuner's own oracles choose as in a live run, nothing is trained, and time is the
             table's recorded epoch seconds plus the oracle's own compute. Grid spaces only.
@@ -101,6 +102,7 @@ class RunConfig:
     streams: str = "paired"
     refits: int = 1
     budget_seconds: float | None = None
+    lr_plateau_patience: int = 2
     replay: bool = False
 
     def __post_init__(self) -> None:
@@ -143,9 +145,9 @@ class RunConfig:
 
 _KEEP = object()
 _ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
-                                        "budget_seconds": None, "replay": False}
+                                        "budget_seconds": None, "replay": False,
+                                        "lr_plateau_patience": 2}
 STREAMS = ("paired", "independent")
-LR_PLATEAU_PATIENCE = 2
 
 
 def _jsonable(value: Any) -> Any:
@@ -153,7 +155,7 @@ def _jsonable(value: Any) -> Any:
 
 
 _INT_FIELDS = {"epochs_per_trial", "budget_epochs", "batch_size", "final_epochs", "patience", "val_size",
-               "hyperband_factor", "workers", "refits"}
+               "hyperband_factor", "workers", "refits", "lr_plateau_patience"}
 _OPTIONAL_INT_FIELDS = {"train_subset", "test_subset"}
 
 
@@ -198,7 +200,8 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"seeds must be integers >= 1 (keras-tuner treats 0 as 'random'), found {seed!r}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"seeds repeat a value: {cfg.seeds}")
-    for name in ("epochs_per_trial", "batch_size", "final_epochs", "patience", "val_size", "workers", "refits"):
+    for name in ("epochs_per_trial", "batch_size", "final_epochs", "patience", "val_size", "workers", "refits",
+                 "lr_plateau_patience"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, found {getattr(cfg, name)}")
     if cfg.budget_epochs < cfg.epochs_per_trial:

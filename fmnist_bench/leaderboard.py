@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .envinfo import software_stack
+from .config import RunConfig
 from .errors import ResultsError
 from .stats import ALPHA, POWER, paired_tests, t_interval
 from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
@@ -57,8 +58,8 @@ class Benchmark:
 
 
 def benchmark_of(run: StoredRun) -> Benchmark:
-    budget = (run.space_label, int(run.config["budget_epochs"]), float(run.config.get("budget_seconds") or 0))
-    if run.config.get("replay", False):
+    budget = (run.space_label, int(run.config.budget_epochs), float(run.config.budget_seconds or 0))
+    if run.config.replay:
         return Benchmark(*budget, "table", "replayed")
     devices = {st.result.device.split(":", 1)[0] for st in run.studies}
     return Benchmark(*budget, "gpu" if "gpu" in devices else "cpu")
@@ -67,7 +68,7 @@ def benchmark_of(run: StoredRun) -> Benchmark:
 def _protocol(run: StoredRun) -> tuple[str, str]:
     """What must be equal for seeds of two runs to be pooled: the config but its seeds and strategies, and the
     backend (the same seed trains differently under TensorFlow and JAX)."""
-    config = {k: v for k, v in sorted(run.config.items()) if k not in ("seeds", "strategies")}
+    config = {k: v for k, v in sorted(run.config.to_dict().items()) if k not in ("seeds", "strategies")}
     return repr(config), str(run.env.get("keras_backend", "tensorflow"))
 
 
@@ -105,7 +106,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
             test = versus.get(name)
             sign = 1.0 if test is None or test.a == name else -1.0  # the difference as (name - random)
             rows.append({
-                "group": position, "strategy": name, "preset": members[0].config.get("preset"),
+                "group": position, "strategy": name, "preset": members[0].config.preset,
                 "final_fit": _final_fit(members[0].config), "how": _how(members[0].config), "seeds": len(values),
                 "mean": float(np.mean(values)), "ci": t_interval(values),
                 "vs_random": None if test is None else (sign * test.mean_diff,
@@ -117,17 +118,17 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
 
 
-def _final_fit(config: dict[str, Any]) -> str:
-    decay = config.get("final_lr_decay", 1.0)
-    return (f"{config['final_epochs']} ep, patience {config['patience']}"
+def _final_fit(config: RunConfig) -> str:
+    decay = config.final_lr_decay
+    return (f"{config.final_epochs} ep, patience {config.patience}"
             + ("" if decay == 1.0 else f", lr x{decay:g} on plateau"))
 
 
-def _how(config: dict[str, Any]) -> str | None:
+def _how(config: RunConfig) -> str | None:
     """The protocol settings beyond the budget that change results: trial workers, random streams, refits."""
-    parts = [f"{config['workers']} workers" if config.get("workers", 1) > 1 else "",
-             "independent streams" if config.get("streams", "paired") == "independent" else "",
-             f"{config['refits']} refits" if config.get("refits", 1) > 1 else ""]
+    parts = [f"{config.workers} workers" if config.workers > 1 else "",
+             "independent streams" if config.streams == "independent" else "",
+             f"{config.refits} refits" if config.refits > 1 else ""]
     return ", ".join(p for p in parts if p) or None
 
 
@@ -161,7 +162,7 @@ def _smoke_row(run: StoredRun) -> dict[str, Any]:
 def _benchmarks(runs: list[StoredRun]) -> dict[Benchmark, list[dict[str, Any]]]:
     grouped: dict[Benchmark, list[StoredRun]] = {}
     for run in runs:
-        if run.config.get("preset") != "smoke":
+        if run.config.preset != "smoke":
             grouped.setdefault(benchmark_of(run), []).append(run)
     return {b: pooled_rows(grouped[b]) for b in sorted(grouped)}
 
@@ -184,7 +185,7 @@ def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: P
             "seed are common.\n"]
     for benchmark, rows in _benchmarks(runs).items():
         text += [f"## {benchmark.title}\n", markdown_table(rows, BENCHMARK_COLUMNS)]
-    smoke = sorted((r for r in runs if r.config.get("preset") == "smoke"), key=lambda r: r.root.name)
+    smoke = sorted((r for r in runs if r.config.preset == "smoke"), key=lambda r: r.root.name)
     if smoke:
         text += ["## Compatibility smoke runs\n",
                  "The `smoke` preset (2,000 training images, 6 epochs per study, seed 1) in each environment of "

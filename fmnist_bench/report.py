@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import LR_PLATEAU_PATIENCE
-from .data import CLASS_NAMES
+from .config import RunConfig
 from .envinfo import software_stack
 from .errors import ResultsError
 from .records import StudyResult
@@ -36,7 +35,7 @@ def _params(params: dict[str, Any]) -> str:
 
 def study_rows(run: StoredRun) -> list[dict[str, Any]]:
     """One row per study, in config order (strategy, then seed)."""
-    target = run.config["target_accuracy"]
+    target = run.config.target_accuracy
     rows = []
     for st in run.studies:
         r = st.result
@@ -89,7 +88,7 @@ def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
         return []
     ranks, wins = mean_ranks(scores), win_counts(scores)
     means = scores.mean(axis=0)
-    target = run.config["target_accuracy"]
+    target = run.config.target_accuracy
     rows = []
     for k, name in enumerate(strategies):
         reach = [first_reach(anytime_curve(st.epochs, st.trials), target) for st in run.studies
@@ -129,7 +128,7 @@ def class_rows(run: StoredRun) -> tuple[list[dict[str, Any]], list[Column]]:
     mean_f1 = np.mean([per[n]["f1"] for n in strategies], axis=0)  # (10,)
     rows = []
     for rank, c in enumerate(np.argsort(mean_f1, kind="stable"), start=1):
-        name = CLASS_NAMES[c]
+        name = run.studies[0].result.test["class_names"][c]  # as recorded with the scores
         row: dict[str, Any] = {"rank": rank, "class": f"**{name}**" if rank <= 3 else name,
                                "mean_f1": float(mean_f1[c])}
         for name in strategies:
@@ -171,24 +170,24 @@ def _paired_section(run: StoredRun) -> str:
                 "P(first beats second): share of seeds on which the first scored higher, ties counted half.")) + "\n")
 
 
-def _lr_decay(cfg: dict[str, Any]) -> str:
-    decay = cfg.get("final_lr_decay", 1.0)
-    return "" if decay == 1.0 else f"; learning rate x{decay:g} after {LR_PLATEAU_PATIENCE} epochs without gain"
+def _lr_decay(cfg: RunConfig) -> str:
+    decay = cfg.final_lr_decay
+    return "" if decay == 1.0 else f"; learning rate x{decay:g} after {cfg.lr_plateau_patience} epochs without gain"
 
 
 def _config_env_table(run: StoredRun) -> str:
     cfg, env = run.config, run.env
     devices = sorted({st.result.device for st in run.studies})
     rows = [{"key": k, "value": v} for k, v in [
-        ("space", run.space_label), ("preset", cfg["preset"]), ("strategies", ", ".join(cfg["strategies"])),
-        ("seeds", ", ".join(map(str, cfg["seeds"]))), ("budget per study", _budget(cfg)),
-        ("epochs per trial (Hyperband max_epochs)", cfg["epochs_per_trial"]), ("batch size", cfg["batch_size"]),
-        ("final fit", f"up to {cfg['final_epochs']} epochs, early stopping on val_accuracy, "
-                      f"patience {cfg['patience']}, best weights restored" + _lr_decay(cfg)),
-        ("data", f"train {cfg['train_subset'] or 60000 - cfg['val_size']}, validation {cfg['val_size']}, "
-                 f"test {cfg['test_subset'] or 10000}"),
-        ("target validation accuracy", cfg["target_accuracy"]),
-        ("trial workers per study", cfg.get("workers", 1)),
+        ("space", run.space_label), ("preset", cfg.preset), ("strategies", ", ".join(cfg.strategies)),
+        ("seeds", ", ".join(map(str, cfg.seeds))), ("budget per study", _budget(cfg)),
+        ("epochs per trial (Hyperband max_epochs)", cfg.epochs_per_trial), ("batch size", cfg.batch_size),
+        ("final fit", f"up to {cfg.final_epochs} epochs, early stopping on val_accuracy, "
+                      f"patience {cfg.patience}, best weights restored" + _lr_decay(cfg)),
+        ("data", f"train {cfg.train_subset or 60000 - cfg.val_size}, validation {cfg.val_size}, "
+                 f"test {cfg.test_subset or 10000}"),
+        ("target validation accuracy", cfg.target_accuracy),
+        ("trial workers per study", cfg.workers),
         ("backend / Keras / keras-tuner", software_stack(env)),
         ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", env.get("cpu")),
         ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
@@ -200,7 +199,7 @@ STUDY_ROWS_MAX_SEEDS = 10  # beyond this, the summary aggregates instead of list
 
 
 def _is_replay(run: StoredRun) -> bool:
-    return bool(run.config.get("replay", False))
+    return bool(run.config.replay)
 
 
 def _replay_note(run: StoredRun) -> str:
@@ -225,9 +224,9 @@ def _replay_reference(run: StoredRun) -> Any:
     from .table import load_table
 
     cfg = run.config
-    table = load_table(Path(run.env.get("table", {}).get("folder", "")), space=cfg["space"])
-    return reference(table, epochs_per_trial=cfg["epochs_per_trial"], final_epochs=cfg["final_epochs"],
-                     patience=cfg["patience"])
+    table = load_table(Path(run.env.get("table", {}).get("folder", "")), space=cfg.space)
+    return reference(table, epochs_per_trial=cfg.epochs_per_trial, final_epochs=cfg.final_epochs,
+                     patience=cfg.patience)
 
 
 def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
@@ -236,7 +235,7 @@ def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
     to random search, and the test regret of the final fit."""
     from .regret import regret_after
 
-    budget = run.config["budget_epochs"]
+    budget = run.config.budget_epochs
     marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
     by_strategy = {name: sorted((st for st in run.studies if st.result.strategy == name), key=lambda st: st.result.seed)
                    for name in run.strategies}
@@ -277,7 +276,7 @@ def _mean_ci(values: np.ndarray) -> str:
 
 def regret_section(run: StoredRun) -> str:
     ref = _replay_reference(run)
-    budget = run.config["budget_epochs"]
+    budget = run.config.budget_epochs
     marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
     columns = [Column("strategy", "strategy"), Column("n", "studies")]
     columns += [Column(f"at{m}", f"regret after {m} epochs (pp) [95% t-CI]") for m in marks]
@@ -288,7 +287,7 @@ def regret_section(run: StoredRun) -> str:
     return ("### Simple regret\n\n" + markdown_table(regret_rows(run, ref), columns, legend=(
         "Simple regret: the grid's best configuration's value minus the value of the search's incumbent (its "
         "best-scoring trial so far), in percentage points; a configuration's value is its best validation accuracy "
-        f"in a full {run.config['epochs_per_trial']}-epoch trial, averaged over the table's seeds, so regret scores "
+        f"in a full {run.config.epochs_per_trial}-epoch trial, averaged over the table's seeds, so regret scores "
         f"the choice, not the noise of its refit. The grid's best: {best} ({100 * ref.best_value:.2f}% validation). "
         "Lower is better; 0 means the search chose the grid's best. Test regret: the grid's best configuration's "
         f"test accuracy under the same final-fit rule ({100 * ref.best_test:.2f}%) minus the study's test "
@@ -305,7 +304,7 @@ def render_regret_png(run: StoredRun) -> bytes:
     from .regret import regret_curve
 
     ref = _replay_reference(run)
-    grid = np.arange(1, int(run.config["budget_epochs"]) + 1)
+    grid = np.arange(1, int(run.config.budget_epochs) + 1)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for name, style in zip(run.strategies, ("-", "--", ":", "-.")):
         rows = []
@@ -318,7 +317,7 @@ def render_regret_png(run: StoredRun) -> bytes:
         ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
     ax.set_xlabel("training epochs spent")
     ax.set_ylabel("simple regret (pp of validation accuracy)")
-    ax.set_title(f"Simple regret ({run.config['space']}, replayed, {len(run.seeds)} seeds, mean and 95% t-interval)")
+    ax.set_title(f"Simple regret ({run.config.space}, replayed, {len(run.seeds)} seeds, mean and 95% t-interval)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
@@ -336,24 +335,24 @@ def _unspent_note(run: StoredRun) -> str:
             "its results had less compute.")
 
 
-def _refits_note(cfg: dict[str, Any]) -> str:
-    if cfg.get("refits", 1) == 1:
+def _refits_note(cfg: RunConfig) -> str:
+    if cfg.refits == 1:
         return ""
-    return (f" Refits: the chosen configuration trained {cfg['refits']} times from different initialisations; "
+    return (f" Refits: the chosen configuration trained {cfg.refits} times from different initialisations; "
             "their spread is refit noise. Test acc, macro F1 and the per-class tables are the first refit's; "
             "comparisons across seeds use each study's mean over its refits.")
 
 
-def _budget(cfg: dict[str, Any]) -> str:
-    epochs = f"{cfg['budget_epochs']} training epochs"
-    if cfg.get("budget_seconds") is None:
+def _budget(cfg: RunConfig) -> str:
+    epochs = f"{cfg.budget_epochs} training epochs"
+    if cfg.budget_seconds is None:
         return epochs
-    return (f"{cfg['budget_seconds']:g} s of search or {epochs}, whichever is spent first (a time budget depends "
+    return (f"{cfg.budget_seconds:g} s of search or {epochs}, whichever is spent first (a time budget depends "
             "on the machine that ran it)")
 
 
-def _design(cfg: dict[str, Any]) -> str:
-    if cfg.get("streams", "paired") == "independent":
+def _design(cfg: RunConfig) -> str:
+    if cfg.streams == "independent":
         return ("Design: independent streams; each strategy's oracle, weight init and refit draw from a stream of "
                 "their own, and only the data split is shared on a seed.")
     return ("Design: paired (common random numbers); on a seed, every strategy gets the same data split and the "
@@ -374,7 +373,7 @@ def _time_basis(run: StoredRun) -> str:
 def render_summary(run: StoredRun) -> str:
     cfg = run.config
     complete = len(run.studies)
-    expected = len(cfg["strategies"]) * len(cfg["seeds"])
+    expected = len(cfg.strategies) * len(cfg.seeds)
     parts = [f"# Run {run.root.name}\n",
              f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
              f"budget {_budget(cfg)} per study. {complete} of {expected} studies complete. "
@@ -385,12 +384,12 @@ def render_summary(run: StoredRun) -> str:
                   "epoch). The tables below aggregate them.\n"]
     else:
         parts += ["## Strategies\n",
-             markdown_table(study_rows(run), STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.get("refits", 1) > 1 else []),
+             markdown_table(study_rows(run), STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.refits > 1 else []),
                             legend=(
                  "Selection score: the chosen trial's best epoch on the validation split, the value keras-tuner "
                  "ranks trials by; the maximum over every epoch of every trial, so it is optimistic, and it is not "
                  "a test result. Test acc: the refit of that configuration, evaluated once on the test set. "
-                 f"Target: validation accuracy {cfg['target_accuracy']} (the original notebook reported 88.2% as "
+                 f"Target: validation accuracy {cfg.target_accuracy} (the original notebook reported 88.2% as "
                  "its test accuracy; here it is a target for the search's validation accuracy); epochs/time to "
                  "target count training epochs and seconds of the search until it was first reached, '-' if "
                  "never. " + _time_basis(run) + _refits_note(cfg) + _unspent_note(run))), ""]
@@ -489,14 +488,14 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
                         drawstyle="steps-post", linestyle=style, linewidth=width)
         if len(items) > 1:
             ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
-    target = run.config["target_accuracy"]
+    target = run.config.target_accuracy
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"validation target {target}")
     values = [s.best_val_accuracy for s in (st.result for st in run.studies)]
     ax.set_ylim(max(0.0, min(min(values), target) - 0.08), min(1.0, max(max(values), target) + 0.02))
     ax.set_xlabel("training epochs spent" if by == "epochs" else "search seconds spent (oracle, build, train)")
     ax.set_ylabel("best validation accuracy so far")
     n_seeds = len(run.seeds)
-    ax.set_title(f"Anytime performance ({run.config['space']}, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
+    ax.set_title(f"Anytime performance ({run.config.space}, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
                  + (", mean and 95% t-interval over seeds)" if n_seeds > 1 else ")"))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import ResultsError
+from .config import RunConfig
+from .errors import ConfigError, ResultsError
 from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
@@ -360,7 +361,7 @@ class StoredRun:
     """A run as read back from disk: only complete studies (those with a study.json) are included."""
 
     root: Path
-    config: dict[str, Any]
+    config: RunConfig  # with every field a run made before it existed at its default
     env: dict[str, Any]
     studies: list[StoredStudy]
     space_revision: int = 1  # runs stored before revisions existed are revision 1
@@ -368,12 +369,12 @@ class StoredRun:
     @property
     def space_label(self) -> str:
         """The space's name, with its revision from the second on (`ann r2`): old and new ranges never mix."""
-        space = self.config["space"]
+        space = self.config.space
         return space if self.space_revision == 1 else f"{space} r{self.space_revision}"
 
     @property
     def strategies(self) -> list[str]:
-        return [s for s in self.config["strategies"] if any(st.result.strategy == s for st in self.studies)]
+        return [s for s in self.config.strategies if any(st.result.strategy == s for st in self.studies)]
 
     @property
     def seeds(self) -> list[int]:
@@ -390,13 +391,16 @@ def load_run(run_dir: Path) -> StoredRun:
         raise ResultsError(f"{run_dir} is not a run folder (no config.json); run `python -m fmnist_bench run` first")
     paths = RunPaths(run_dir)
     document = read_json(paths.config, "config")
-    config = document["config"]
+    try:
+        config = RunConfig.from_dict(document["config"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise ResultsError(f"{paths.config} holds no config this version can read ({exc})") from None
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     studies = []
     if paths.studies_archive.is_file():
         studies = [StoredStudy.from_dict(d) for d in read_lines(paths.studies_archive)]
-    for strategy in config["strategies"]:
-        for seed in config["seeds"]:
+    for strategy in config.strategies:
+        for seed in config.seeds:
             files = paths.study(strategy, seed)
             if files.result.is_file():
                 studies.append(StoredStudy(*load_study(files)))

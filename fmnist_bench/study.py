@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .config import LR_PLATEAU_PATIENCE, RunConfig
+from .config import RunConfig
 from .distributed import Serving
 from .errors import StudyFailed
 from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, study_name
@@ -389,7 +389,7 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
                      (logs or {}).get("val_accuracy", float("nan"))))]
     if cfg.final_lr_decay < 1.0:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=cfg.final_lr_decay,
-                                                           patience=LR_PLATEAU_PATIENCE, min_lr=1e-6))
+                                                           patience=cfg.lr_plateau_patience, min_lr=1e-6))
     start = time.perf_counter()
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                         epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0, callbacks=callbacks)

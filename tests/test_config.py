@@ -127,3 +127,23 @@ def test_refits_default_to_one_without_changing_run_ids_and_full_refits_three_ti
     assert make_config("full").refits == 3 and make_config("full", space="cnn").refits == 3
     with pytest.raises(ConfigError, match="refits must be >= 1"):
         RunConfig(refits=0)
+
+
+def test_a_stored_config_reads_back_typed_with_every_later_field_at_its_default(tmp_path) -> None:
+    """Readers never re-implement defaults: a config stored before workers, refits, streams, time budgets or the
+    plateau patience existed reads back as a RunConfig holding their defaults."""
+    from fmnist_bench.errors import ResultsError
+    from fmnist_bench.store import RunPaths, atomic_write_json, load_run
+
+    old = PRESETS["smoke"].to_dict()  # as runs stored it: fields at their defaults left out
+    paths = RunPaths(tmp_path / "old")
+    atomic_write_json(paths.config, "config", {"config": old})
+    with pytest.raises(ResultsError, match="no complete study"):  # the config itself was read
+        load_run(paths.root)
+    assert RunConfig.from_dict(old) == PRESETS["smoke"]
+    assert (PRESETS["smoke"].workers, PRESETS["smoke"].lr_plateau_patience, PRESETS["smoke"].replay) == (1, 2, False)
+    # the plateau patience changes final fits, so it is part of the config: a new value is a new run id
+    assert PRESETS["smoke"].replace(lr_plateau_patience=4).run_id != PRESETS["smoke"].run_id
+    atomic_write_json(paths.config, "config", {"config": old | {"bogus": 1}})
+    with pytest.raises(ResultsError, match="no config this version can read"):
+        load_run(paths.root)

@@ -272,7 +272,7 @@ def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
     assert seen == []  # the original protocol: a constant learning rate
     study.run_study(cfg.replace(final_lr_decay=0.5), "random", 1, RunPaths(tmp_path / "decayed"), data_dir=None,
                     device="cpu", threads=2)
-    assert seen == [("val_accuracy", 0.5, study.LR_PLATEAU_PATIENCE)] * 3  # every epoch of the 3-epoch final fit
+    assert seen == [("val_accuracy", 0.5, cfg.lr_plateau_patience)] * 3  # every epoch of the 3-epoch final fit
 
 
 def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp_path: Path) -> None:
