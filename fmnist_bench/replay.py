@@ -20,12 +20,11 @@ What a replay approximates, and how:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -33,6 +32,9 @@ from .config import RunConfig
 from .errors import StudyFailed, TableError
 from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
 from .table import Curve, Table
+
+if TYPE_CHECKING:
+    from .study import Refit
 
 __all__ = ["check_table", "final_epoch", "grid_hyperparameters", "load_replay_table", "replay_device",
            "replay_study", "run_replay"]
@@ -117,7 +119,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     import keras_tuner as kt
 
     from .strategies import stream_seed
-    from .study import best_trial
+    from .study import choose, study_result
 
     stream = stream_seed(cfg, strategy, seed)
     clock = _Clock()
@@ -155,25 +157,10 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
             round=budget.get("round"), parent=f"{name}-t{int(parent):03d}" if parent else None, reason=reason,
             oracle_seconds=round(oracle_seconds, 5)))
         clock.spent += trials[-1].cost_seconds
-    best = best_trial(trials)
-    if best is None:
-        raise StudyFailed(f"{strategy} seed {seed}: all {len(trials)} trials failed")
+    best = choose(trials, strategy, seed)
     refits = [_refit(cfg, table, best.params, stream, index) for index in range(cfg.refits)]
-    first_refit = refits[0]
-    val_history = first_refit.val_history
-    result = StudyResult(
-        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
-        best_params=best.params, best_val_accuracy=float(best.score or 0.0),
-        final_val_accuracy=float(max(val_history)), final_epochs_run=len(val_history),
-        final_best_epoch=int(np.argmax(val_history)) + 1, test=first_refit.scores.to_dict(),
-        test_loss=None, epochs_budget=cfg.budget_epochs,
-        epochs_planned=sum(t.epochs_planned for t in trials),
-        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
-        failed_trials=sum(not t.status.is_usable() for t in trials),
-        unique_configs=len({t.config_key() for t in trials}), search_seconds=clock.spent,
-        final_fit_seconds=sum(r.seconds for r in refits), device=replay_device(table), threads=1,
-        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
-        stop_reason=oracle.stop_reason)
+    result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock.spent,
+                          device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason)
     return result, trials, epochs
 
 
@@ -202,16 +189,11 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
     return len(history), ""
 
 
-@dataclasses.dataclass(frozen=True)
-class _Refit:
-    val_history: list[float]
-    scores: Any  # metrics.ClassScores
-    seconds: float
-
-
-def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> _Refit:
-    """The final fit read from the table: early stopping on validation accuracy, best epoch restored."""
+def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> Refit:
+    """The final fit read from the table: early stopping on validation accuracy, best epoch restored; no test loss
+    (the table stores test accuracy and the confusion matrix only)."""
     from .metrics import scores_from_confusion
+    from .study import Refit
 
     curve = table.curve(params, _draw(table, stream, "final", index))
     history = curve.val_accuracy[:cfg.final_epochs]
@@ -219,8 +201,8 @@ def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, in
     best = final_epoch(history, cfg.patience)
     if not np.all(np.isfinite(curve.loss[:run])):
         raise StudyFailed(f"the replayed final fit of {params} diverged (its stored loss is not finite)")
-    return _Refit([float(v) for v in history[:run]], scores_from_confusion(curve.confusion[best]),
-                  curve.setup_seconds + float(np.sum(curve.seconds[:run])))
+    return Refit([float(v) for v in history[:run]], None, scores_from_confusion(curve.confusion[best]),
+                 curve.setup_seconds + float(np.sum(curve.seconds[:run])))
 
 
 def final_epoch(history: np.ndarray, patience: int) -> int:

@@ -23,7 +23,7 @@ from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_s
 from .store import RunPaths, StudyPaths, atomic_write_json, read_json, write_study
 from .tables import fmt_seconds
 
-__all__ = ["run_study", "run_worker", "best_trial"]
+__all__ = ["Refit", "best_trial", "choose", "run_study", "run_worker", "study_result"]
 
 log = logging.getLogger(__name__)
 
@@ -304,64 +304,94 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
     """
     device_name, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device,
                                            threads=threads)
-    import keras_tuner as kt
+    tuner, workers, search_seconds = _search(cfg, strategy, seed, paths, recorder, splits, serving=serving,
+                                             trials_per_process=trials_per_process, data_dir=data_dir,
+                                             device=device, threads=threads)
+    trials, epochs = recorder.load(_ended_trials(tuner))
+    best = choose(trials, strategy, seed)
+    log.info("[%s seed%d] final fit of %s: %s, up to %d epochs%s", strategy, seed, best.trial_id,
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()),
+             cfg.final_epochs, f", {cfg.refits} times" if cfg.refits > 1 else "")
+    refits = [_refit(cfg, best, splits, strategy=strategy, seed=seed, index=k) for k in range(cfg.refits)]
+    result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits,
+                          search_seconds=search_seconds, device=device_name, threads=threads, workers=workers,
+                          stop_reason=getattr(tuner.oracle, "stop_reason", ""))
+    write_study(paths, result, trials, epochs)
+    log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
+             result.test["accuracy"], result.test["macro_f1"], fmt_seconds(result.search_seconds),
+             fmt_seconds(result.final_fit_seconds))
+    return result
 
+
+def _search(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, recorder: StudyRecorder, splits: Any, *,
+            serving: Serving | None, trials_per_process: int | None, data_dir: Path | None, device: str,
+            threads: int) -> tuple[Any, int, float | None]:
+    """Run (or resume) the search; (tuner, workers that took part, the chief's wall seconds or None if serial)."""
     files = paths.study(strategy, seed)
     if serving is None:
         tuner = _open_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
         recorder.search_starting()
         tuner.search(**_search_kwargs(cfg, splits))
-        workers, search_seconds = 1, None
-    else:
-        tuner = _open_tuner(cfg, strategy, seed, files, recorder, None)
-        worker_threads = max(1, threads // max(1, serving.local_workers))
-        workers, search_seconds = _serve(strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir,
-                                         device=device, threads=worker_threads)
+        return tuner, 1, None
+    tuner = _open_tuner(cfg, strategy, seed, files, recorder, None)
+    worker_threads = max(1, threads // max(1, serving.local_workers))
+    workers, seconds = _serve(strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir, device=device,
+                              threads=worker_threads)
+    return tuner, workers, seconds
 
-    ended = [t.trial_id for t in tuner.oracle.trials.values() if t.status != kt.engine.trial.TrialStatus.RUNNING]
-    trials, epochs = recorder.load(ended)
+
+def _ended_trials(tuner: Any) -> list[str]:
+    import keras_tuner as kt
+
+    return [t.trial_id for t in tuner.oracle.trials.values() if t.status != kt.engine.trial.TrialStatus.RUNNING]
+
+
+def choose(trials: list[TrialRecord], strategy: str, seed: int) -> TrialRecord:
+    """The trial whose configuration the final fit trains (`best_trial`).
+
+    Raises:
+        StudyFailed: every trial failed.
+    """
     best = best_trial(trials)
     if best is None:
         reasons = sorted({t.reason for t in trials})
         raise StudyFailed(f"{strategy} seed {seed}: all {len(trials)} trials failed ({'; '.join(reasons)})")
-
-    log.info("[%s seed%d] final fit of %s: %s, up to %d epochs%s", strategy, seed, best.trial_id,
-             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()),
-             cfg.final_epochs, f", {cfg.refits} times" if cfg.refits > 1 else "")
-    refits = [_refit(cfg, best, splits, strategy=strategy, seed=seed, index=k) for k in range(cfg.refits)]
-    first = refits[0]  # the refit every earlier run made; its per-class scores and confusion matrix are reported
-    val_history, scores = first.val_history, first.scores
-    final_seconds = sum(r.seconds for r in refits)
-
-    result = StudyResult(
-        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
-        best_params=best.params, best_val_accuracy=float(best.score), final_val_accuracy=float(max(val_history)),
-        final_epochs_run=len(val_history), final_best_epoch=int(max(range(len(val_history)),
-                                                                    key=val_history.__getitem__)) + 1,
-        test=scores.to_dict(), test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
-        epochs_planned=sum(t.epochs_planned for t in trials),
-        epochs_trained=sum(t.epochs_trained for t in trials), trials=len(trials),
-        failed_trials=sum(not t.status.is_usable() for t in trials),
-        unique_configs=len({t.config_key() for t in trials}),
-        search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
-        final_fit_seconds=final_seconds, device=device_name, threads=threads, workers=workers,
-        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
-        stop_reason=getattr(tuner.oracle, "stop_reason", ""))
-    write_study(paths, result, trials, epochs)
-    log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
-             scores.accuracy, scores.macro_f1, fmt_seconds(result.search_seconds), fmt_seconds(final_seconds))
-    return result
+    return best
 
 
 @dataclasses.dataclass(frozen=True)
-class _Refit:
+class Refit:
+    """One final fit of the chosen configuration, trained live or read from a table."""
+
     val_history: list[float]
-    test_loss: float
+    test_loss: float | None
     scores: Any  # metrics.ClassScores
     seconds: float
 
 
-def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, seed: int, index: int) -> _Refit:
+def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[TrialRecord], best: TrialRecord,
+                 refits: list[Refit], search_seconds: float | None, device: str, threads: int, workers: int,
+                 stop_reason: str) -> StudyResult:
+    """The study's record, the same for every evaluator. The first refit is the one every earlier run made: its
+    per-class scores and confusion matrix are reported. Search seconds: the chief's wall time when trials ran in
+    parallel, else the sum of every trial's cost."""
+    first = refits[0]
+    history = first.val_history
+    return StudyResult(
+        strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
+        best_params=best.params, best_val_accuracy=float(best.score or 0.0), final_val_accuracy=float(max(history)),
+        final_epochs_run=len(history), final_best_epoch=int(max(range(len(history)), key=history.__getitem__)) + 1,
+        test=first.scores.to_dict(), test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
+        epochs_planned=sum(t.epochs_planned for t in trials), epochs_trained=sum(t.epochs_trained for t in trials),
+        trials=len(trials), failed_trials=sum(not t.status.is_usable() for t in trials),
+        unique_configs=len({t.config_key() for t in trials}),
+        search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
+        final_fit_seconds=sum(r.seconds for r in refits), device=device, threads=threads, workers=workers,
+        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
+        stop_reason=stop_reason)
+
+
+def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, seed: int, index: int) -> Refit:
     """Train the chosen configuration from scratch on the training split and evaluate it once on the test set.
 
     Refit 0 draws the seed every earlier run used; refits 1..K-1 draw their own, so that their spread measures
@@ -398,7 +428,7 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
         raise StudyFailed(f"{strategy} seed {seed}: the {label} of {best.trial_id} diverged (loss became NaN)")
     test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
     predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
-    return _Refit(list(history.history["val_accuracy"]), float(test_loss),
+    return Refit(list(history.history["val_accuracy"]), float(test_loss),
                   score_predictions(splits.y_test, predictions), seconds)
 
 
