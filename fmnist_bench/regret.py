@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .records import TrialRecord
-from .table import Table, config_key
+from .table import Table, config_key, final_epoch
 
 __all__ = ["Reference", "reference", "regret_after", "regret_curve"]
 
@@ -31,8 +31,6 @@ class Reference:
 
 
 def reference(table: Table, *, epochs_per_trial: int, final_epochs: int, patience: int) -> Reference:
-    from .replay import final_epoch
-
     seeds = table.seeds
     values = {}
     for key in table.curves[seeds[0]]:

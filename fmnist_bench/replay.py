@@ -31,12 +31,12 @@ import numpy as np
 from .config import RunConfig
 from .errors import StudyFailed, TableError
 from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
-from .table import Curve, Table
+from .table import Curve, Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
     from .study import Refit
 
-__all__ = ["check_table", "final_epoch", "grid_hyperparameters", "load_replay_table", "replay_device",
+__all__ = ["check_table", "grid_hyperparameters", "load_replay_table", "replay_device",
            "replay_study", "run_replay"]
 
 log = logging.getLogger(__name__)
@@ -197,31 +197,12 @@ def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, in
 
     curve = table.curve(params, _draw(table, stream, "final", index))
     history = curve.val_accuracy[:cfg.final_epochs]
-    run = _early_stopping_length(history, cfg.patience)
+    run = early_stopping_length(history, cfg.patience)
     best = final_epoch(history, cfg.patience)
     if not np.all(np.isfinite(curve.loss[:run])):
         raise StudyFailed(f"the replayed final fit of {params} diverged (its stored loss is not finite)")
     return Refit([float(v) for v in history[:run]], None, scores_from_confusion(curve.confusion[best]),
                  curve.setup_seconds + float(np.sum(curve.seconds[:run])))
-
-
-def final_epoch(history: np.ndarray, patience: int) -> int:
-    """Index of the epoch whose weights a final fit with early stopping keeps (the first best of those it ran)."""
-    return int(np.argmax(history[:_early_stopping_length(history, patience)]))
-
-
-def _early_stopping_length(history: np.ndarray, patience: int) -> int:
-    """Epochs Keras's EarlyStopping(monitor="val_accuracy", patience) lets run: it stops at the end of the first
-    epoch that is `patience` epochs past the last strict improvement (and never after the first epoch alone)."""
-    best, wait = -np.inf, 0
-    for epoch, value in enumerate(history):
-        wait += 1
-        if value > best:
-            best, wait = value, 0
-            continue
-        if wait >= patience and epoch > 0:
-            return epoch + 1
-    return len(history)
 
 
 def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:

@@ -25,8 +25,8 @@ from .errors import TableError
 from .grids import grid_configs
 from .store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
-__all__ = ["Curve", "Table", "TableSpec", "config_key", "curve_from_dict", "curve_to_dict", "load_table",
-           "read_curves"]
+__all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length", "final_epoch", "curve_from_dict",
+           "curve_to_dict", "load_table", "read_curves"]
 
 TABLE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds")
 DEFAULT_TABLES = Path("results") / "tables"
@@ -198,3 +198,22 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
     if not curves:
         raise TableError(f"the table at {folder} has no complete seed yet; finish it with `table build`")
     return Table(folder, spec, curves, builds)
+
+
+def final_epoch(history: np.ndarray, patience: int) -> int:
+    """Index of the epoch whose weights a final fit with early stopping keeps (the first best of those it ran)."""
+    return int(np.argmax(history[:early_stopping_length(history, patience)]))
+
+
+def early_stopping_length(history: np.ndarray, patience: int) -> int:
+    """Epochs Keras's EarlyStopping(monitor="val_accuracy", patience) lets run: it stops at the end of the first
+    epoch that is `patience` epochs past the last strict improvement (and never after the first epoch alone)."""
+    best, wait = -np.inf, 0
+    for epoch, value in enumerate(history):
+        wait += 1
+        if value > best:
+            best, wait = value, 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch + 1
+    return len(history)

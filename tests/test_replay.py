@@ -12,12 +12,12 @@ import pytest
 from fmnist_bench.cli import main
 from fmnist_bench.config import RunConfig
 from fmnist_bench.errors import TableError
-from fmnist_bench.replay import _early_stopping_length, load_replay_table, replay_study, run_replay
+from fmnist_bench.replay import load_replay_table, replay_study, run_replay
 from fmnist_bench.store import load_run
 from fmnist_bench.strategies import STOP_EPOCHS, STOP_EXHAUSTED
 from fmnist_bench.grids import grid_configs
 from fmnist_bench.store import TablePaths
-from fmnist_bench.table import Curve, TableSpec, load_table, write_curves, write_spec
+from fmnist_bench.table import Curve, TableSpec, early_stopping_length, load_table, write_curves, write_spec
 
 GRID = {"n_hidden_layers": [1, 2], "neurons": [32, 64, 128], "activation": ["relu", "tanh"],
         "learning_rate": [0.001, 0.01]}
@@ -182,7 +182,7 @@ def test_the_early_stopping_rule_matches_keras() -> None:
                 ran = epoch + 1
                 if model.stop_training:
                     break
-            assert _early_stopping_length(np.array(history), patience) == ran, (history, patience)
+            assert early_stopping_length(np.array(history), patience) == ran, (history, patience)
 
 
 def test_an_oracle_that_runs_out_of_configurations_is_recorded(tmp_path: Path) -> None:
