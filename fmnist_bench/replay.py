@@ -230,9 +230,8 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
     """
     from .envinfo import utc_now
-    from .runner import RunOutcome, prepare_run
-    from .store import (RunPaths, StoredStudy, append_line, atomic_write_json, ensure_writable_dir, read_json,
-                        read_lines, run_lock, write_lines_gz)
+    from .store import (RunOutcome, RunPaths, StoredStudy, append_line, atomic_write_json, ensure_writable_dir,
+                        prepare_run, read_json, read_lines, run_lock, write_lines_gz)
     from .tables import fmt_seconds
 
     table = load_replay_table(cfg, tables_dir)

@@ -6,7 +6,6 @@ memory is returned after each, and `--jobs N` runs N of them side by side with i
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -21,14 +20,13 @@ from typing import Any
 from .config import RunConfig
 from .data import load_raw
 from .distributed import Serving
-from .envinfo import collect_env, utc_now
-from .errors import ResultsError
+from .envinfo import utc_now
 from .records import StudyResult, study_name
 from .runtime import keras_backend
-from .store import RunPaths, atomic_write_json, ensure_writable_dir, read_json, run_lock
+from .store import RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, prepare_run, read_json, run_lock
 from .tables import fmt_seconds
 
-__all__ = ["RunOutcome", "run_benchmark", "completed_study", "EXIT_RECYCLE", "EXIT_STUDY_FAILED"]
+__all__ = ["run_benchmark", "completed_study", "EXIT_RECYCLE", "EXIT_STUDY_FAILED"]
 
 log = logging.getLogger(__name__)
 EXIT_STUDY_FAILED = 3
@@ -55,13 +53,6 @@ def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
     return thread
 
 
-@dataclasses.dataclass(frozen=True)
-class RunOutcome:
-    paths: RunPaths
-    results: list[StudyResult]
-    failed: list[str]  # one line per study that ended without a result
-
-
 def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -> StudyResult | None:
     """The stored result if the study finished under this exact config, else None (it must run again)."""
     path = paths.study(strategy, seed).result
@@ -69,34 +60,6 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
         return None
     result = StudyResult.from_dict(read_json(path, "study"))
     return result if result.config_digest == cfg.digest() else None
-
-
-def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
-    """Write a new run's config and environment, or check that an existing run folder holds this very config."""
-    if paths.config.is_file():
-        document = read_json(paths.config, "config")
-        stored, current = document["config"], cfg.to_dict()
-        if stored != current:
-            changed = sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
-            raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
-                               "pass another --run-id or leave --run-id out")
-        # The same config over a changed space: keras-tuner's stored oracle would go on sampling the old ranges
-        # while the records claimed the new ones.
-        revision = document.get("space_revision", 1)
-        if revision != cfg.space_revision:
-            raise ResultsError(f"{paths.root} holds a run of the {cfg.space} space's revision {revision} and this "
-                               f"version searches revision {cfg.space_revision}; pass another --run-id or leave "
-                               "--run-id out")
-    else:
-        atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name,
-                                                   "space_revision": cfg.space_revision})
-    if not paths.env.is_file():
-        atomic_write_json(paths.env, "env", collect_env())
-        return
-    stored, current = read_json(paths.env, "env").get("keras_backend", "tensorflow"), keras_backend()
-    if stored != current:  # one run's studies must be comparable: never mix numerics of two backends
-        raise ResultsError(f"{paths.root} holds a run trained with the {stored} backend and this process "
-                           f"runs {current}; pass another --run-id")
 
 
 def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,

@@ -31,7 +31,7 @@ from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, Tri
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
            "run_lock", "write_csv", "list_run_dirs", "append_line", "read_lines", "write_lines_gz", "load_study",
            "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study", "StoredRun",
-           "StoredStudy", "StudyPaths", "TablePaths"]
+           "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -224,6 +224,44 @@ def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord],
     atomic_write_json(files.records, "records",
                       {"trials": [t.to_dict() for t in trials], "epochs": [e.to_dict() for e in epochs]})
     atomic_write_json(files.result, "study", result.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    paths: RunPaths
+    results: list[StudyResult]
+    failed: list[str]  # one line per study that ended without a result
+
+
+def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
+    """Write a new run's config and environment, or check that an existing run folder holds this very config."""
+    from .envinfo import collect_env
+    from .runtime import keras_backend
+
+    if paths.config.is_file():
+        document = read_json(paths.config, "config")
+        stored, current = document["config"], cfg.to_dict()
+        if stored != current:
+            changed = sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
+            raise ResultsError(f"{paths.root} holds a run with a different config ({', '.join(changed)} differ); "
+                               "pass another --run-id or leave --run-id out")
+        # The same config over a changed space: keras-tuner's stored oracle would go on sampling the old ranges
+        # while the records claimed the new ones.
+        revision = document.get("space_revision", 1)
+        if revision != cfg.space_revision:
+            raise ResultsError(f"{paths.root} holds a run of the {cfg.space} space's revision {revision} and this "
+                               f"version searches revision {cfg.space_revision}; pass another --run-id or leave "
+                               "--run-id out")
+    else:
+        atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name,
+                                                   "space_revision": cfg.space_revision})
+    if not paths.env.is_file():
+        atomic_write_json(paths.env, "env", collect_env())
+        return
+    stored, current = read_json(paths.env, "env").get("keras_backend", "tensorflow"), keras_backend()
+    if stored != current:  # one run's studies must be comparable: never mix numerics of two backends
+        raise ResultsError(f"{paths.root} holds a run trained with the {stored} backend and this process "
+                           f"runs {current}; pass another --run-id")
 
 
 def ensure_writable_dir(path: Path) -> None:
