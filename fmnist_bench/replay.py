@@ -299,8 +299,11 @@ def _init_replayer(cfg: RunConfig, tables_dir: Path, log_path: Path | None = Non
         with log_path.open("a") as sink:
             os.dup2(sink.fileno(), 2)
     sklearn.set_config(**ORACLE_SKLEARN_CONFIG)
-    # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable
-    warnings.filterwarnings("ignore", message="The optimal value found for dimension")
+    # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound or its L-BFGS-B does not
+    # converge; neither is actionable, and a replay of hundreds of studies would print thousands
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     _TABLE["table"] = load_replay_table(cfg, tables_dir)
 
 
