@@ -44,12 +44,13 @@ TUNER_ID = "replay"
 
 
 def grid_hyperparameters(table: Table) -> Any:
-    """The search space as the live tuner declares it (`spaces.AnnGridSpace`): one ordered Choice per grid name."""
+    """The search space as the live tuner declares it (`spaces.AnnGridSpace`): one Choice per grid name, in the
+    order of the names (the oracles draw in declaration order; a table's spec does not keep the grid's order)."""
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
-    for name, values in table.spec.grid.items():
-        hp.Choice(name, list(values))
+    for name in sorted(table.spec.grid):
+        hp.Choice(name, list(table.spec.grid[name]))
     return hp
 
 

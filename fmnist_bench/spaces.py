@@ -55,11 +55,12 @@ def _dense_net(n_hidden: int, neurons: int, activation: str, learning_rate: floa
 
 
 class AnnGridSpace(kt.HyperModel):
-    """The `ann` space's four hyperparameters on the grid `grids.ANN_GRID`, each an ordered `Choice`, declared in
-    the grid's order (the replay declares the same space in the same order, `replay.grid_hyperparameters`)."""
+    """The `ann` space's four hyperparameters on the grid `grids.ANN_GRID`, each a `Choice`, declared in the order
+    of their names: the oracles draw random values in declaration order, and the replay declares the same space in
+    the same order (`replay.grid_hyperparameters`), so a seed proposes the same configurations live and replayed."""
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        values = {name: hp.Choice(name, list(choices)) for name, choices in ANN_GRID.items()}
+        values = {name: hp.Choice(name, list(ANN_GRID[name])) for name in sorted(ANN_GRID)}
         return _dense_net(values["n_hidden_layers"], values["neurons"], values["activation"],
                           values["learning_rate"])
 

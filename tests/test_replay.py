@@ -253,3 +253,18 @@ def test_a_replayed_run_is_reported_with_its_regret(tables: Path, tmp_path: Path
     assert f"The grid's best: {', '.join(f'{k}={v}' for k, v in sorted(best.items()))}" in summary
     assert not (outcome.paths.root / "studies").exists()  # no per-study folders or confusion matrices
     assert json.loads((outcome.paths.root / "config.json").read_text())["config"]["replay"] is True
+
+
+def test_the_replay_declares_the_live_space_in_the_live_order() -> None:
+    """The oracles draw random values in declaration order: the same order is what makes a seed propose the same
+    configurations live and replayed (the slow test in test_table.py checks the proposals themselves)."""
+    import keras_tuner as kt
+
+    from fmnist_bench.replay import grid_hyperparameters
+    from fmnist_bench.spaces import AnnGridSpace
+
+    live = kt.HyperParameters()
+    AnnGridSpace().build(live)
+    table = load_table(Path(__file__).resolve().parents[1] / "results" / "tables" / "ann-grid")
+    replayed = grid_hyperparameters(table)
+    assert [(h.name, list(h.values)) for h in replayed.space] == [(h.name, list(h.values)) for h in live.space]
