@@ -47,7 +47,8 @@ def test_replay_seconds_per_study(benchmark, table, strategy: str) -> None:
 
 def test_bayesian_oracle_with_and_without_sklearn_input_checks(benchmark, table) -> None:
     """Most of a replay is BayesianOptimization's own compute; this measures how much of that is scikit-learn's
-    input validation, called once per Gaussian-process prediction in keras-tuner's acquisition search."""
+    input validation, called once per Gaussian-process prediction in keras-tuner's acquisition search (the replay
+    skips it: `replay.ORACLE_SKLEARN_CONFIG`)."""
     benchmark.group = "bayesian replay, seed 1 (ann-grid, 90 epochs)"
 
     proposals: dict[str, list] = {"with checks": [], "without checks": []}

@@ -285,10 +285,11 @@ ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": Tru
 def _init_replayer(cfg: RunConfig, tables_dir: Path, log_path: Path | None = None) -> None:
     """Set up a replaying process.
 
-    BayesianOptimization's compute is most of a replay, and 35-40% of that is scikit-learn validating its inputs
-    once per Gaussian-process prediction of keras-tuner's acquisition search (`benchmarks/test_bench_replay.py`).
-    Replays skip those checks: the proposals are the same (the benchmark asserts it), and the oracle seconds a
-    replay records are that much lower than a live study's on the same machine (README, "Tabular benchmark").
+    BayesianOptimization's compute is most of a replay, and about a tenth of that is scikit-learn validating its
+    inputs once per Gaussian-process prediction of keras-tuner's acquisition search (a replayed study ran in 0.89x
+    the time without the checks, `benchmarks/test_bench_replay.py`). Replays skip those checks: the proposals are
+    the same (the benchmark asserts it), and the oracle seconds a replay records are that much lower than a live
+    study's on the same machine (README, "Tabular benchmark").
     """
     import os
     import warnings
