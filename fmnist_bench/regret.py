@@ -61,8 +61,9 @@ def regret_curve(trials: Sequence[TrialRecord], ref: Reference) -> tuple[np.ndar
     return np.array(epochs, dtype=float), np.array(regrets, dtype=float)
 
 
-def regret_after(trials: Sequence[TrialRecord], ref: Reference, epochs: float) -> float:
-    """Regret once `epochs` epochs are spent (the incumbent of the last trial ended by then); nan before any."""
+def regret_after(trials: Sequence[TrialRecord], ref: Reference, epochs: np.ndarray) -> np.ndarray:
+    """Regret once each of `epochs` epochs is spent (the incumbent of the last trial ended by then); nan before the
+    first trial ends."""
     spent, regret = regret_curve(trials, ref)
-    reached = np.flatnonzero(spent <= epochs)
-    return float(regret[reached[-1]]) if reached.size else float("nan")
+    index = np.searchsorted(spent, epochs, side="right") - 1
+    return np.where(index >= 0, regret[np.clip(index, 0, None)] if regret.size else np.nan, np.nan)

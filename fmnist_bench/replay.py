@@ -20,6 +20,7 @@ What a replay approximates, and how:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -144,16 +145,15 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         curve = table.curve(params, table_seeds[trial.trial_id])
         first, last = epoch_span(values, cfg.epochs_per_trial)
         record_id = f"{name}-t{int(trial.trial_id):03d}"
-        trained, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
+        trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
         trial.status = kt.engine.trial.TrialStatus.FAILED if reason else kt.engine.trial.TrialStatus.COMPLETED
         trial.message = reason or None
         oracle.end_trial(trial)
         seconds = curve.setup_seconds + float(np.sum(curve.seconds[first:first + trained]))
-        scores = curve.val_accuracy[first:first + trained]
         trials.append(TrialRecord(
             trial_id=record_id, number=int(trial.trial_id),
             status=TrialStatus.FAILED if reason else TrialStatus.COMPLETE,
-            score=None if reason or not trained else float(np.nanmax(scores)), params=params, epochs_target=last,
+            score=score, params=params, epochs_target=last,
             initial_epoch=first, epochs_trained=trained, seconds=round(seconds, 4), bracket=budget.get("bracket"),
             round=budget.get("round"), parent=f"{name}-t{int(parent):03d}" if parent else None, reason=reason,
             oracle_seconds=round(oracle_seconds, 5)))
@@ -166,10 +166,11 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
 
 
 def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
-                   epochs: list[EpochRecord]) -> tuple[int, str]:
+                   epochs: list[EpochRecord]) -> tuple[int, float | None, str]:
     """Read epochs first+1..last of the curve and report the trial's result to the oracle as keras-tuner does
     (`BaseTuner._run_and_update_trial`): once, the metrics of its best epoch (the first maximum of val_accuracy),
-    at that epoch's index in the trial's history. Returns (epochs trained, failure reason or '')."""
+    at that epoch's index in the trial's history. Returns (epochs trained, the trial's score, failure reason): the
+    score is that best epoch's validation accuracy, None for a failed trial."""
     history: list[dict[str, float]] = []
     for index in range(first, last):
         loss = float(curve.loss[index])
@@ -181,13 +182,13 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
                                   **{k: round(v, 6) for k, v in metrics.items()}))
         history.append(metrics)
         if not np.isfinite(loss):
-            return len(history), f"diverged: training loss became {loss} in epoch {index + 1}"
+            return len(history), None, f"diverged: training loss became {loss} in epoch {index + 1}"
     best = 0
     for step, metrics in enumerate(history):
         if metrics["val_accuracy"] > history[best]["val_accuracy"]:
             best = step
     oracle.update_trial(trial_id, history[best], step=best)
-    return len(history), ""
+    return len(history), history[best]["val_accuracy"], ""
 
 
 def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> Refit:
@@ -231,7 +232,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
     """
     from .envinfo import utc_now
-    from .store import (RunOutcome, RunPaths, StoredStudy, append_line, atomic_write_json, ensure_writable_dir,
+    from .store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
                         prepare_run, read_json, read_lines, run_lock, write_lines_gz)
     from .tables import fmt_seconds
 
@@ -257,7 +258,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 failed.append(outcome)
                 log.error("%s", outcome)
                 continue
-            append_line(paths.studies_partial, _json(outcome))
+            append_document(paths.studies_partial, outcome)
             done[cell] = StoredStudy.from_dict(outcome)
             now = time.perf_counter()
             if now - last_note >= 5 or number == len(pending):
@@ -282,7 +283,7 @@ _TABLE: dict[str, Any] = {}
 ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
-def _init_replayer(cfg: RunConfig, tables_dir: Path, log_path: Path | None = None) -> None:
+def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
     """Set up a replaying process.
 
     BayesianOptimization's compute is most of a replay, and about a tenth of that is scikit-learn validating its
@@ -291,15 +292,10 @@ def _init_replayer(cfg: RunConfig, tables_dir: Path, log_path: Path | None = Non
     the same (the benchmark asserts it), and the oracle seconds a replay records are that much lower than a live
     study's on the same machine (README, "Tabular benchmark").
     """
-    import os
     import warnings
 
     import sklearn
 
-    if log_path is not None:  # a spawned worker: TensorFlow's start-up noise goes to the run's log, not the terminal
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("a") as sink:
-            os.dup2(sink.fileno(), 2)
     sklearn.set_config(**ORACLE_SKLEARN_CONFIG)
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound or its L-BFGS-B does not
     # converge; neither is actionable, and a replay of hundreds of studies would print thousands
@@ -327,22 +323,8 @@ def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]]
         for cell in cells:
             yield cell, _replay_one(cfg, cell)
         return
-    import concurrent.futures as futures
-    import multiprocessing
+    from .spawn import spawned
 
-    with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_init_replayer, initargs=(cfg, tables_dir, log_path)) as pool:
-        pending = {pool.submit(_replay_one, cfg, cell): cell for cell in cells}
-        try:
-            for future in futures.as_completed(pending):
-                yield pending.pop(future), future.result()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-
-
-def _json(document: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(document, sort_keys=True)
+    for cell, future in spawned(functools.partial(_replay_one, cfg), cells, jobs=jobs, initializer=_init_replayer,
+                                initargs=(cfg, tables_dir), log=log_path):
+        yield cell, future.result()

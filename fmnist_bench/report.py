@@ -198,12 +198,8 @@ REFITS_COLUMN = Column("refits", "refits: test acc mean ± sd (n)")
 STUDY_ROWS_MAX_SEEDS = 10  # beyond this, the summary aggregates instead of listing every study
 
 
-def _is_replay(run: StoredRun) -> bool:
-    return bool(run.config.replay)
-
-
 def _replay_note(run: StoredRun) -> str:
-    if not _is_replay(run):
+    if not run.config.replay:
         return ""
     table = run.env.get("table", {})
     built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices") or []})
@@ -229,24 +225,28 @@ def _replay_reference(run: StoredRun) -> Any:
                      patience=cfg.patience)
 
 
+def _regret_marks(budget: int) -> list[int]:
+    """The epochs at which the regret table reads each study: a third, two thirds and all of the budget."""
+    return sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
+
+
 def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
     """Per strategy: mean simple regret (pp, t-interval) at a third, two thirds and all of the epoch budget, the
     share of studies whose choice is the grid's best configuration (Wilson), the paired difference of final regret
     to random search, and the test regret of the final fit."""
     from .regret import regret_after
 
-    budget = run.config.budget_epochs
-    marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
+    marks = np.array(_regret_marks(run.config.budget_epochs))
     by_strategy = {name: sorted((st for st in run.studies if st.result.strategy == name), key=lambda st: st.result.seed)
                    for name in run.strategies}
-    final = {name: np.array([regret_after(st.trials, ref, budget) for st in items]) for name, items in
-             by_strategy.items()}
+    regrets = {name: np.array([regret_after(st.trials, ref, marks) for st in items]).reshape(len(items), len(marks))
+               for name, items in by_strategy.items()}  # (studies, marks)
+    final = {name: values[:, -1] for name, values in regrets.items()}
     rows = []
     for name, items in by_strategy.items():
         row: dict[str, Any] = {"strategy": name, "n": len(items)}
-        for mark in marks:
-            values = np.array([regret_after(st.trials, ref, mark) for st in items])
-            row[f"at{mark}"] = _mean_ci(values)
+        for k, mark in enumerate(marks):
+            row[f"at{mark}"] = _mean_ci(regrets[name][:, k])
         found = sum(st.result.best_params == _params_of(ref.best_key) for st in items)
         low, high = wilson_interval(found, len(items))
         row["found"] = f"{found / len(items):.2f} [{low:.2f}, {high:.2f}]"
@@ -274,10 +274,9 @@ def _mean_ci(values: np.ndarray) -> str:
     return f"{values.mean():.2f} {fmt_interval(t_interval(values / 100))}"
 
 
-def regret_section(run: StoredRun) -> str:
-    ref = _replay_reference(run)
+def regret_section(run: StoredRun, ref: Any) -> str:
     budget = run.config.budget_epochs
-    marks = sorted({max(1, budget // 3), max(1, 2 * budget // 3), budget})
+    marks = _regret_marks(budget)
     columns = [Column("strategy", "strategy"), Column("n", "studies")]
     columns += [Column(f"at{m}", f"regret after {m} epochs (pp) [95% t-CI]") for m in marks]
     columns += [Column("found", "chose the grid's best [95% Wilson]"),
@@ -295,23 +294,18 @@ def regret_section(run: StoredRun) -> str:
         "grid's best: Wilson score interval.")) + "\n")
 
 
-def render_regret_png(run: StoredRun) -> bytes:
+def render_regret_png(run: StoredRun, ref: Any) -> bytes:
     """Mean simple regret vs epochs spent per strategy, with a 95% t-interval band over seeds."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .regret import regret_curve
+    from .regret import regret_after
 
-    ref = _replay_reference(run)
     grid = np.arange(1, int(run.config.budget_epochs) + 1)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for name, style in zip(run.strategies, ("-", "--", ":", "-.")):
-        rows = []
-        for st in (st for st in run.studies if st.result.strategy == name):
-            spent, regret = regret_curve(st.trials, ref)
-            index = np.searchsorted(spent, grid, side="right") - 1
-            rows.append(np.where(index >= 0, regret[np.clip(index, 0, None)], np.nan))
+        rows = [regret_after(st.trials, ref, grid) for st in run.studies if st.result.strategy == name]
         mean, low, high = band(np.vstack(rows))
         line, = ax.plot(grid, mean, label=f"{name} (n={len(rows)})", drawstyle="steps-post", linestyle=style)
         ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
@@ -370,7 +364,9 @@ def _time_basis(run: StoredRun) -> str:
             "With --workers, search time is the chief's wall time, as trials overlap.")
 
 
-def render_summary(run: StoredRun) -> str:
+def render_summary(run: StoredRun, reference: Any = None) -> str:
+    """The run's summary.md; a replayed run's regret section needs its table's regret `reference` (read from the
+    table when not given)."""
     cfg = run.config
     complete = len(run.studies)
     expected = len(cfg.strategies) * len(cfg.seeds)
@@ -401,8 +397,8 @@ def render_summary(run: StoredRun) -> str:
                   "by themselves. Median epochs/time to target count a seed that never reached it as infinite: "
                   "'-' means the median seed never got there.")),
                   "", _paired_section(run)]
-    if _is_replay(run):
-        parts.append(regret_section(run))
+    if run.config.replay:
+        parts.append(regret_section(run, reference if reference is not None else _replay_reference(run)))
     rows, columns = class_rows(run)
     parts += ["## Per class (test set)\n",
               markdown_table(rows, columns, legend=(
@@ -412,9 +408,9 @@ def render_summary(run: StoredRun) -> str:
               "## Figures\n",
               "![best validation accuracy vs epochs](curves_epochs.png) "
               "![best validation accuracy vs time](curves_time.png)"
-              + (" ![simple regret vs epochs](curves_regret.png)" if _is_replay(run) else "") + "\n",
+              + (" ![simple regret vs epochs](curves_regret.png)" if run.config.replay else "") + "\n",
               "\n".join(f"- `{st.result.name}`: [confusion matrix](studies/{st.result.name}/confusion.png)"
-                        for st in run.studies) if not _is_replay(run) else
+                        for st in run.studies) if not run.config.replay else
               "(No per-study confusion matrices for a replayed run: its studies read the table's stored matrices; "
               "the per-class table above aggregates them.)", "",
               "## Config and environment\n", _config_env_table(run)]
@@ -534,13 +530,14 @@ def write_report(run_dir: Path) -> Path:
     """Write summary.md, the two curve figures and one confusion matrix per study; return summary.md's path."""
     run = load_run(run_dir)
     paths = RunPaths(run_dir)
-    if _is_replay(run):
-        atomic_write_bytes(paths.figure("curves_regret"), render_regret_png(run))
+    reference = _replay_reference(run) if run.config.replay else None  # the table is read once
+    if reference is not None:
+        atomic_write_bytes(paths.figure("curves_regret"), render_regret_png(run, reference))
     else:
         for st in run.studies:
             atomic_write_bytes(paths.study(st.result.strategy, st.result.seed).confusion,
                                render_confusion_png(st.result))
     atomic_write_bytes(paths.figure("curves_epochs"), render_curves_png(run, by="epochs"))
     atomic_write_bytes(paths.figure("curves_time"), render_curves_png(run, by="seconds"))
-    atomic_write_text(paths.summary, render_summary(run))
+    atomic_write_text(paths.summary, render_summary(run, reference))
     return paths.summary

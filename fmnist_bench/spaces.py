@@ -9,7 +9,7 @@ most 512 neurons, revision 1, the best models found plateaued at 88.0-88.2%) and
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 import keras_tuner as kt
@@ -17,7 +17,7 @@ import keras_tuner as kt
 from .augment import translation_layer
 from .grids import ANN_GRID
 
-__all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnGridSpace", "AnnSpace", "CnnSpace", "build_space"]
+__all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnGridSpace", "AnnSpace", "CnnSpace", "build_model", "build_space"]
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
@@ -119,3 +119,11 @@ SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace, "cnn": CnnSpa
 
 def build_space(name: str) -> kt.HyperModel:
     return SPACES[name]()
+
+
+def build_model(space: str, params: dict[str, Any]) -> keras.Model:
+    """The space's model for one configuration (a final fit, a table entry): every `hp.X(name, ...)` answers with
+    the chosen value."""
+    hp = kt.HyperParameters()
+    hp.values.update(params)
+    return build_space(space).build(hp)

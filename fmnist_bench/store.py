@@ -29,9 +29,9 @@ from .errors import ConfigError, ResultsError
 from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
-           "run_lock", "write_csv", "list_run_dirs", "append_line", "read_lines", "write_lines_gz", "load_study",
-           "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study", "StoredRun",
-           "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run"]
+           "run_lock", "write_csv", "list_run_dirs", "append_document", "read_lines", "write_lines", "write_lines_gz",
+           "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
+           "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -221,9 +221,9 @@ def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord],
     hp_columns = sorted({f"hp_{k}" for t in trials for k in t.params})
     write_csv(files.trials_csv, [t.to_row() for t in trials], TRIAL_COLUMNS + hp_columns)
     write_csv(files.epochs_csv, [e.to_dict() for e in epochs], EPOCH_COLUMNS)
-    atomic_write_json(files.records, "records",
-                      {"trials": [t.to_dict() for t in trials], "epochs": [e.to_dict() for e in epochs]})
-    atomic_write_json(files.result, "study", result.to_dict())
+    document = StoredStudy(result, trials, epochs).to_dict()
+    atomic_write_json(files.records, "records", {"trials": document["trials"], "epochs": document["epochs"]})
+    atomic_write_json(files.result, "study", document["result"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,13 +322,11 @@ def list_run_dirs(results_dir: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if (p / "config.json").is_file()) if runs.is_dir() else []
 
 
-def load_study(files: StudyPaths) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
+def load_study(files: StudyPaths) -> StoredStudy:
     """A complete study: its result and the trial and epoch records (in trial order)."""
-    result = StudyResult.from_dict(read_json(files.result, "study"))
     records = read_json(files.records, "records")
-    trials = [TrialRecord.from_dict(t) for t in records["trials"]]
-    epochs = [EpochRecord.from_dict(e) for e in records["epochs"]]
-    return result, trials, epochs
+    return StoredStudy.from_dict({"result": read_json(files.result, "study"), "trials": records["trials"],
+                                  "epochs": records["epochs"]})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,20 +345,26 @@ class StoredStudy:
                    [EpochRecord.from_dict(e) for e in data["epochs"]])
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line and fsync it: what a kill leaves is the lines before, and at most one cut-off last line."""
+def _json_lines(documents: Iterable[dict[str, Any]]) -> str:
+    """One JSON document per line, keys sorted (byte-stable for equal input)."""
+    return "".join(json.dumps(d, sort_keys=True) + "\n" for d in documents)
+
+
+def append_document(path: Path, document: dict[str, Any]) -> None:
+    """Append one JSON line and fsync it: what a kill leaves is the lines before, and at most one cut-off last
+    line."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(line.rstrip("\n") + "\n")
+        handle.write(_json_lines([document]))
         handle.flush()
         os.fsync(handle.fileno())
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON documents of an append-only file (`append_line`) or its gzip archive.
+    """The JSON documents of an append-only file (`append_document`) or its gzip archive.
 
     A `.gz` file is written whole and atomically, so any damage is an error; in an append-only file a last line
-    that does not parse is what a kill in the middle of `append_line` leaves, and is dropped (its work is redone).
+    that does not parse is what a kill in the middle of `append_document` leaves, and is dropped (its work is redone).
 
     Raises:
         ResultsError: the file cannot be read, or a line other than an appended last one is not JSON.
@@ -386,12 +390,16 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return documents
 
 
+def write_lines(path: Path, documents: Iterable[dict[str, Any]]) -> None:
+    """Write JSON lines atomically: an append-only file (`append_document`) rewritten whole."""
+    atomic_write_text(path, _json_lines(documents))
+
+
 def write_lines_gz(path: Path, documents: Iterable[dict[str, Any]]) -> None:
     """Write JSON lines as one gzip file, atomically, byte-stable for equal input (fixed mtime, sorted keys)."""
     import gzip
 
-    text = "".join(json.dumps(d, sort_keys=True) + "\n" for d in documents)
-    atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
+    atomic_write_bytes(path, gzip.compress(_json_lines(documents).encode("utf-8"), mtime=0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,7 +449,7 @@ def load_run(run_dir: Path) -> StoredRun:
         for seed in config.seeds:
             files = paths.study(strategy, seed)
             if files.result.is_file():
-                studies.append(StoredStudy(*load_study(files)))
+                studies.append(load_study(files))
     if not studies:
         raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
     return StoredRun(run_dir, config, env, studies, document.get("space_revision", 1))

@@ -401,15 +401,14 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
         StudyFailed: the refit diverged.
     """
     import keras
-    import keras_tuner as kt
 
     from .metrics import score_predictions
-    from .spaces import build_space
+    from .spaces import build_model
     from .strategies import stream_seed, trial_seed
 
     keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final" if index == 0 else
                                            f"final-{index}"))
-    model = build_space(cfg.space).build(_fixed(kt.HyperParameters(), best.params))
+    model = build_model(cfg.space, best.params)
     label = "final fit" if cfg.refits == 1 else f"final fit {index + 1}/{cfg.refits}"
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
@@ -430,10 +429,3 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
     return Refit(list(history.history["val_accuracy"]), float(test_loss),
                   score_predictions(splits.y_test, predictions), seconds)
-
-
-def _fixed(hp: Any, params: dict[str, Any]) -> Any:
-    """HyperParameters that answer every `hp.X(name, ...)` with the chosen value."""
-    for name, value in params.items():
-        hp.values[name] = value
-    return hp

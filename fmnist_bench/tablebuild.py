@@ -8,11 +8,8 @@ every configuration is in, the curves are written in grid order to `seed<k>.json
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import json
+import functools
 import logging
-import multiprocessing
-import os
 import random
 import time
 from pathlib import Path
@@ -24,7 +21,8 @@ from .config import SPACE_REVISIONS
 from .envinfo import collect_env, utc_now
 from .grids import GRIDS
 from .errors import ConfigError, TableError
-from .store import TablePaths, append_line, atomic_write_json, atomic_write_text, read_json
+from .spawn import spawned
+from .store import TablePaths, append_document, atomic_write_json, read_json, write_lines
 from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
     write_spec
 from .tables import fmt_seconds
@@ -58,11 +56,7 @@ def relative_cost(params: dict[str, Any]) -> float:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int, log_path: Path) -> None:
-    """Set up a worker: its backend's start-up and per-epoch noise goes to `log_path`, not the user's terminal (a
-    worker's errors still reach the parent, as the exception of its future)."""
-    with log_path.open("a") as sink:
-        os.dup2(sink.fileno(), 2)
+def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int) -> None:
     from . import runtime
     from .data import load_raw, make_splits
 
@@ -75,18 +69,15 @@ def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: i
 def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
     """Train one configuration from the seed's initialisation; its curve as a JSON-ready dict."""
     import keras
-    import keras_tuner as kt
 
-    from .spaces import build_space
+    from .spaces import build_model
     from .strategies import trial_seed
 
     spec: TableSpec = _WORKER["spec"]
     splits = _WORKER["splits"]
     keras.utils.set_random_seed(trial_seed(seed, config_key(params)))
     start = time.perf_counter()
-    hp = kt.HyperParameters()
-    hp.values.update(params)
-    model = build_space(spec.space).build(hp)
+    model = build_model(spec.space, params)
     recorder = _epoch_recorder(splits.x_test, splits.y_test, start)
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                         epochs=spec.epochs, batch_size=spec.batch_size, verbose=0, callbacks=[recorder])
@@ -178,7 +169,7 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     wanted = sample_configs(spec, sample, seed)
     kept = list(read_curves(partial)) if partial.is_file() else []
     if partial.is_file():  # rewrite without a line a kill may have cut off, so that appends start on a new line
-        _rewrite_partial(partial, kept)
+        write_lines(partial, (curve_to_dict(c) for c in kept))
     done = {config_key(c.params) for c in kept}
     clock = files.clock(seed)
     spent_before = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
@@ -190,36 +181,27 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     worker_log = files.worker_log(seed)
     started = time.perf_counter()
     devices: set[str] = set()
-    context = multiprocessing.get_context("spawn")  # TensorFlow and JAX do not survive fork
-    with futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                     initargs=(spec, data_dir, device, threads, worker_log)) as pool:
-        pending = {pool.submit(_train, params, seed): params for params in todo}
-        spent_cost = 0.0
+    spent_cost = 0.0
+    for params, future in spawned(functools.partial(_train, seed=seed), todo, jobs=jobs, initializer=_init_worker,
+                                  initargs=(spec, data_dir, device, threads), log=worker_log):
         try:
-            for future in futures.as_completed(pending):
-                params = pending.pop(future)
-                try:
-                    data = future.result()
-                except Exception as exc:  # a worker's error or death: one line, the finished curves stay
-                    raise TableError(f"training {config_key(params)} failed ({type(exc).__name__}: {exc}); the "
-                                     f"{len(done)} finished curves are kept in {partial}; worker output is in "
-                                     f"{worker_log}") from None
-                devices.add(data.pop("device"))
-                append_line(partial, json.dumps(data, sort_keys=True))
-                done.add(config_key(params))
-                spent_cost += relative_cost(params)
-                elapsed = time.perf_counter() - started
-                atomic_write_json(clock, "clock", {"seconds": spent_before + elapsed})
-                eta = elapsed * (left_cost - spent_cost) / spent_cost
-                best = max(v for v in data["val_accuracy"] if v is not None) if any(
-                    v is not None for v in data["val_accuracy"]) else float("nan")
-                progress(f"table {space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
-                         f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
-                         f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+            data = future.result()
+        except Exception as exc:  # a worker's error or death: one line, the finished curves stay
+            raise TableError(f"training {config_key(params)} failed ({type(exc).__name__}: {exc}); the "
+                             f"{len(done)} finished curves are kept in {partial}; worker output is in "
+                             f"{worker_log}") from None
+        devices.add(data.pop("device"))
+        append_document(partial, data)
+        done.add(config_key(params))
+        spent_cost += relative_cost(params)
+        elapsed = time.perf_counter() - started
+        atomic_write_json(clock, "clock", {"seconds": spent_before + elapsed})
+        eta = elapsed * (left_cost - spent_cost) / spent_cost
+        best = max(v for v in data["val_accuracy"] if v is not None) if any(
+            v is not None for v in data["val_accuracy"]) else float("nan")
+        progress(f"table {space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
+                 f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
+                 f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
     curves = {config_key(c.params): c for c in read_curves(partial)}
     write_curves(complete, [curves[config_key(c)] for c in wanted])
     atomic_write_json(record, "table-build", {
@@ -230,10 +212,6 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     clock.unlink(missing_ok=True)
     progress(f"table {space} seed {seed} complete: {complete}")
     return complete
-
-
-def _rewrite_partial(path: Path, curves: list[Curve]) -> None:
-    atomic_write_text(path, "".join(json.dumps(curve_to_dict(c), sort_keys=True) + "\n" for c in curves))
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -114,14 +114,16 @@ def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
             self.reported.append((metrics, step))
 
     oracle, epochs = Oracle(), []
-    trained, reason = _report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
-    assert (trained, len(epochs), oracle.reported) == (3, 3, [])
+    trained, score, reason = _report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
+    assert (trained, score, len(epochs), oracle.reported) == (3, None, 3, [])
     assert reason == "diverged: training loss became nan in epoch 3"
-    trained, reason = _report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u", epochs)
+    trained, score, reason = _report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u",
+                                            epochs)
     assert (trained, reason) == (3, "")
     metrics, step = oracle.reported[-1]  # once, the best epoch of the trial's own history, as keras-tuner
     assert step == 2 and metrics["val_accuracy"] == pytest.approx(_curve(dict(DIVERGING, activation="relu"),
                                                                          1).val_accuracy[3])
+    assert score == metrics["val_accuracy"]  # the trial's score is what the oracle was told
 
 
 def test_replays_are_deterministic_and_independent_of_the_process_layout(tables: Path, tmp_path: Path) -> None:
