@@ -11,6 +11,7 @@ import keras_tuner as kt
 
 from fmnist_bench.config import PRESETS
 from fmnist_bench.spaces import AnnSpace
+from fmnist_bench.store import StudyPaths
 from fmnist_bench.strategies import build_tuner
 from fmnist_bench.study import StudyRecorder
 
@@ -36,7 +37,7 @@ def _plain_study(splits, directory: Path) -> None:
 
 def _harness_study(splits, directory: Path) -> None:
     work = directory / f"harness{next(_counter)}"
-    recorder = StudyRecorder(cfg=CFG, strategy="random", seed=1, records_dir=work / "records")
+    recorder = StudyRecorder(cfg=CFG, strategy="random", seed=1, files=StudyPaths(work / "study", work))
     tuner = build_tuner("random", cfg=CFG, seed=1, hypermodel=AnnSpace(), directory=str(work),
                         project_name="tuner", observer=recorder)
     _search(tuner, splits)

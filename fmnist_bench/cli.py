@@ -1,7 +1,8 @@
-"""The command line: `python -m fmnist_bench run | chief | worker | report | leaderboard | benchmarks | data`.
+"""The command line: `python -m fmnist_bench run | chief | worker | report | leaderboard | benchmarks | data | table`.
 
-Every user error becomes one line on stderr and exit code 2; a study that fails makes `run` exit 1 after the other
-studies finish; Ctrl-C stops the run promptly with exit code 130 and says how to resume.
+It parses arguments and dispatches; the work happens below. Every user error becomes one line on stderr and exit
+code 2; a study that fails makes `run` exit 1 after the other studies finish; Ctrl-C stops the run promptly with exit
+code 130 and says how to resume. Child processes have their own entry point (`child`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, load_config_file, \
     make_config
-from .errors import ConfigError, FmnistBenchError, StudyFailed
+from .errors import ConfigError, FmnistBenchError
+from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .runtime import DEVICES
 from .store import DEFAULT_RESULTS, leaderboard_path
 from .table import DEFAULT_TABLES
@@ -24,22 +26,9 @@ from .table import DEFAULT_TABLES
 __all__ = ["main"]
 
 log = logging.getLogger("fmnist_bench")
-EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 FINAL_TABLE_ROWS = 30  # a replay of 100 seeds has 300 studies: their table is in the summary, not the terminal
 DATA_DIR_HELP = ("folder with the four Fashion-MNIST *-ubyte.gz files (default: $FMNIST_DATA_DIR, "
                  "~/.keras/datasets/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is at the time of each record (pytest swaps it between tests)."""
-
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
-        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,8 +145,6 @@ def _build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:9s} {note}" for name, note in PRESET_NOTES.items())
     parser = _Parser(prog="python -m fmnist_bench", description=DESCRIPTION, parents=[_global_options(top_level=True)],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    # metavar lists the user commands only: the internal child-process entry points (_study, _worker) have no help
-    # and so stay out of --help altogether
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands",
                                      metavar="{" + ",".join(USER_COMMANDS) + "}")
     common = [_global_options(top_level=False)]
@@ -262,31 +249,6 @@ def _build_parser() -> argparse.ArgumentParser:
     table.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                        help=f"folder of tables (default: {DEFAULT_TABLES})")
 
-    study = commands.add_parser("_study")  # internal: one study in a fresh process, started by `run`
-    study.add_argument("--run-dir", type=Path, required=True)
-    study.add_argument("--strategy", required=True)
-    study.add_argument("--seed", type=int, required=True)
-    study.add_argument("--device", default="auto")
-    study.add_argument("--threads", type=int, default=1)
-    study.add_argument("--data-dir", type=Path)
-    study.add_argument("--trials-per-process", type=int)
-    study.add_argument("--bind")
-    study.add_argument("--port", type=int, default=0)
-    study.add_argument("--local-workers", type=int, default=0)
-    study.add_argument("--worker-timeout", type=float, default=900.0)
-    study.add_argument("--announce", type=Path)
-
-    one_worker = commands.add_parser("_worker")  # internal: one study's worker in a fresh process
-    one_worker.add_argument("--run-dir", type=Path, required=True)
-    one_worker.add_argument("--strategy", required=True)
-    one_worker.add_argument("--seed", type=int, required=True)
-    one_worker.add_argument("--tuner-id", required=True)
-    one_worker.add_argument("--oracle", required=True)
-    one_worker.add_argument("--device", default="auto")
-    one_worker.add_argument("--threads", type=int, default=1)
-    one_worker.add_argument("--data-dir", type=Path)
-    one_worker.add_argument("--parent-pid", type=int)
-    one_worker.add_argument("--chief-timeout", type=float, default=600.0)
     return parser
 
 
@@ -302,7 +264,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .distributed import Serving
+    from .processes import Serving
     from .runner import run_benchmark
     from .report import final_table, write_report
     from .leaderboard import write_leaderboard
@@ -400,73 +362,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_config(run_dir: Path) -> RunConfig:
-    from .store import RunPaths, read_json
-
-    return RunConfig.from_dict(read_json(RunPaths(run_dir).config, "config")["config"])
-
-
-def _cmd_study(args: argparse.Namespace) -> int:
-    from .distributed import Serving
-    from .store import RunPaths
-    from .study import run_study
-    from .runner import EXIT_RECYCLE, EXIT_STUDY_FAILED
-    from .strategies import ProcessRecycle
-
-    serving = None if args.bind is None else Serving(
-        bind=args.bind, port=args.port, local_workers=args.local_workers, worker_timeout=args.worker_timeout,
-        announce=args.announce)
-    try:
-        run_study(_stored_config(args.run_dir), args.strategy, args.seed, RunPaths(args.run_dir),
-                  data_dir=args.data_dir, device=args.device, threads=args.threads,
-                  trials_per_process=args.trials_per_process, serving=serving)
-    except StudyFailed as exc:
-        print(f"fmnist-bench: study failed: {exc}", file=sys.stderr)
-        return EXIT_STUDY_FAILED
-    except ProcessRecycle:
-        return EXIT_RECYCLE
-    return 0
-
-
-def _cmd_one_worker(args: argparse.Namespace) -> int:
-    import grpc
-
-    from .distributed import watch_parent
-    from .store import RunPaths
-    from .study import run_worker
-
-    if args.parent_pid is not None:
-        watch_parent(args.parent_pid, EXIT_FAILED)
-    try:
-        run_worker(_stored_config(args.run_dir), args.strategy, args.seed, RunPaths(args.run_dir),
-                   oracle=args.oracle, tuner_id=args.tuner_id, data_dir=args.data_dir, device=args.device,
-                   threads=args.threads, chief_timeout=args.chief_timeout)
-    except grpc.RpcError as exc:
-        print(f"fmnist-bench: worker {args.tuner_id} lost the chief at {args.oracle}: {exc.code().name}",
-              file=sys.stderr)
-        return EXIT_FAILED
-    return 0
-
-
 def _cmd_worker(args: argparse.Namespace) -> int:
-    import socket
-    import subprocess
-
-    from .distributed import follow_chief, worker_command
+    from .distributed import join_chief
     from .runtime import keras_backend
-    from .store import RunPaths
 
     keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
-
-    def join(study: dict[str, Any]) -> int:
-        host = args.oracle.rpartition(":")[0]
-        return subprocess.call(worker_command(
-            args.run_dir, study["strategy"], study["seed"],
-            tuner_id=f"{study['study']}.{socket.gethostname()}-{os.getpid()}", oracle=f"{host}:{study['port']}",
-            device=args.device, threads=args.threads, data_dir=args.data_dir, chief_timeout=args.chief_timeout))
-
-    # The worker may start before the chief: it waits for the chief's announcement, up to --chief-timeout.
-    follow_chief(RunPaths(args.run_dir).chief_announcement, join, wait_seconds=args.chief_timeout)
+    join_chief(args.run_dir, args.oracle, device=args.device, threads=args.threads, data_dir=args.data_dir,
+               chief_timeout=args.chief_timeout)
     print("the chief announced the end of the run; worker done", file=sys.stderr)
     return 0
 
@@ -474,7 +376,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run, "chief": _cmd_run, "worker": _cmd_worker, "report": _cmd_report,
     "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks, "data": _cmd_data, "table": _cmd_table,
-    "_study": _cmd_study, "_worker": _cmd_one_worker,
 }
 
 
@@ -482,8 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
         args = _build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
-                            handlers=[_StderrHandler()], force=True)
+        log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
         return _COMMANDS[args.command](args)
     except FmnistBenchError as exc:
         print(f"fmnist-bench: error: {exc}", file=sys.stderr)

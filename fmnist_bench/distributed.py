@@ -18,49 +18,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import subprocess
-import sys
-import threading
+import socket
 import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import StudyFailed
-from .store import read_json
+from .processes import POLL_SECONDS, Child, StudyJob, WorkerJob, stop
+from .records import study_name
+from .store import RunPaths, StudyPaths, atomic_write_json, read_json
 
-__all__ = ["ENV_ORACLE_IP", "ENV_ORACLE_PORT", "ENV_TUNER_ID", "Chief", "Serving", "follow_chief", "watch_parent",
-           "worker_command", "worker_env"]
+__all__ = ["Chief", "ChiefSearch", "follow_chief", "join_chief"]
 
 log = logging.getLogger(__name__)
-
-ENV_TUNER_ID, ENV_ORACLE_IP, ENV_ORACLE_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
-POLL_SECONDS = 0.5
-
-
-def worker_env(tuner_id: str, host: str, port: int) -> dict[str, str]:
-    """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port."""
-    return {ENV_TUNER_ID: tuner_id, ENV_ORACLE_IP: host, ENV_ORACLE_PORT: str(port)}
-
-
-def worker_command(run_dir: Path, strategy: str, seed: int, *, tuner_id: str, oracle: str, device: str,
-                   threads: int, data_dir: Path | None, chief_timeout: float | None = None) -> list[str]:
-    """The command line of one study's worker process (`_worker`), which exits when the process starting it does."""
-    command = [sys.executable, "-m", "fmnist_bench", "_worker", "--run-dir", str(run_dir), "--strategy", strategy,
-               "--seed", str(seed), "--tuner-id", tuner_id, "--oracle", oracle, "--device", device,
-               "--threads", str(threads), "--parent-pid", str(os.getpid())]
-    if chief_timeout is not None:
-        command += ["--chief-timeout", str(chief_timeout)]
-    return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
-
-
-def watch_parent(parent_pid: int, exit_code: int) -> None:
-    """Exit this process as soon as its parent is gone, so a killed chief never leaves orphan workers."""
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(POLL_SECONDS)
-        os._exit(exit_code)
-    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def _servicer_class() -> type:
@@ -100,44 +71,28 @@ def _servicer_class() -> type:
     return HeartbeatServicer
 
 
-@dataclasses.dataclass(frozen=True)
-class Serving:
-    """How a study's chief serves its oracle: where it listens and which workers it starts itself."""
-
-    bind: str = "127.0.0.1"
-    port: int = 0  # 0: any free port
-    local_workers: int = 0
-    worker_timeout: float = 900.0
-    announce: Path | None = None  # where to publish {study, port} for workers started by hand
-
-    def study_args(self) -> list[str]:
-        """The `_study` command-line options that carry this to a study process."""
-        args = ["--bind", self.bind, "--port", str(self.port), "--local-workers", str(self.local_workers),
-                "--worker-timeout", str(self.worker_timeout)]
-        return args + (["--announce", str(self.announce)] if self.announce else [])
-
-
-def follow_chief(announce: Path, run_study_worker: Callable[[dict[str, Any]], int], *,
-                 wait_seconds: float) -> int:
+def follow_chief(announce: Path, run_study_worker: Callable[[dict[str, Any]], str | None], *,
+                 wait_seconds: float) -> None:
     """A hand-started worker's life: join each study the chief announces in the run folder, until it says done.
 
-    `run_study_worker` runs one study's worker (in a fresh process) and returns its exit code.
-    Returns 0 when the chief announced the end of the run; raises StudyFailed if no study was announced within
-    `wait_seconds`, or when a study's worker failed.
+    `run_study_worker` runs one study's worker (in a fresh process) and returns None, or what made it fail.
+
+    Raises:
+        StudyFailed: no study was announced within `wait_seconds`, or a study's worker failed.
     """
     joined: set[str] = set()
     idle_since = time.monotonic()
     while True:
         document = read_json(announce, "chief") if announce.is_file() else {}
         if document.get("state") == "done":
-            return 0
+            return
         study = document.get("study")
         if study and study not in joined:
             joined.add(study)
             log.info("joining study %s (chief pid %s, port %s)", study, document["pid"], document["port"])
-            code = run_study_worker(document)
-            if code != 0:
-                raise StudyFailed(f"the worker of study {study} exited with code {code}")
+            failure = run_study_worker(document)
+            if failure is not None:
+                raise StudyFailed(f"the worker of study {study} failed: {failure}")
             idle_since = time.monotonic()
             continue
         if time.monotonic() - idle_since > wait_seconds:
@@ -146,10 +101,69 @@ def follow_chief(announce: Path, run_study_worker: Callable[[dict[str, Any]], in
         time.sleep(POLL_SECONDS * 4)
 
 
+def join_chief(run_dir: Path, oracle: str, *, device: str, threads: int, data_dir: Path | None,
+               chief_timeout: float) -> None:
+    """A worker started by hand: run each study the chief announces in `run_dir`, in a fresh process each, until
+    the chief announces the end of the run. The worker may start before the chief: it waits up to `chief_timeout`.
+
+    Raises:
+        StudyFailed: no study was announced in time, or a study's worker failed.
+    """
+    host = oracle.rpartition(":")[0]
+
+    def join(study: dict[str, Any]) -> str | None:
+        child = Child(WorkerJob(run_dir, study["strategy"], study["seed"],
+                                tuner_id=f"{study['study']}.{socket.gethostname()}-{os.getpid()}",
+                                oracle=f"{host}:{study['port']}", device=device, threads=threads, data_dir=data_dir,
+                                chief_timeout=chief_timeout, log_level=logging.getLogger().getEffectiveLevel()))
+        return None if child.wait() == 0 else child.describe_exit()
+
+    follow_chief(RunPaths(run_dir).chief_announcement, join, wait_seconds=chief_timeout)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChiefSearch:
+    """The search of the study `job` served as keras-tuner's chief (`study.ParallelSearch`): its own local workers
+    and/or workers started by hand, as `job.serving` says; the search's wall clock is summed over resumes."""
+
+    job: StudyJob
+
+    def __call__(self, tuner: Any, recorder: Any, files: StudyPaths) -> tuple[int, float]:
+        job, serving = self.job, self.job.serving
+        assert serving is not None
+        worker_threads = max(1, job.threads // max(1, serving.local_workers))
+
+        def spawn(tuner_id: str, port: int) -> Child:
+            return Child(WorkerJob(job.run_dir, job.strategy, job.seed, tuner_id=tuner_id, oracle=f"127.0.0.1:{port}",
+                                   device=job.device, threads=worker_threads, data_dir=job.data_dir,
+                                   parent_pid=os.getpid(), log_level=job.log_level))
+
+        tuner.save()
+        chief = Chief(tuner.oracle, tuner_prefix=study_name(job.strategy, job.seed), lose_trial=recorder.trial_lost,
+                      bind=serving.bind, port=serving.port, spawn=spawn if serving.local_workers else None,
+                      local_workers=serving.local_workers, worker_timeout=serving.worker_timeout,
+                      on_listen=self._announce if serving.announce else None)
+        spent = read_json(files.search_clock, "clock")["seconds"] if files.search_clock.is_file() else 0.0
+        start = time.perf_counter()
+        try:
+            workers = chief.serve()
+        finally:
+            spent += time.perf_counter() - start
+            atomic_write_json(files.search_clock, "clock", {"seconds": spent})
+        return workers, spent
+
+    def _announce(self, port: int) -> None:
+        """Tell workers started by hand which study the chief serves now (they share the run folder)."""
+        assert self.job.serving is not None and self.job.serving.announce is not None
+        atomic_write_json(self.job.serving.announce, "chief", {
+            "study": study_name(self.job.strategy, self.job.seed), "strategy": self.job.strategy,
+            "seed": self.job.seed, "port": port, "pid": os.getpid()})
+
+
 @dataclasses.dataclass
 class _LocalWorker:
     tuner_id: str
-    process: subprocess.Popen[bytes]
+    child: Child
 
 
 class Chief:
@@ -166,7 +180,7 @@ class Chief:
     """
 
     def __init__(self, oracle: Any, *, tuner_prefix: str, lose_trial: Callable[[Any, str], None],
-                 bind: str = "127.0.0.1", port: int = 0, spawn: Callable[[str, int], subprocess.Popen[bytes]] | None,
+                 bind: str = "127.0.0.1", port: int = 0, spawn: Callable[[str, int], Child] | None,
                  local_workers: int = 0, worker_timeout: float = 900.0,
                  on_listen: Callable[[int], None] | None = None) -> None:
         self.oracle = oracle
@@ -214,7 +228,7 @@ class Chief:
         return len(self.tuner_ids_seen)
 
     def _finished(self, servicer: Any) -> bool:
-        if any(w.process.poll() is None for w in self.workers):
+        if any(w.child.poll() is None for w in self.workers):
             return False
         if servicer.stop_triggered and not self.oracle.ongoing_trials:
             return self.spawn is not None or not self.oracle.tuner_ids
@@ -231,7 +245,7 @@ class Chief:
 
     def _reap_workers(self) -> None:
         for worker in list(self.workers):
-            code = worker.process.poll()
+            code = worker.child.poll()
             if code is None:
                 continue
             self.workers.remove(worker)
@@ -255,7 +269,7 @@ class Chief:
                 servicer.last_seen.pop(tuner_id, None)
                 for worker in self.workers:
                     if worker.tuner_id == tuner_id:
-                        worker.process.kill()  # hung: reaped (and replaced) on the next poll
+                        worker.child.kill()  # hung: reaped (and replaced) on the next poll
         for tuner_id in list(self.oracle.tuner_ids):  # a worker that died between trials would be waited for
             if now - servicer.last_seen.get(tuner_id, now) > self.worker_timeout:
                 self.oracle.tuner_ids.discard(tuner_id)
@@ -273,12 +287,4 @@ class Chief:
         self.oracle.end_trial(trial)  # also drops it from ongoing_trials and saves the oracle
 
     def _stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.process.poll() is None:
-                worker.process.terminate()
-        for worker in self.workers:
-            try:
-                worker.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
+        stop(w.child for w in self.workers)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ResultsError", "StudyFailed", "TableError"]
+__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ProcessRecycle", "ResultsError", "StudyFailed",
+           "TableError"]
 
 
 class FmnistBenchError(Exception):
@@ -27,3 +28,12 @@ class StudyFailed(FmnistBenchError):
 
 class TableError(FmnistBenchError):
     """A tabular benchmark is missing, was built under another spec, or lacks a configuration a replay asks for."""
+
+
+class ProcessRecycle(Exception):
+    """Not an error: a study stops after `trials_per_process` trials, and the runner resumes it in a new process.
+
+    TensorFlow/Keras keep ~5-10 MB per built-and-fitted model that `clear_session()` does not return (the same
+    growth shows in a plain keras-tuner search); a fresh process every few trials keeps memory flat, and because
+    resume is exact the records are the same.
+    """

@@ -151,7 +151,7 @@ SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits")
 
 
 def _smoke_row(run: StoredRun) -> dict[str, Any]:
-    by_strategy = {st.result.strategy: st.result.test["accuracy"] for st in run.studies if st.result.seed == 1}
+    by_strategy = {st.result.strategy: st.result.test.accuracy for st in run.studies if st.result.seed == 1}
     return {"run": f"[{run.root.name}]({summary_link(run.root.name)})", "how": _how(run.config),
             "stack": software_stack(run.env),
             "scores": " / ".join(f"{100 * by_strategy[s]:.2f}%" if s in by_strategy else "-"

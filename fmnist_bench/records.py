@@ -11,7 +11,7 @@ import enum
 import json
 from typing import Any
 
-__all__ = ["EPOCH_COLUMNS", "TRIAL_COLUMNS", "EpochRecord", "StudyResult",
+__all__ = ["EPOCH_COLUMNS", "TRIAL_COLUMNS", "ClassScores", "EpochRecord", "StudyResult",
            "TrialRecord", "TrialStatus", "epoch_span", "split_values", "study_name"]
 
 
@@ -106,6 +106,30 @@ class EpochRecord:
         return cls(**data)
 
 
+@dataclasses.dataclass(frozen=True)
+class ClassScores:
+    """Test scores of a final model: accuracy, macro F1, per-class precision/recall/F1/support (label order) and the
+    confusion matrix, with the class names they were computed for (`metrics` computes them)."""
+
+    accuracy: float
+    macro_f1: float
+    precision: tuple[float, ...]
+    recall: tuple[float, ...]
+    f1: tuple[float, ...]
+    support: tuple[int, ...]
+    confusion: tuple[tuple[int, ...], ...]  # (n_classes, n_classes), rows = true class, columns = predicted
+    class_names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # tuples are written as JSON lists
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassScores:
+        return cls(accuracy=data["accuracy"], macro_f1=data["macro_f1"], precision=tuple(data["precision"]),
+                   recall=tuple(data["recall"]), f1=tuple(data["f1"]), support=tuple(data["support"]),
+                   confusion=tuple(tuple(r) for r in data["confusion"]), class_names=tuple(data["class_names"]))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class StudyResult:
     """Everything `study.json` holds about one (strategy, seed) study; written last, so it marks completion."""
@@ -120,7 +144,7 @@ class StudyResult:
     final_val_accuracy: float  # validation accuracy of the final model (best weights restored)
     final_epochs_run: int
     final_best_epoch: int
-    test: dict[str, Any]  # ClassScores.to_dict()
+    test: ClassScores
     test_loss: float | None  # None for a replayed study: the table stores test accuracy and confusion only
     epochs_budget: int
     epochs_planned: int
@@ -148,7 +172,7 @@ class StudyResult:
         """What the comparisons across seeds use: the mean over refits when there were several (refit noise
         averaged out of the choice's quality), else the one refit's test accuracy."""
         refits = self.refit_test_accuracies
-        return sum(refits) / len(refits) if refits else float(self.test["accuracy"])
+        return sum(refits) / len(refits) if refits else float(self.test.accuracy)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -156,7 +180,7 @@ class StudyResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyResult:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in names} | {"test": ClassScores.from_dict(data["test"])})
 
 
 # Column order of trials.csv (then one hp_<name> column per hyperparameter) and epochs.csv

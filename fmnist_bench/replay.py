@@ -323,7 +323,7 @@ def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]]
         for cell in cells:
             yield cell, _replay_one(cfg, cell)
         return
-    from .spawn import spawned
+    from .processes import spawned
 
     for cell, future in spawned(functools.partial(_replay_one, cfg), cells, jobs=jobs, initializer=_init_replayer,
                                 initargs=(cfg, tables_dir), log=log_path):

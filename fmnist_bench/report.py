@@ -41,8 +41,8 @@ def study_rows(run: StoredRun) -> list[dict[str, Any]]:
         r = st.result
         reach = first_reach(anytime_curve(st.epochs, st.trials), target)
         rows.append({
-            "strategy": r.strategy, "seed": r.seed, "best_val": r.best_val_accuracy, "test": r.test["accuracy"],
-            "macro_f1": r.test["macro_f1"], "trials": r.trials,
+            "strategy": r.strategy, "seed": r.seed, "best_val": r.best_val_accuracy, "test": r.test.accuracy,
+            "macro_f1": r.test.macro_f1, "trials": r.trials,
             "epochs": f"{r.epochs_trained} of {r.epochs_budget}" + (
                 f" (**{r.epochs_budget - r.epochs_trained} unspent**)" if r.epochs_trained < r.epochs_budget else ""),
             "unique": r.unique_configs, "failed": r.failed_trials, "search_s": r.search_seconds,
@@ -124,11 +124,11 @@ def class_rows(run: StoredRun) -> tuple[list[dict[str, Any]], list[Column]]:
     per: dict[str, dict[str, np.ndarray]] = {}
     for name in strategies:
         tests = [st.result.test for st in run.studies if st.result.strategy == name]
-        per[name] = {m: np.mean([t[m] for t in tests], axis=0) for m in ("precision", "recall", "f1")}  # (10,)
+        per[name] = {m: np.mean([getattr(t, m) for t in tests], axis=0) for m in ("precision", "recall", "f1")}  # (10,)
     mean_f1 = np.mean([per[n]["f1"] for n in strategies], axis=0)  # (10,)
     rows = []
     for rank, c in enumerate(np.argsort(mean_f1, kind="stable"), start=1):
-        name = run.studies[0].result.test["class_names"][c]  # as recorded with the scores
+        name = run.studies[0].result.test.class_names[c]  # as recorded with the scores
         row: dict[str, Any] = {"rank": rank, "class": f"**{name}**" if rank <= 3 else name,
                                "mean_f1": float(mean_f1[c])}
         for name in strategies:
@@ -421,7 +421,7 @@ def final_table(results: list[StudyResult]) -> str:
     """The short table `run` prints at the end."""
     from tabulate import tabulate
 
-    rows = [[r.strategy, r.seed, _pct(r.best_val_accuracy), _pct(r.test["accuracy"]), f"{r.test['macro_f1']:.4f}",
+    rows = [[r.strategy, r.seed, _pct(r.best_val_accuracy), _pct(r.test.accuracy), f"{r.test.macro_f1:.4f}",
              r.epochs_trained, r.trials, fmt_seconds(r.search_seconds), fmt_seconds(r.final_fit_seconds)]
             for r in results]
     return tabulate(rows, headers=["strategy", "seed", "selection (val)", "test acc", "macro F1", "epochs", "trials",
@@ -442,7 +442,7 @@ def render_confusion_png(result: StudyResult) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = np.array(result.test["confusion"])  # (10, 10)
+    counts = np.array(result.test.confusion)  # (10, 10)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (10, 10)
     fig, ax = plt.subplots(figsize=(8.2, 7))
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
@@ -451,12 +451,12 @@ def render_confusion_png(result: StudyResult) -> bytes:
             if counts[i, j]:
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if shares[i, j] > 0.55 else "black")
-    names = result.test["class_names"]
+    names = result.test.class_names
     ax.set_xticks(range(len(names)), names, rotation=40, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(f"{result.strategy}, seed {result.seed}: test accuracy {_pct(result.test['accuracy'])}")
+    ax.set_title(f"{result.strategy}, seed {result.seed}: test accuracy {_pct(result.test.accuracy)}")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
     data = _figure_bytes(fig)
     plt.close(fig)

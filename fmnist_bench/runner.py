@@ -1,56 +1,29 @@
 """The parent of a run: lock the run folder, skip finished studies, run the rest in fresh processes, report.
 
-Each study is a child process (`python -m fmnist_bench _study ...`): TensorFlow state never leaks between studies,
-memory is returned after each, and `--jobs N` runs N of them side by side with identical results.
+Each study is a child process (a `processes.StudyJob`): TensorFlow state never leaks between studies, memory is
+returned after each, and `--jobs N` runs N of them side by side with identical results.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from .config import RunConfig
 from .data import load_raw
-from .distributed import Serving
 from .envinfo import utc_now
+from .errors import ResultsError
+from .processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, interrupt_on_sigterm, stop
 from .records import StudyResult, study_name
 from .runtime import keras_backend
 from .store import RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, prepare_run, read_json, run_lock
 from .tables import fmt_seconds
 
-__all__ = ["run_benchmark", "completed_study", "EXIT_RECYCLE", "EXIT_STUDY_FAILED"]
+__all__ = ["run_benchmark", "completed_study"]
 
 log = logging.getLogger(__name__)
-EXIT_STUDY_FAILED = 3
-EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials; resume it in a fresh process
-# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, and its retracing warning (a
-# study builds a new model per trial by design): dropped from children's stderr. (JAX's chatter is silenced at its
-# logger, in runtime.)
-_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
-                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
-                       r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
-
-
-def _forward_stderr(process: subprocess.Popen[str]) -> threading.Thread:
-    """Pass a child's stderr through line by line, minus TensorFlow's start-up noise."""
-    stream = process.stderr
-
-    def pump() -> None:
-        for line in stream or ():
-            if not _TF_NOISE.match(line):
-                sys.stderr.write(line)
-                sys.stderr.flush()
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    return thread
 
 
 def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -> StudyResult | None:
@@ -60,17 +33,6 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
         return None
     result = StudyResult.from_dict(read_json(path, "study"))
     return result if result.config_digest == cfg.digest() else None
-
-
-def _study_command(paths: RunPaths, strategy: str, seed: int, *, data_dir: Path | None, device: str,
-                   threads: int, trials_per_process: int | None, serving: Serving | None) -> list[str]:
-    command = [sys.executable, "-m", "fmnist_bench", "_study", "--run-dir", str(paths.root), "--strategy",
-               strategy, "--seed", str(seed), "--device", device, "--threads", str(threads)]
-    if trials_per_process is not None:
-        command += ["--trials-per-process", str(trials_per_process)]
-    if serving is not None:
-        command += serving.study_args()
-    return command + (["--data-dir", str(data_dir)] if data_dir is not None else [])
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
@@ -83,7 +45,8 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
 
     Raises:
         DataError: the data is missing or corrupt (checked here, before any study starts).
-        ResultsError: the results folder is unusable, locked, or holds another config under this run id.
+        ResultsError: the results folder is unusable, locked, or holds another config under this run id; or a
+            study could not write to it (disk full, permissions): then every study is stopped, finished ones stay.
         KeyboardInterrupt: after stopping the children; finished studies stay, the rest resume next time.
     """
     keras_backend()  # fail in one line now rather than once per study, as for the data
@@ -104,9 +67,10 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         if serving is not None and serving.announce is not None:
             atomic_write_json(serving.announce, "chief", {"state": "starting"})  # not a previous run's "done"
         try:
-            failed = _run_pending(paths, cfg, pending, done, data_dir=data_dir, device=device, jobs=jobs,
-                                  threads=threads, total=len(cells), trials_per_process=trials_per_process,
-                                  serving=serving)
+            jobs_of = {cell: StudyJob(paths.root, *cell, device=device, threads=threads, data_dir=data_dir,
+                                      trials_per_process=trials_per_process, serving=serving,
+                                      log_level=logging.getLogger().getEffectiveLevel()) for cell in pending}
+            failed = _run_pending(paths, cfg, jobs_of, done, jobs=jobs, total=len(cells))
         finally:
             if serving is not None and serving.announce is not None:
                 atomic_write_json(serving.announce, "chief", {"state": "done"})  # hand-started workers exit
@@ -117,77 +81,51 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 
-def _run_pending(paths: RunPaths, cfg: RunConfig, pending: list[tuple[str, int]],
-                 done: dict[tuple[str, int], StudyResult], *, data_dir: Path | None, device: str, jobs: int,
-                 threads: int, total: int, trials_per_process: int | None,
-                 serving: Serving | None) -> list[str]:
+def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int], StudyJob],
+                 done: dict[tuple[str, int], StudyResult], *, jobs: int, total: int) -> list[str]:
     failed: list[str] = []
-    running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]] = {}
+    running: dict[tuple[str, int], tuple[Child, float]] = {}
     queue = list(pending)
     durations: list[float] = []
     started_at: dict[tuple[str, int], float] = {}
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                strategy, seed = cell = queue.pop(0)
-                if cell not in started_at:
-                    log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1, total,
-                             strategy, seed)
-                    started_at[cell] = time.perf_counter()
-                process = subprocess.Popen(_study_command(paths, strategy, seed, data_dir=data_dir, device=device,
-                                                          threads=threads, trials_per_process=trials_per_process,
-                                                          serving=serving),
-                                           # keras-tuner print()s ("Reloading Tuner from ...") to stdout; progress
-                                           # and errors go to stderr through logging
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                _forward_stderr(process)
-                running[cell] = (process, started_at[cell])
-            time.sleep(0.2)
-            for cell, (process, started) in list(running.items()):
-                if process.poll() is None:
-                    continue
-                del running[cell]
-                if process.returncode == EXIT_RECYCLE:
-                    queue.insert(0, cell)  # same study, fresh process, resumes after its last finished trial
-                    continue
-                durations.append(time.perf_counter() - started)
-                result = completed_study(paths, cfg, *cell)
-                if result is None:
-                    failed.append(f"{study_name(*cell)}: exited with code {process.returncode}"
-                                  + (" (study failed, see the message above)"
-                                     if process.returncode == EXIT_STUDY_FAILED else ""))
-                    log.error("study %s failed; the other studies go on", study_name(*cell))
-                    continue
-                done[cell] = result
-                remaining = len(queue) + len(running)
-                eta = sum(durations) / len(durations) * remaining / jobs
-                # the process's wall time; the tables show search and final fit, which it contains
-                log.info("study %d/%d done: %s seed %d, test accuracy %.4f; process wall time %s (search %s, "
-                         "final fit %s, the rest start-up and evaluation)%s", len(done) + len(failed), total, cell[0],
-                         cell[1], result.test["accuracy"], fmt_seconds(durations[-1]),
-                         fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
-                         f"; ~{fmt_seconds(eta)} left" if remaining else "")
-    except KeyboardInterrupt:
-        _stop(running)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-    return failed
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop(running: dict[tuple[str, int], tuple[subprocess.Popen[str], float]]) -> None:
-    """Stop the children promptly; their finished trials are on disk and resume next time."""
-    for process, _ in running.values():
-        if process.poll() is None:
-            process.terminate()
-    for process, _ in running.values():
+    with interrupt_on_sigterm():
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            while queue or running:
+                while queue and len(running) < jobs:
+                    strategy, seed = cell = queue.pop(0)
+                    if cell not in started_at:
+                        log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1,
+                                 total, strategy, seed)
+                        started_at[cell] = time.perf_counter()
+                    running[cell] = (Child(pending[cell]), started_at[cell])
+                time.sleep(0.2)
+                for cell, (child, started) in list(running.items()):
+                    code = child.poll()
+                    if code is None:
+                        continue
+                    del running[cell]
+                    if code == EXIT_RECYCLE:
+                        queue.insert(0, cell)  # same study, fresh process, resumes after its last finished trial
+                        continue
+                    if code == EXIT_RESULTS:  # the other studies could not write either: stop them all now
+                        stop(c for c, _ in running.values())
+                        raise ResultsError(f"{study_name(*cell)}: {child.describe_exit()}")
+                    durations.append(time.perf_counter() - started)
+                    result = completed_study(paths, cfg, *cell)
+                    if result is None:
+                        failed.append(f"{study_name(*cell)}: {child.describe_exit()}")
+                        log.error("study %s failed; the other studies go on", study_name(*cell))
+                        continue
+                    done[cell] = result
+                    remaining = len(queue) + len(running)
+                    eta = sum(durations) / len(durations) * remaining / jobs
+                    # the process's wall time; the tables show search and final fit, which it contains
+                    log.info("study %d/%d done: %s seed %d, test accuracy %.4f; process wall time %s (search %s, "
+                             "final fit %s, the rest start-up and evaluation)%s", len(done) + len(failed), total,
+                             cell[0], cell[1], result.test.accuracy, fmt_seconds(durations[-1]),
+                             fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
+                             f"; ~{fmt_seconds(eta)} left" if remaining else "")
+        except KeyboardInterrupt:
+            stop(c for c, _ in running.values())
+            raise
+    return failed

@@ -20,6 +20,7 @@ import errno
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -31,7 +32,8 @@ from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, Tri
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
            "run_lock", "write_csv", "list_run_dirs", "append_document", "read_lines", "write_lines", "write_lines_gz",
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
-           "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run"]
+           "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run", "read_config",
+           "set_aside", "unwritable"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -43,19 +45,43 @@ def _umask() -> int:
     return mask
 
 
+def unwritable(exc: OSError, path: Path | None = None) -> ResultsError:
+    """One line for a write that failed (full disk, lost permission, read-only mount): which file, and what to do.
+
+    h5py (Keras checkpoints) raises an OSError without errno or filename, both written inside a multi-line message
+    ("... filename = '...', ..., errno = 28, error message = '...'"): they are read from there.
+    """
+    text = str(exc)
+    number = int(found[1]) if (found := re.search(r"errno = (\d+)", text)) else exc.errno
+    name = found[1] if (found := re.search(r"filename = '([^']+)'", text)) else exc.filename
+    where = path or name or "the results folder"
+    cause = os.strerror(number) if number else (text.strip().splitlines() or [type(exc).__name__])[0]
+    return ResultsError(f"cannot write {where} ({cause}); free space or fix the folder's permissions, then run the "
+                        "same command again: finished work is kept and resumes")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file and a rename: a reader sees the old file or the new one, never a part.
+
+    Raises:
+        ResultsError: the file cannot be written (full disk, permissions); the temporary file is removed.
+    """
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise unwritable(exc, path) from None
         raise
 
 
@@ -171,6 +197,13 @@ class StudyPaths:
         """The harness's own record of each finished trial, one JSON file each."""
         return self.work / "records"
 
+    def trial_record(self, number: int) -> Path:
+        return self.trial_records / f"trial_{number:04d}.json"
+
+    def stored_trial_records(self) -> dict[int, Path]:
+        """The trial records on disk, by trial number."""
+        return {int(p.stem.removeprefix("trial_")): p for p in sorted(self.trial_records.glob("trial_*.json"))}
+
     @property
     def search_clock(self) -> Path:
         """Wall seconds a chief's search has spent, summed over its processes."""
@@ -204,6 +237,11 @@ class TablePaths:
 
     def complete_seeds(self) -> list[int]:
         return sorted(int(p.name.removeprefix("seed").split(".")[0]) for p in self.folder.glob("seed*.jsonl.gz"))
+
+
+def set_aside(path: Path, suffix: str) -> Path:
+    """Move a file or folder to `<name>.<suffix>` beside it, kept for the user: nothing finished is ever deleted."""
+    return path.rename(path.with_name(f"{path.name}.{suffix}"))
 
 
 def leaderboard_path(results_dir: Path) -> Path:
@@ -353,11 +391,14 @@ def _json_lines(documents: Iterable[dict[str, Any]]) -> str:
 def append_document(path: Path, document: dict[str, Any]) -> None:
     """Append one JSON line and fsync it: what a kill leaves is the lines before, and at most one cut-off last
     line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(_json_lines([document]))
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(_json_lines([document]))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:  # a cut-off line is dropped when read back, like one a kill leaves
+        raise unwritable(exc, path) from None
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -427,6 +468,18 @@ class StoredRun:
         return sorted({st.result.seed for st in self.studies})
 
 
+def read_config(paths: RunPaths) -> RunConfig:
+    """The run's config, every field it was stored without at its default.
+
+    Raises:
+        ResultsError: missing, unreadable, or not a config this version can read.
+    """
+    try:
+        return RunConfig.from_dict(read_json(paths.config, "config")["config"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise ResultsError(f"{paths.config} holds no config this version can read ({exc})") from None
+
+
 def load_run(run_dir: Path) -> StoredRun:
     """Read a run folder.
 
@@ -437,10 +490,7 @@ def load_run(run_dir: Path) -> StoredRun:
         raise ResultsError(f"{run_dir} is not a run folder (no config.json); run `python -m fmnist_bench run` first")
     paths = RunPaths(run_dir)
     document = read_json(paths.config, "config")
-    try:
-        config = RunConfig.from_dict(document["config"])
-    except (KeyError, TypeError, ConfigError) as exc:
-        raise ResultsError(f"{paths.config} holds no config this version can read ({exc})") from None
+    config = read_config(paths)
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     studies = []
     if paths.studies_archive.is_file():

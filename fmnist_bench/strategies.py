@@ -11,25 +11,54 @@ trial gives the same result whether the study ran straight through or was resume
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import keras
 import keras_tuner as kt
 import numpy as np
+from keras_tuner.src import utils as kt_utils
 
 from .config import RunConfig
+from .errors import ProcessRecycle, ResultsError
 from .records import epoch_span
+from .store import atomic_write_text, unwritable
 
-__all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner", "ProcessRecycle",
-           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed"]
+__all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
+           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 STOP_EPOCHS = "epoch budget spent"
 STOP_SECONDS = "time budget spent"
 STOP_EXHAUSTED = "oracle exhausted: no new configuration after keras-tuner's duplicate-proposal limit"
 IDLE_PAUSE_SECONDS = 1.0
+
+
+def worker_env(tuner_id: str, host: str, port: int) -> dict[str, str]:
+    """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port."""
+    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port)}
+
+
+class _Unwritable(ResultsError, kt.errors.FatalError):
+    """A write to the results folder failed inside a trial: a FatalError, so keras-tuner stops the search instead of
+    recording a full disk as a FAILED trial, and a ResultsError, so the study ends with one line and resumes later."""
+
+
+def _save_json_atomically(path: str, obj: Any) -> str:
+    """keras-tuner's `utils.save_json` (every oracle, trial and tuner state file), written through a rename: a kill or
+    a full disk in the middle leaves the previous file instead of a cut-off one that would cost the study a restart."""
+    text = json.dumps(obj)
+    try:
+        atomic_write_text(Path(path), text)
+    except ResultsError as exc:  # raised inside keras-tuner's trial loop, which would record it as a failed trial
+        raise _Unwritable(str(exc)) from None
+    return text
+
+
+kt_utils.save_json = _save_json_atomically
 
 
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
@@ -113,15 +142,6 @@ class TrialObserver(Protocol):
     def spent_seconds(self) -> float: ...
 
 
-class ProcessRecycle(Exception):
-    """Raised after `trials_per_process` trials: the study process exits and the runner resumes it in a new one.
-
-    TensorFlow/Keras keep ~5-10 MB per built-and-fitted model that `clear_session()` does not return (the same
-    growth shows in a plain keras-tuner search); a fresh process every few trials keeps memory flat, and because
-    resume is exact the records are the same.
-    """
-
-
 class HarnessTuner(kt.Tuner):
     """keras-tuner's Tuner with per-trial seeding, divergence detection and an observer instead of printing."""
 
@@ -153,7 +173,10 @@ class HarnessTuner(kt.Tuner):
         self._observer.epoch_ended(trial, epoch, dict(logs or {}))
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
-        histories = super().run_trial(trial, *args, **kwargs)
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except OSError as exc:  # its checkpoint or a record could not be written
+            raise _Unwritable(str(unwritable(exc))) from None
         for history in histories:
             losses = history.history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):

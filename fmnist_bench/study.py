@@ -10,20 +10,19 @@ import dataclasses
 import json
 import logging
 import os
-import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .config import RunConfig
-from .distributed import Serving
 from .errors import StudyFailed
-from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, study_name
-from .store import RunPaths, StudyPaths, atomic_write_json, read_json, write_study
+from .records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
+from .store import RunPaths, StudyPaths, atomic_write_json, read_json, set_aside, write_study
 from .tables import fmt_seconds
 
-__all__ = ["Refit", "best_trial", "choose", "run_study", "run_worker", "study_result"]
+__all__ = ["ParallelSearch", "Refit", "StudyRecorder", "best_trial", "choose", "run_study", "run_worker",
+           "study_result"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,10 @@ def _rss_mb() -> float | None:
 class StudyRecorder:
     """Turns tuner callbacks into trial/epoch records on disk and one concise progress line per trial."""
 
-    def __init__(self, *, cfg: RunConfig, strategy: str, seed: int, records_dir: Path) -> None:
+    def __init__(self, *, cfg: RunConfig, strategy: str, seed: int, files: StudyPaths) -> None:
         self.cfg, self.strategy, self.seed = cfg, strategy, seed
-        self.records_dir = records_dir
-        self.records_dir.mkdir(parents=True, exist_ok=True)
+        self.files = files
+        files.trial_records.mkdir(parents=True, exist_ok=True)
         self._trial_start = 0.0
         self._epoch_start = 0.0
         self._previous_end = time.perf_counter()  # the oracle's time before the first trial counts from here
@@ -54,17 +53,16 @@ class StudyRecorder:
 
     def set_aside(self, suffix: str) -> Path:
         """Move every stored trial record to a sibling folder (kept, never deleted) for a study that restarts."""
-        aside = self.records_dir.with_name(f"{self.records_dir.name}.{suffix}")
-        self.records_dir.rename(aside)
-        self.records_dir.mkdir(parents=True)
+        aside = set_aside(self.files.trial_records, suffix)
+        self.files.trial_records.mkdir(parents=True)
         self._finished.clear()
         return aside
 
-    def record_id(self, trial_id: str) -> str:
+    def record_id(self, trial_id: str | int) -> str:
         return f"{self.strategy}-s{self.seed}-t{int(trial_id):03d}"
 
     def _path(self, trial_id: str) -> Path:
-        return self.records_dir / f"trial_{int(trial_id):04d}.json"
+        return self.files.trial_record(int(trial_id))
 
     def search_starting(self) -> None:
         """Start the oracle's clock: set-up (data, TensorFlow) before the search is not search cost."""
@@ -119,8 +117,8 @@ class StudyRecorder:
 
     def _refresh(self) -> None:
         """Pick up trials recorded by earlier processes or by other workers of this study (only ones not yet read)."""
-        for path in sorted(self.records_dir.glob("trial_*.json")):
-            trial_id = self.record_id(path.stem.removeprefix("trial_"))
+        for number, path in self.files.stored_trial_records().items():
+            trial_id = self.record_id(number)
             if trial_id not in self._finished:
                 self._finished[trial_id] = TrialRecord.from_dict(read_json(path, "trial")["trial"])
 
@@ -189,7 +187,7 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, rec
                               f"{type(exc).__name__}: {exc}); nothing was deleted, fix the cause and run the same "
                               "command again") from None
     suffix = f"damaged-{time.strftime('%Y%m%dT%H%M%S')}"
-    project_aside = project.rename(project.with_name(f"{project.name}.{suffix}"))
+    project_aside = set_aside(project, suffix)
     records_aside = recorder.set_aside(suffix)
     log.warning("[%s seed%d] %s was cut off mid-write (it does not parse); the keras-tuner project is kept in %s and "
                 "the trial records in %s, and the study restarts", strategy, seed, damaged[0], project_aside,
@@ -224,8 +222,7 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
 
     splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
                          test_subset=cfg.test_subset)
-    recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed,
-                             records_dir=paths.study(strategy, seed).trial_records)
+    recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed, files=paths.study(strategy, seed))
     return device_name, splits, recorder
 
 
@@ -244,7 +241,7 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     Raises:
         grpc.RpcError: the chief did not answer within `chief_timeout` seconds.
     """
-    from .distributed import worker_env
+    from .strategies import worker_env
 
     host, _, port = oracle.rpartition(":")
     os.environ.update(worker_env(tuner_id, host, int(port)))
@@ -257,56 +254,32 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     tuner.search(**_search_kwargs(cfg, splits))
 
 
-def _serve(strategy: str, seed: int, paths: RunPaths, tuner: Any, recorder: StudyRecorder, serving: Serving, *,
-           data_dir: Path | None, device: str, threads: int) -> tuple[int, float]:
-    """Run the search as a chief; return (workers that took part, wall seconds of the search in all processes)."""
-    from .distributed import Chief, worker_command
+class ParallelSearch(Protocol):
+    """Runs a study's search with its trials in other processes (`distributed.ChiefSearch`, keras-tuner's chief).
 
-    def spawn(tuner_id: str, port: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(worker_command(paths.root, strategy, seed, tuner_id=tuner_id,
-                                               oracle=f"127.0.0.1:{port}", device=device, threads=threads,
-                                               data_dir=data_dir))
+    Given the study's tuner (reloaded, so its oracle resumes), the recorder that records trials whose worker died,
+    and the study's files; returns (workers that took part, wall seconds of the search over every process).
+    """
 
-    tuner.save()
-    chief = Chief(tuner.oracle, tuner_prefix=study_name(strategy, seed), lose_trial=recorder.trial_lost,
-                  bind=serving.bind, port=serving.port, spawn=spawn if serving.local_workers else None,
-                  local_workers=serving.local_workers, worker_timeout=serving.worker_timeout,
-                  on_listen=(lambda port: _announce(serving.announce, strategy, seed, port))
-                  if serving.announce else None)
-    clock = paths.study(strategy, seed).search_clock
-    spent = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
-    start = time.perf_counter()
-    try:
-        workers = chief.serve()
-    finally:
-        spent += time.perf_counter() - start
-        atomic_write_json(clock, "clock", {"seconds": spent})
-    return workers, spent
-
-
-def _announce(path: Path, strategy: str, seed: int, port: int) -> None:
-    """Tell workers started by hand which study the chief serves now (they share the run folder)."""
-    atomic_write_json(path, "chief", {"study": study_name(strategy, seed), "strategy": strategy, "seed": seed,
-                                      "port": port, "pid": os.getpid()})
+    def __call__(self, tuner: Any, recorder: StudyRecorder, files: StudyPaths) -> tuple[int, float]: ...
 
 
 def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None,
               device: str, threads: int, trials_per_process: int | None = None,
-              serving: Serving | None = None) -> StudyResult:
+              parallel: ParallelSearch | None = None) -> StudyResult:
     """Search, refit the best configuration, evaluate on the test set, and write the study's records.
 
     With `trials_per_process`, the search stops after that many trials in this process by raising
-    `ProcessRecycle`; calling again (in a new process) resumes it exactly. With `serving`, this process is the
-    chief of keras-tuner workers (its own local ones, or ones started by hand) and only refits and evaluates.
+    `ProcessRecycle`; calling again (in a new process) resumes it exactly. With `parallel`, trials run in other
+    processes (keras-tuner workers) and this one serves the oracle, then refits and evaluates.
 
     Raises:
         StudyFailed: every trial failed, or the final fit diverged.
     """
     device_name, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device,
                                            threads=threads)
-    tuner, workers, search_seconds = _search(cfg, strategy, seed, paths, recorder, splits, serving=serving,
-                                             trials_per_process=trials_per_process, data_dir=data_dir,
-                                             device=device, threads=threads)
+    tuner, workers, search_seconds = _search(cfg, strategy, seed, paths.study(strategy, seed), recorder, splits,
+                                             parallel=parallel, trials_per_process=trials_per_process)
     trials, epochs = recorder.load(_ended_trials(tuner))
     best = choose(trials, strategy, seed)
     log.info("[%s seed%d] final fit of %s: %s, up to %d epochs%s", strategy, seed, best.trial_id,
@@ -318,25 +291,21 @@ def run_study(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data
                           stop_reason=getattr(tuner.oracle, "stop_reason", ""))
     write_study(paths, result, trials, epochs)
     log.info("[%s seed%d] done: test accuracy %.4f (macro F1 %.4f), search %s, final fit %s", strategy, seed,
-             result.test["accuracy"], result.test["macro_f1"], fmt_seconds(result.search_seconds),
+             result.test.accuracy, result.test.macro_f1, fmt_seconds(result.search_seconds),
              fmt_seconds(result.final_fit_seconds))
     return result
 
 
-def _search(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, recorder: StudyRecorder, splits: Any, *,
-            serving: Serving | None, trials_per_process: int | None, data_dir: Path | None, device: str,
-            threads: int) -> tuple[Any, int, float | None]:
+def _search(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder, splits: Any, *,
+            parallel: ParallelSearch | None, trials_per_process: int | None) -> tuple[Any, int, float | None]:
     """Run (or resume) the search; (tuner, workers that took part, the chief's wall seconds or None if serial)."""
-    files = paths.study(strategy, seed)
-    if serving is None:
+    if parallel is None:
         tuner = _open_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
         recorder.search_starting()
         tuner.search(**_search_kwargs(cfg, splits))
         return tuner, 1, None
     tuner = _open_tuner(cfg, strategy, seed, files, recorder, None)
-    worker_threads = max(1, threads // max(1, serving.local_workers))
-    workers, seconds = _serve(strategy, seed, paths, tuner, recorder, serving, data_dir=data_dir, device=device,
-                              threads=worker_threads)
+    workers, seconds = parallel(tuner, recorder, files)
     return tuner, workers, seconds
 
 
@@ -365,7 +334,7 @@ class Refit:
 
     val_history: list[float]
     test_loss: float | None
-    scores: Any  # metrics.ClassScores
+    scores: ClassScores
     seconds: float
 
 
@@ -381,7 +350,7 @@ def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[Trial
         strategy=strategy, seed=seed, space=cfg.space, config_digest=cfg.digest(), best_trial=best.trial_id,
         best_params=best.params, best_val_accuracy=float(best.score or 0.0), final_val_accuracy=float(max(history)),
         final_epochs_run=len(history), final_best_epoch=int(max(range(len(history)), key=history.__getitem__)) + 1,
-        test=first.scores.to_dict(), test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
+        test=first.scores, test_loss=first.test_loss, epochs_budget=cfg.budget_epochs,
         epochs_planned=sum(t.epochs_planned for t in trials), epochs_trained=sum(t.epochs_trained for t in trials),
         trials=len(trials), failed_trials=sum(not t.status.is_usable() for t in trials),
         unique_configs=len({t.config_key() for t in trials}),

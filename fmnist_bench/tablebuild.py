@@ -21,7 +21,7 @@ from .config import SPACE_REVISIONS
 from .envinfo import collect_env, utc_now
 from .grids import GRIDS
 from .errors import ConfigError, TableError
-from .spawn import spawned
+from .processes import spawned
 from .store import TablePaths, append_document, atomic_write_json, read_json, write_lines
 from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
     write_spec

@@ -22,6 +22,11 @@ pytestmark = [pytest.mark.usefixtures("real_data_available"), pytest.mark.slow]
 CLI = [sys.executable, "-m", "fmnist_bench"]
 
 
+def _children(kind: str, folder: Path) -> list[int]:
+    """Live child processes of this kind (`processes.StudyJob`/`WorkerJob`) whose job names a path in `folder`."""
+    return sorted(set(_processes_mentioning(f"fmnist_bench.child {kind} ")) & set(_processes_mentioning(str(folder))))
+
+
 def _processes_mentioning(text: str) -> list[int]:
     """Live processes whose command line contains `text` (Linux /proc)."""
     found = []
@@ -148,7 +153,7 @@ def test_a_killed_chief_leaves_no_worker_behind_and_the_run_resumes(tmp_path: Pa
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not (records.is_dir() and len(list(records.glob("trial_*"))) >= 2):
             time.sleep(0.05)
-        chiefs = _processes_mentioning(f"_study --run-dir {run_dir}")
+        chiefs = _children("study", run_dir)
         assert len(chiefs) == 1
         os.kill(chiefs[0], signal.SIGKILL)
         _, err = run.communicate(timeout=120)
@@ -169,7 +174,7 @@ def test_sigterm_stops_the_runner_the_chief_and_its_workers(tmp_path: Path) -> N
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and len(_processes_mentioning("_worker --run-dir " + str(tmp_path))) < 2:
+        while time.monotonic() < deadline and len(_children("worker", tmp_path)) < 2:
             time.sleep(0.05)
         run.send_signal(signal.SIGTERM)
         _, err = run.communicate(timeout=60)

@@ -285,7 +285,7 @@ def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp
     atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
     result = study.run_study(cfg, "random", 1, paths, data_dir=None, device="cpu", threads=2)
     first, second = result.refit_test_accuracies
-    assert first == result.test["accuracy"]  # the first refit is the one every earlier run made
+    assert first == result.test.accuracy  # the first refit is the one every earlier run made
     assert first != second  # another initialisation, another model (deterministic: same values every run)
     assert result.mean_test_accuracy == pytest.approx((first + second) / 2)
     assert "refits: test acc mean ± sd (n)" in write_report(paths.root).read_text()

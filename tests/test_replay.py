@@ -132,7 +132,7 @@ def test_replays_are_deterministic_and_independent_of_the_process_layout(tables:
     two = run_replay(cfg, results_dir=tmp_path / "b", tables_dir=tables, jobs=2)
 
     def fingerprint(root: Path) -> list:
-        return [(st.result.name, st.result.best_params, st.result.test["accuracy"],
+        return [(st.result.name, st.result.best_params, st.result.test.accuracy,
                  [(t.params, t.score, t.epochs_target, t.initial_epoch, t.seconds) for t in st.trials])
                 for st in load_run(root).studies]
 

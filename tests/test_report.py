@@ -30,7 +30,7 @@ def _study(paths: RunPaths, strategy: str, seed: int, correct: int, val_accs: li
                         len(val_accs), 3.0)
     epochs = [EpochRecord(tid, i + 1, 0.4, 0.9, 0.4, a, 1.5) for i, a in enumerate(val_accs)]
     result = StudyResult(strategy, seed, "ann", CFG.digest(), tid, {"neurons": 64}, max(val_accs), max(val_accs),
-                         2, 2, scores.to_dict(), 0.3, CFG.budget_epochs, len(val_accs), len(val_accs), 1, 0, 1, 3.0,
+                         2, 2, scores, 0.3, CFG.budget_epochs, len(val_accs), len(val_accs), 1, 0, 1, 3.0,
                          2.0, "cpu: test", 2)
     folder = paths.study_dir(strategy, seed)
     atomic_write_json(folder / "records.json", "records",

@@ -20,10 +20,10 @@ def _record(number: int, score: float | None) -> TrialRecord:
 
 
 def test_recorder_resumes_from_stored_records_and_sets_them_aside_on_restart(tmp_path: Path) -> None:
-    records = tmp_path / "records"
-    records.mkdir()
-    atomic_write_json(records / "trial_0000.json", "trial", {"trial": _record(0, 0.8).to_dict(), "epochs": []})
-    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, records_dir=records)
+    files = StudyPaths(tmp_path / "study", tmp_path)
+    records = files.trial_records
+    atomic_write_json(files.trial_record(0), "trial", {"trial": _record(0, 0.8).to_dict(), "epochs": []})
+    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, files=files)
     assert list(recorder._finished) == ["random-s1-t000"]
     aside = recorder.set_aside("damaged-x")
     assert recorder._finished == {} and list(records.iterdir()) == []
@@ -35,11 +35,11 @@ def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
     from fmnist_bench.study import _open_tuner
 
     work = tmp_path / "work"
-    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, records_dir=work / "records")
-    tuner = _open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
+    files = StudyPaths(work.parent / "study", work)
+    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, files=files)
+    tuner = _open_tuner(PRESETS["smoke"], "random", 1, files, recorder, None)
     tuner.save()  # oracle.json and the tuner file, as keras-tuner writes them after each trial
-    atomic_write_json(work / "records" / "trial_0000.json", "trial",
-                      {"trial": _record(0, 0.8).to_dict(), "epochs": []})
+    atomic_write_json(files.trial_record(0), "trial", {"trial": _record(0, 0.8).to_dict(), "epochs": []})
     return work, recorder
 
 

@@ -1,0 +1,248 @@
+"""Every process the harness starts: what a child is asked to do, its command line, exit codes, stderr and stop.
+
+A run's parent starts one process per study (`StudyJob`), a study that serves its trials starts worker processes
+(`WorkerJob`), and table builds and replays fill pools of spawned processes (`spawned`). Keeping them here means one
+command-line format, built and parsed by the same class; one meaning per exit code; one way to forward a child's
+stderr (TensorFlow's start-up noise dropped, the child's one-line error kept for the parent's own message); and one
+terminate-wait-kill sequence. Children run `python -m fmnist_bench.child`, which maps exceptions to these exit codes.
+
+This module imports nothing from the package but `errors`, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import contextlib
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+__all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
+           "EXIT_USAGE", "Child", "Serving", "StudyJob", "WorkerJob", "interrupt_on_sigterm", "log_to_stderr",
+           "spawned", "stop", "watch_parent"]
+
+EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
+EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr
+EXIT_STUDY_FAILED = 3  # every trial failed, or the final fit diverged: the other studies go on
+EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials: resume it in a fresh process
+EXIT_RESULTS = 5  # the results folder cannot be written (disk full, permissions): the whole run stops
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
+ERROR_PREFIX = "fmnist-bench: error: "  # a child's one-line error; the parent reports it instead of printing it
+POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 10.0
+
+# TensorFlow's C++ start-up chatter, printed before TF_CPP_MIN_LOG_LEVEL can apply, and its retracing warning (a
+# study builds a new model per trial by design): dropped from children's stderr. (JAX's chatter is silenced at its
+# logger, in runtime.)
+_TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
+                       r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
+                       r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    """How a study's chief serves its oracle: where it listens and which workers it starts itself."""
+
+    bind: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    local_workers: int = 0
+    worker_timeout: float = 900.0
+    announce: Path | None = None  # where to publish {study, port} for workers started by hand
+
+
+def _encode(job: Any) -> str:
+    return json.dumps(dataclasses.asdict(job), default=str)
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyJob:
+    """One (strategy, seed) study of the run in `run_dir`, whose `config.json` says what to compute."""
+
+    KIND = "study"
+    run_dir: Path
+    strategy: str
+    seed: int
+    device: str = "auto"
+    threads: int = 1
+    data_dir: Path | None = None
+    trials_per_process: int | None = None
+    serving: Serving | None = None  # set: the study is a chief whose trials run in worker processes
+    log_level: int = logging.INFO
+
+    @classmethod
+    def decode(cls, text: str) -> StudyJob:
+        fields = json.loads(text)
+        serving = fields.pop("serving")
+        return cls(**fields | {"run_dir": Path(fields["run_dir"]), "data_dir": _path(fields["data_dir"]),
+                               "serving": None if serving is None else
+                               Serving(**serving | {"announce": _path(serving["announce"])})})
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerJob:
+    """A keras-tuner worker of one study, pulling trials from the chief at `oracle` (host:port)."""
+
+    KIND = "worker"
+    run_dir: Path
+    strategy: str
+    seed: int
+    tuner_id: str
+    oracle: str
+    device: str = "auto"
+    threads: int = 1
+    data_dir: Path | None = None
+    chief_timeout: float = 600.0
+    parent_pid: int | None = None  # set: exit as soon as this process is gone (a local worker of a chief)
+    log_level: int = logging.INFO
+
+    @classmethod
+    def decode(cls, text: str) -> WorkerJob:
+        fields = json.loads(text)
+        return cls(**fields | {"run_dir": Path(fields["run_dir"]), "data_dir": _path(fields["data_dir"])})
+
+
+JOB_KINDS: dict[str, type[StudyJob] | type[WorkerJob]] = {StudyJob.KIND: StudyJob, WorkerJob.KIND: WorkerJob}
+
+
+def command(job: StudyJob | WorkerJob) -> list[str]:
+    """`python -m fmnist_bench.child <kind> <job as JSON>`: the job travels whole, parsed back by its own class."""
+    return [sys.executable, "-m", "fmnist_bench.child", job.KIND, _encode(job)]
+
+
+class Child:
+    """A started child process whose stderr is passed through line by line, minus TensorFlow's start-up noise.
+
+    A line starting with ERROR_PREFIX is the child's own one-line error: it is kept in `error` for the parent's
+    message instead of printed, so that a failure reads as one line. stdout is discarded: keras-tuner print()s
+    ("Reloading Tuner from ..."); the harness's progress and errors go to stderr through logging.
+    """
+
+    def __init__(self, job: StudyJob | WorkerJob) -> None:
+        self.job = job
+        self.error: str | None = None
+        self.process = subprocess.Popen(command(job), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._pump = threading.Thread(target=self._forward, daemon=True)
+        self._pump.start()
+
+    def _forward(self) -> None:
+        for line in self.process.stderr or ():
+            if line.startswith(ERROR_PREFIX):
+                self.error = line[len(ERROR_PREFIX):].strip()
+            elif not _TF_NOISE.match(line):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+    def poll(self) -> int | None:
+        """The exit code once the child has ended and its stderr is read to the end, else None."""
+        code = self.process.poll()
+        if code is not None:
+            self._pump.join(timeout=5)
+        return code
+
+    def wait(self) -> int:
+        self.process.wait()
+        return self.poll()  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def describe_exit(self) -> str:
+        """What ended the child, for one line of the parent's report."""
+        return self.error or f"exited with code {self.process.returncode}"
+
+
+def stop(children: Iterable[Child]) -> None:
+    """Terminate the children that still run, give them STOP_GRACE_SECONDS to finish writing, then kill them."""
+    children = list(children)
+    for child in children:
+        if child.process.poll() is None:
+            child.process.terminate()
+    for child in children:
+        try:
+            child.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+
+def watch_parent(parent_pid: int, exit_code: int) -> None:
+    """Exit this process as soon as its parent is gone, so a killed chief never leaves orphan workers."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(POLL_SECONDS)
+        os._exit(exit_code)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a scheduler's stop) raises KeyboardInterrupt, as Ctrl-C does, so children are stopped the same way."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each record (pytest swaps it between tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def log_to_stderr(level: int) -> None:
+    """Progress and warnings as bare lines on stderr, in the parent and in every child alike."""
+    logging.basicConfig(level=level, format="%(message)s", handlers=[_StderrHandler()], force=True)
+
+
+Item = TypeVar("Item")
+
+
+def _start_pool_worker(log: Path, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as sink:
+        os.dup2(sink.fileno(), 2)
+    initializer(*initargs)
+
+
+def spawned(function: Callable[[Item], Any], items: Iterable[Item], *, jobs: int, initializer: Callable[..., None],
+            initargs: tuple[Any, ...], log: Path) -> Iterator[tuple[Item, futures.Future[Any]]]:
+    """(item, its finished future) as `jobs` spawned processes finish `function(item)`; each process runs
+    `initializer(*initargs)` once, with its stderr appended to `log`. Leaving the loop early cancels the rest.
+
+    Spawned, not forked: TensorFlow and JAX do not survive fork. A pool worker's backend noise goes to the log file
+    instead of the user's terminal; its errors still reach the parent, as the exception of its future.
+    """
+    with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start_pool_worker, initargs=(log, initializer, initargs)) as pool:
+        pending = {pool.submit(function, item): item for item in items}
+        try:
+            for future in futures.as_completed(pending):
+                yield pending.pop(future), future
+        finally:
+            for future in pending:
+                future.cancel()
