@@ -22,6 +22,8 @@ def _study(job: StudyJob) -> int:
     from .store import RunPaths, read_config, unwritable
     from .study import run_study
 
+    if job.parent_pid is not None:
+        watch_parent(job.parent_pid, EXIT_INTERRUPTED)
     paths = RunPaths(job.run_dir)
     try:
         run_study(read_config(paths), job.strategy, job.seed, paths, data_dir=job.data_dir, device=job.device,

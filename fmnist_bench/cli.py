@@ -20,7 +20,7 @@ from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS,
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .runtime import DEVICES
-from .store import DEFAULT_RESULTS, leaderboard_path
+from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path
 from .table import DEFAULT_TABLES
 
 __all__ = ["main"]
@@ -219,8 +219,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("benchmarks", parents=common,
                                 help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
     bench.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
-    bench.add_argument("--output", type=Path, default=DEFAULT_RESULTS / "benchmarks" / "BENCHMARKS.md",
-                       help="markdown file to write (default: results/benchmarks/BENCHMARKS.md)")
+    bench.add_argument("--output", type=Path, default=benchmarks_report_path(DEFAULT_RESULTS),
+                       help=f"markdown file to write (default: {benchmarks_report_path(DEFAULT_RESULTS)})")
 
     data = commands.add_parser("data", parents=common, help="locate the Fashion-MNIST files and verify their md5s",
                                description="Locate the four Fashion-MNIST files and verify the md5 of their "

@@ -81,6 +81,7 @@ class StudyJob:
     data_dir: Path | None = None
     trials_per_process: int | None = None
     serving: Serving | None = None  # set: the study is a chief whose trials run in worker processes
+    parent_pid: int | None = None  # set: exit as soon as this process is gone (no second writer after a new run)
     log_level: int = logging.INFO
 
     @classmethod

@@ -368,6 +368,7 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
     """The run's summary.md; a replayed run's regret section needs its table's regret `reference` (read from the
     table when not given)."""
     cfg = run.config
+    paths = RunPaths(run.root)
     complete = len(run.studies)
     expected = len(cfg.strategies) * len(cfg.seeds)
     parts = [f"# Run {run.root.name}\n",
@@ -376,7 +377,7 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
              + _design(cfg) + _replay_note(run) + "\n"]
     if len(run.seeds) > STUDY_ROWS_MAX_SEEDS:
         parts += ["## Strategies\n", f"{complete} studies: one row each would bury the comparison; they are in "
-                  f"`{RunPaths(run.root).studies_archive.name}` (one JSON document per study, with every trial and "
+                  f"`{paths.link(paths.studies_archive)}` (one JSON document per study, with every trial and "
                   "epoch). The tables below aggregate them.\n"]
     else:
         parts += ["## Strategies\n",
@@ -406,10 +407,12 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
                   + (f" and {len(run.seeds)} seeds" if len(run.seeds) > 1 else "")
                   + "); the three hardest in bold. P = precision, R = recall.")), "",
               "## Figures\n",
-              "![best validation accuracy vs epochs](curves_epochs.png) "
-              "![best validation accuracy vs time](curves_time.png)"
-              + (" ![simple regret vs epochs](curves_regret.png)" if run.config.replay else "") + "\n",
-              "\n".join(f"- `{st.result.name}`: [confusion matrix](studies/{st.result.name}/confusion.png)"
+              f"![best validation accuracy vs epochs]({paths.link(paths.curves_epochs)}) "
+              f"![best validation accuracy vs time]({paths.link(paths.curves_time)})"
+              + (f" ![simple regret vs epochs]({paths.link(paths.curves_regret)})" if run.config.replay else "")
+              + "\n",
+              "\n".join(f"- `{st.result.name}`: [confusion matrix]"
+                        f"({paths.link(paths.study(st.result.strategy, st.result.seed).confusion)})"
                         for st in run.studies) if not run.config.replay else
               "(No per-study confusion matrices for a replayed run: its studies read the table's stored matrices; "
               "the per-class table above aggregates them.)", "",
@@ -532,12 +535,12 @@ def write_report(run_dir: Path) -> Path:
     paths = RunPaths(run_dir)
     reference = _replay_reference(run) if run.config.replay else None  # the table is read once
     if reference is not None:
-        atomic_write_bytes(paths.figure("curves_regret"), render_regret_png(run, reference))
+        atomic_write_bytes(paths.curves_regret, render_regret_png(run, reference))
     else:
         for st in run.studies:
             atomic_write_bytes(paths.study(st.result.strategy, st.result.seed).confusion,
                                render_confusion_png(st.result))
-    atomic_write_bytes(paths.figure("curves_epochs"), render_curves_png(run, by="epochs"))
-    atomic_write_bytes(paths.figure("curves_time"), render_curves_png(run, by="seconds"))
+    atomic_write_bytes(paths.curves_epochs, render_curves_png(run, by="epochs"))
+    atomic_write_bytes(paths.curves_time, render_curves_png(run, by="seconds"))
     atomic_write_text(paths.summary, render_summary(run, reference))
     return paths.summary

@@ -69,7 +69,8 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         try:
             jobs_of = {cell: StudyJob(paths.root, *cell, device=device, threads=threads, data_dir=data_dir,
                                       trials_per_process=trials_per_process, serving=serving,
-                                      log_level=logging.getLogger().getEffectiveLevel()) for cell in pending}
+                                      parent_pid=os.getpid(), log_level=logging.getLogger().getEffectiveLevel())
+                       for cell in pending}
             failed = _run_pending(paths, cfg, jobs_of, done, jobs=jobs, total=len(cells))
         finally:
             if serving is not None and serving.announce is not None:

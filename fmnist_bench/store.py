@@ -33,6 +33,7 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "run_lock", "write_csv", "list_run_dirs", "append_document", "read_lines", "write_lines", "write_lines_gz",
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
            "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run", "read_config",
+           "benchmarks_json_path", "benchmarks_report_path",
            "set_aside", "unwritable"]
 
 SCHEMA = 1
@@ -155,8 +156,23 @@ class RunPaths:
     def study(self, strategy: str, seed: int) -> StudyPaths:
         return StudyPaths(self.study_dir(strategy, seed), self.study_work(strategy, seed))
 
-    def figure(self, name: str) -> Path:
-        return self.root / f"{name}.png"
+    @property
+    def curves_epochs(self) -> Path:
+        """Best validation accuracy against epochs spent, per strategy."""
+        return self.root / "curves_epochs.png"
+
+    @property
+    def curves_time(self) -> Path:
+        return self.root / "curves_time.png"
+
+    @property
+    def curves_regret(self) -> Path:
+        """A replayed run's simple regret against epochs spent."""
+        return self.root / "curves_regret.png"
+
+    def link(self, path: Path) -> str:
+        """`path` as summary.md links it (relative to the run folder)."""
+        return path.relative_to(self.root).as_posix()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +258,15 @@ class TablePaths:
 def set_aside(path: Path, suffix: str) -> Path:
     """Move a file or folder to `<name>.<suffix>` beside it, kept for the user: nothing finished is ever deleted."""
     return path.rename(path.with_name(f"{path.name}.{suffix}"))
+
+
+def benchmarks_json_path(results_dir: Path) -> Path:
+    """Where `pytest benchmarks --benchmark-json` is told to write (tox -e bench)."""
+    return results_dir / "benchmarks" / "benchmarks.json"
+
+
+def benchmarks_report_path(results_dir: Path) -> Path:
+    return results_dir / "benchmarks" / "BENCHMARKS.md"
 
 
 def leaderboard_path(results_dir: Path) -> Path:

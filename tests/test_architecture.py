@@ -1,0 +1,61 @@
+"""ARCHITECTURE.md's layer table is the rule: every module is in it once, and no import points up a layer."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fmnist_bench"
+
+
+def _layers() -> dict[str, int]:
+    """Module -> its layer's row in the table (0 = foundations)."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("## Modules by layer", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    layer_of: dict[str, int] = {}
+    for rank, row in enumerate(rows):
+        for module in re.findall(r"`(\w+)`", row.split("|")[2]):
+            assert module not in layer_of, f"{module} is listed twice"
+            layer_of[module] = rank
+    return layer_of
+
+
+def _package_imports(path: Path) -> set[str]:
+    """Package modules imported by `path`, at the top or inside functions (`from .x import y`, `from . import x`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+    return found
+
+
+def test_every_module_is_in_the_layer_table() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert modules == set(_layers())
+
+
+def test_imports_point_down_the_layers() -> None:
+    layer_of = _layers()
+    upward = [f"{path.stem} imports {target}" for path in sorted(PACKAGE.glob("*.py")) if path.stem in layer_of
+              for target in sorted(_package_imports(path)) if layer_of[target] > layer_of[path.stem]]
+    assert upward == []
+
+
+def test_imports_have_no_cycle() -> None:
+    graph = {p.stem: _package_imports(p) - {p.stem} for p in PACKAGE.glob("*.py")}
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", " -> ".join(trail + [module])
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            visit(target, trail + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
