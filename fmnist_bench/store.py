@@ -54,7 +54,7 @@ def unwritable(exc: OSError, path: Path | None = None) -> ResultsError:
     """
     text = str(exc)
     number = int(found[1]) if (found := re.search(r"errno = (\d+)", text)) else exc.errno
-    name = found[1] if (found := re.search(r"filename = '([^']+)'", text)) else exc.filename
+    name = found[1] if (found := re.search(r"\b(?:file)?name = '([^']+)'", text)) else exc.filename
     where = path or name or "the results folder"
     cause = os.strerror(number) if number else (text.strip().splitlines() or [type(exc).__name__])[0]
     return ResultsError(f"cannot write {where} ({cause}); free space or fix the folder's permissions, then run the "
@@ -310,7 +310,7 @@ def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
                                "pass another --run-id or leave --run-id out")
         # The same config over a changed space: keras-tuner's stored oracle would go on sampling the old ranges
         # while the records claimed the new ones.
-        revision = document.get("space_revision", 1)
+        revision = _space_revision(document)
         if revision != cfg.space_revision:
             raise ResultsError(f"{paths.root} holds a run of the {cfg.space} space's revision {revision} and this "
                                f"version searches revision {cfg.space_revision}; pass another --run-id or leave "
@@ -476,7 +476,7 @@ class StoredRun:
     config: RunConfig  # with every field a run made before it existed at its default
     env: dict[str, Any]
     studies: list[StoredStudy]
-    space_revision: int = 1  # runs stored before revisions existed are revision 1
+    space_revision: int
 
     @property
     def space_label(self) -> str:
@@ -491,6 +491,11 @@ class StoredRun:
     @property
     def seeds(self) -> list[int]:
         return sorted({st.result.seed for st in self.studies})
+
+
+def _space_revision(config_document: dict[str, Any]) -> int:
+    """The space revision a run searched: runs stored before revisions existed searched revision 1."""
+    return int(config_document.get("space_revision", 1))
 
 
 def read_config(paths: RunPaths) -> RunConfig:
@@ -527,4 +532,4 @@ def load_run(run_dir: Path) -> StoredRun:
                 studies.append(load_study(files))
     if not studies:
         raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
-    return StoredRun(run_dir, config, env, studies, document.get("space_revision", 1))
+    return StoredRun(run_dir, config, env, studies, _space_revision(document))
