@@ -43,7 +43,7 @@ def _study(job: StudyJob) -> int:
 def _worker(job: WorkerJob) -> int:
     import grpc
 
-    from .store import RunPaths, read_config
+    from .store import RunPaths, read_config, unwritable
     from .study import run_worker
 
     if job.parent_pid is not None:
@@ -54,6 +54,10 @@ def _worker(job: WorkerJob) -> int:
                    data_dir=job.data_dir, device=job.device, threads=job.threads, chief_timeout=job.chief_timeout)
     except grpc.RpcError as exc:
         return _error(f"worker {job.tuner_id} lost the chief at {job.oracle}: {exc.code().name}", EXIT_FAILED)
+    except ResultsError as exc:  # the chief stops the study, and the runner the run
+        _stop_unwritable(str(exc))
+    except OSError as exc:
+        _stop_unwritable(str(unwritable(exc)))
     return 0
 
 

@@ -15,6 +15,7 @@ a serial one; the workers and the chief share the run folder (one machine, or a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -24,8 +25,8 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import StudyFailed
-from .processes import POLL_SECONDS, Child, StudyJob, WorkerJob, stop
+from .errors import ResultsError, StudyFailed
+from .processes import EXIT_RESULTS, POLL_SECONDS, Child, StudyJob, WorkerJob, stop
 from .records import study_name
 from .store import RunPaths, StudyPaths, atomic_write_json, read_json
 
@@ -147,9 +148,12 @@ class ChiefSearch:
         start = time.perf_counter()
         try:
             workers = chief.serve()
-        finally:
-            spent += time.perf_counter() - start
-            atomic_write_json(files.search_clock, "clock", {"seconds": spent})
+        except BaseException:  # interrupted or failed: keep the clock if the disk lets us, and the first error
+            with contextlib.suppress(ResultsError):
+                atomic_write_json(files.search_clock, "clock", {"seconds": spent + time.perf_counter() - start})
+            raise
+        spent += time.perf_counter() - start
+        atomic_write_json(files.search_clock, "clock", {"seconds": spent})
         return workers, spent
 
     def _announce(self, port: int) -> None:
@@ -197,7 +201,12 @@ class Chief:
         self._next_id = 0
 
     def serve(self) -> int:
-        """Run the search; return the number of workers that took part. Raises StudyFailed if every worker died."""
+        """Run the search; return the number of workers that took part.
+
+        Raises:
+            StudyFailed: every local worker died before the budget was spent.
+            ResultsError: a worker could not write to the results folder (disk full, permissions).
+        """
         import grpc
         from keras_tuner.src import protos
 
@@ -250,6 +259,8 @@ class Chief:
                 continue
             self.workers.remove(worker)
             self.oracle.tuner_ids.discard(worker.tuner_id)
+            if code == EXIT_RESULTS:  # a replacement could not write either: the study stops, its trials kept
+                raise ResultsError(f"worker {worker.tuner_id}: {worker.child.describe_exit()}")
             if code != 0:
                 self._give_up(worker.tuner_id, f"worker {worker.tuner_id} exited with code {code} during the trial")
                 if self._restarts_left:

@@ -151,6 +151,33 @@ def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_
         _assert_same_as(run_dir, uninterrupted())
 
 
+def test_a_worker_that_cannot_write_stops_the_study_and_the_run_in_one_line(tmp_path: Path) -> None:
+    """With --workers the failed write happens in a worker process: the chief stops the study, the runner the run."""
+    args = ["run", "--preset", "smoke", "--strategies", "random", "--budget-epochs", "12", "--workers", "2"]
+    run_id = make_config("smoke", strategies=("random",), budget_epochs=12, workers=2).run_id
+    with _small_disk(tmp_path / "disk") as disk:
+        command = [*CLI, *args, "--results-dir", str(disk.folder / "results")]
+        run_dir = disk.folder / "results" / "runs" / run_id
+        run = _start_and_wait_for_trial(command, run_dir, 1)
+        try:
+            cause = disk.block()
+            _, err = run.communicate(timeout=300)
+        finally:
+            run.kill()
+        assert run.returncode == 2, err[-3000:]
+        (error,) = [line for line in err.splitlines() if line.startswith("fmnist-bench: error:")]
+        assert f"({cause})" in error and str(run_dir) in error and "Traceback" not in err
+        assert not list(run_dir.rglob("*.tmp"))
+        time.sleep(1)
+        assert _child_processes(run_dir, "worker") == []  # the chief stopped its workers
+        disk.unblock()
+        again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        with (run_dir / "studies" / "random-seed1" / "trials.csv").open() as handle:
+            trials = list(csv.DictReader(handle))
+        assert len(trials) == 6 and all(t["status"] == "COMPLETE" for t in trials)
+
+
 def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishes_the_run(
         tmp_path: Path, uninterrupted: Callable[[], Path]) -> None:
     command = [*CLI, *ARGS, "--results-dir", str(tmp_path)]
@@ -159,9 +186,9 @@ def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishe
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
     deadline = time.monotonic() + 10
-    while _study_processes(run_dir) and time.monotonic() < deadline:
+    while _child_processes(run_dir, "study") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _study_processes(run_dir) == []  # a study exits with its parent: never a second writer after a rerun
+    assert _child_processes(run_dir, "study") == []  # a study exits with its parent: no second writer after a rerun
     work = run_dir / ".work" / "random-seed1"
     oracle = work / "tuner" / "oracle.json"
     oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of an in-place write leaves
@@ -178,7 +205,7 @@ def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishe
     _assert_same_as(run_dir, uninterrupted())
 
 
-def _study_processes(run_dir: Path) -> list[int]:
+def _child_processes(run_dir: Path, kind: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -186,6 +213,6 @@ def _study_processes(run_dir: Path) -> list[int]:
                 line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "fmnist_bench.child study" in line and str(run_dir) in line:
+            if f"fmnist_bench.child {kind}" in line and str(run_dir) in line:
                 found.append(int(entry.name))
     return found
