@@ -34,9 +34,9 @@ def _study(job: StudyJob) -> int:
     except StudyFailed as exc:
         return _error(f"study failed: {exc}", EXIT_STUDY_FAILED)
     except ResultsError as exc:
-        _stop_unwritable(str(exc))
+        _stop_on_results_error(str(exc))
     except OSError as exc:  # keras-tuner's own writes (oracle, trials, checkpoints) to the results folder
-        _stop_unwritable(str(unwritable(exc)))
+        _stop_on_results_error(str(unwritable(exc)))
     return 0
 
 
@@ -55,9 +55,9 @@ def _worker(job: WorkerJob) -> int:
     except grpc.RpcError as exc:
         return _error(f"worker {job.tuner_id} lost the chief at {job.oracle}: {exc.code().name}", EXIT_FAILED)
     except ResultsError as exc:  # the chief stops the study, and the runner the run
-        _stop_unwritable(str(exc))
+        _stop_on_results_error(str(exc))
     except OSError as exc:
-        _stop_unwritable(str(unwritable(exc)))
+        _stop_on_results_error(str(unwritable(exc)))
     return 0
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _stop_unwritable(message: str) -> NoReturn:
+def _stop_on_results_error(message: str) -> NoReturn:
     """Exit at once, while the exception still holds the frames of the failed write: releasing them, or the
     interpreter's teardown, makes h5py close a cut-off checkpoint again, print its traceback and sometimes crash the
     process (SIGSEGV), which would bury the one-line error and its exit code."""

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
-           "EXIT_USAGE", "Child", "Serving", "StudyJob", "WorkerJob", "interrupt_on_sigterm", "log_to_stderr",
-           "spawned", "stop", "watch_parent"]
+           "EXIT_USAGE", "JOB_KINDS", "Child", "Serving", "StudyJob", "WorkerJob", "command", "interrupt_on_sigterm",
+           "log_to_stderr", "spawned", "stop", "watch_parent"]
 
 EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
 EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr
