@@ -6,9 +6,10 @@ It runs the job and turns its outcome into the exit codes of `processes`, with a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import NoReturn
+from typing import Iterator, NoReturn
 
 from .errors import FmnistBenchError, ProcessRecycle, ResultsError, StudyFailed
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_RECYCLE, EXIT_RESULTS, EXIT_STUDY_FAILED, EXIT_USAGE, \
@@ -19,45 +20,40 @@ __all__ = ["main"]
 
 def _study(job: StudyJob) -> int:
     from .distributed import ChiefSearch
-    from .store import RunPaths, read_config, unwritable
+    from .store import RunPaths, read_config
     from .study import run_study
 
     if job.parent_pid is not None:
         watch_parent(job.parent_pid, EXIT_INTERRUPTED)
     paths = RunPaths(job.run_dir)
     try:
-        run_study(read_config(paths), job.strategy, job.seed, paths, data_dir=job.data_dir, device=job.device,
-                  threads=job.threads, trials_per_process=job.trials_per_process,
-                  parallel=None if job.serving is None else ChiefSearch(job))
+        with _exit_on_results_errors():
+            run_study(read_config(paths), job.strategy, job.seed, paths, data_dir=job.data_dir, device=job.device,
+                      threads=job.threads, trials_per_process=job.trials_per_process,
+                      parallel=None if job.serving is None else ChiefSearch(job))
     except ProcessRecycle:
         return EXIT_RECYCLE
     except StudyFailed as exc:
         return _error(f"study failed: {exc}", EXIT_STUDY_FAILED)
-    except ResultsError as exc:
-        _stop_on_results_error(str(exc))
-    except OSError as exc:  # keras-tuner's own writes (oracle, trials, checkpoints) to the results folder
-        _stop_on_results_error(str(unwritable(exc)))
     return 0
 
 
 def _worker(job: WorkerJob) -> int:
     import grpc
 
-    from .store import RunPaths, read_config, unwritable
+    from .store import RunPaths, read_config
     from .study import run_worker
 
     if job.parent_pid is not None:
         watch_parent(job.parent_pid, EXIT_FAILED)
     paths = RunPaths(job.run_dir)
     try:
-        run_worker(read_config(paths), job.strategy, job.seed, paths, oracle=job.oracle, tuner_id=job.tuner_id,
-                   data_dir=job.data_dir, device=job.device, threads=job.threads, chief_timeout=job.chief_timeout)
+        with _exit_on_results_errors():  # the chief then stops the study, and the runner the run
+            run_worker(read_config(paths), job.strategy, job.seed, paths, oracle=job.oracle, tuner_id=job.tuner_id,
+                       data_dir=job.data_dir, device=job.device, threads=job.threads,
+                       chief_timeout=job.chief_timeout)
     except grpc.RpcError as exc:
         return _error(f"worker {job.tuner_id} lost the chief at {job.oracle}: {exc.code().name}", EXIT_FAILED)
-    except ResultsError as exc:  # the chief stops the study, and the runner the run
-        _stop_on_results_error(str(exc))
-    except OSError as exc:
-        _stop_on_results_error(str(unwritable(exc)))
     return 0
 
 
@@ -78,7 +74,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _stop_on_results_error(message: str) -> NoReturn:
+@contextlib.contextmanager
+def _exit_on_results_errors() -> Iterator[None]:
+    """An unusable results folder (ResultsError, or an OSError from keras-tuner's or Keras's own writes: oracle,
+    trials, checkpoints) ends the process with EXIT_RESULTS and one line."""
+    from .store import unwritable
+
+    try:
+        yield
+    except ResultsError as exc:
+        _exit_now(str(exc))
+    except OSError as exc:
+        _exit_now(str(unwritable(exc)))
+
+
+def _exit_now(message: str) -> NoReturn:
     """Exit at once, while the exception still holds the frames of the failed write: releasing them, or the
     interpreter's teardown, makes h5py close a cut-off checkpoint again, print its traceback and sometimes crash the
     process (SIGSEGV), which would bury the one-line error and its exit code."""
