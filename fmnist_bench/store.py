@@ -504,10 +504,14 @@ def read_config(paths: RunPaths) -> RunConfig:
     Raises:
         ResultsError: missing, unreadable, or not a config this version can read.
     """
+    return _config_of(read_json(paths.config, "config"), paths.config)
+
+
+def _config_of(document: dict[str, Any], path: Path) -> RunConfig:
     try:
-        return RunConfig.from_dict(read_json(paths.config, "config")["config"])
+        return RunConfig.from_dict(document["config"])
     except (KeyError, TypeError, ConfigError) as exc:
-        raise ResultsError(f"{paths.config} holds no config this version can read ({exc})") from None
+        raise ResultsError(f"{path} holds no config this version can read ({exc})") from None
 
 
 def load_run(run_dir: Path) -> StoredRun:
@@ -519,8 +523,8 @@ def load_run(run_dir: Path) -> StoredRun:
     if not (run_dir / "config.json").is_file():
         raise ResultsError(f"{run_dir} is not a run folder (no config.json); run `python -m fmnist_bench run` first")
     paths = RunPaths(run_dir)
-    document = read_json(paths.config, "config")
-    config = read_config(paths)
+    document = read_json(paths.config, "config")  # read once: the config and the space revision beside it
+    config = _config_of(document, paths.config)
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     studies = []
     if paths.studies_archive.is_file():

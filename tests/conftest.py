@@ -23,6 +23,24 @@ def rows_without_timing(path: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def child_processes(kind: str, folder: Path) -> list[int]:
+    """Live child processes of this kind (`processes.StudyJob`/`WorkerJob`) whose job names a path in `folder`."""
+    return sorted(set(processes_mentioning(f"fmnist_bench.child {kind} ")) & set(processes_mentioning(str(folder))))
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Serialise a uint8 array as an IDX file (magic 0x0801 for 1-D labels, 0x0803 for 3-D images)."""
     magic = {1: 0x0801, 3: 0x0803}[array.ndim]

@@ -16,28 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import child_processes, processes_mentioning
 from fmnist_bench.config import PRESETS, make_config
 
 pytestmark = [pytest.mark.usefixtures("real_data_available"), pytest.mark.slow]
 CLI = [sys.executable, "-m", "fmnist_bench"]
-
-
-def _children(kind: str, folder: Path) -> list[int]:
-    """Live child processes of this kind (`processes.StudyJob`/`WorkerJob`) whose job names a path in `folder`."""
-    return sorted(set(_processes_mentioning(f"fmnist_bench.child {kind} ")) & set(_processes_mentioning(str(folder))))
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains `text` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and entry.name != str(os.getpid()):
-            try:
-                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def _trials(study_dir: Path) -> list[dict[str, str]]:
@@ -66,7 +49,7 @@ def test_two_local_workers_give_the_serial_random_search_and_leave_no_process(tm
     assert _scores(study_dir) == _scores(serial_dir)
     assert re.search(rf"\[{run_id}\]\(runs/{run_id}/summary.md\) +\| 2 workers +\|",
                      (parallel / "LEADERBOARD.md").read_text())  # the leaderboard says how the run was made
-    assert _processes_mentioning(str(parallel)) == []
+    assert processes_mentioning(str(parallel)) == []
 
 
 def test_a_killed_worker_fails_its_trial_is_replaced_and_the_study_ends(tmp_path: Path) -> None:
@@ -81,7 +64,7 @@ def test_a_killed_worker_fails_its_trial_is_replaced_and_the_study_ends(tmp_path
     while time.monotonic() < deadline:
         ended = len(list(records.glob("trial_*.json"))) if records.is_dir() else 0
         handed_out = len(list(tuner.glob("trial_*"))) if tuner.is_dir() else 0
-        victims = _processes_mentioning("random-seed1.worker0")
+        victims = processes_mentioning("random-seed1.worker0")
         if ended >= 1 and handed_out >= ended + 2 and victims:
             os.kill(victims[0], signal.SIGKILL)
             break
@@ -99,7 +82,7 @@ def test_a_killed_worker_fails_its_trial_is_replaced_and_the_study_ends(tmp_path
     assert len(trials) == 6  # 12 epochs / 2 per trial: the budget is still spent in full
     lost = [t for t in trials if t["status"] == "FAILED"]
     assert len(lost) == 1 and "worker0 exited with code -9" in lost[0]["reason"]
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def _free_port() -> int:
@@ -133,7 +116,7 @@ def test_chief_and_hand_started_worker_finish_a_run_and_both_exit(tmp_path: Path
         result = json.loads((run_dir / "studies" / study / "study.json").read_text())
         assert result["workers"] == 1 and result["trials"] == 3
     assert "hyperband" in chief_out  # the final table
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def test_worker_without_a_chief_gives_up_with_one_line(tmp_path: Path) -> None:
@@ -153,7 +136,7 @@ def test_a_killed_chief_leaves_no_worker_behind_and_the_run_resumes(tmp_path: Pa
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not (records.is_dir() and len(list(records.glob("trial_*"))) >= 2):
             time.sleep(0.05)
-        chiefs = _children("study", run_dir)
+        chiefs = child_processes("study", run_dir)
         assert len(chiefs) == 1
         os.kill(chiefs[0], signal.SIGKILL)
         _, err = run.communicate(timeout=120)
@@ -161,7 +144,7 @@ def test_a_killed_chief_leaves_no_worker_behind_and_the_run_resumes(tmp_path: Pa
         run.kill()
     assert run.returncode == 1 and "random-seed1: exited with code -9" in err
     time.sleep(2)  # workers notice their parent is gone within half a second
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     trials = _trials(run_dir / "studies" / "random-seed1")
@@ -174,7 +157,7 @@ def test_sigterm_stops_the_runner_the_chief_and_its_workers(tmp_path: Path) -> N
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and len(_children("worker", tmp_path)) < 2:
+        while time.monotonic() < deadline and len(child_processes("worker", tmp_path)) < 2:
             time.sleep(0.05)
         run.send_signal(signal.SIGTERM)
         _, err = run.communicate(timeout=60)
@@ -182,4 +165,4 @@ def test_sigterm_stops_the_runner_the_chief_and_its_workers(tmp_path: Path) -> N
         run.kill()
     assert run.returncode == 130 and "run the same command again to resume" in err
     time.sleep(1)
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from conftest import child_processes, rows_without_timing
 from fmnist_bench.config import make_config
 
 pytestmark = pytest.mark.slow
@@ -31,8 +32,6 @@ pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "fmnist_bench"]
 ARGS = ["run", "--preset", "smoke", "--strategies", "random,hyperband", "--budget-epochs", "8"]
 RUN_ID = make_config("smoke", strategies=("random", "hyperband"), budget_epochs=8).run_id
-# what a rerun cannot reproduce: wall times and memory
-UNREPEATABLE = {"seconds", "oracle_seconds", "rss_mb"}
 
 
 class _Blocker:
@@ -80,11 +79,6 @@ def _small_disk(folder: Path) -> Iterator[_Blocker]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def _trials(study: Path) -> list[dict[str, str]]:
-    with (study / "trials.csv").open() as handle:
-        return [{k: v for k, v in row.items() if k not in UNREPEATABLE} for row in csv.DictReader(handle)]
-
-
 def _scores(study: Path) -> dict[str, object]:
     result = json.loads((study / "study.json").read_text())
     return {k: result[k] for k in ("best_trial", "best_params", "best_val_accuracy", "final_val_accuracy", "test")}
@@ -110,7 +104,8 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 
 def _assert_same_as(run_dir: Path, reference: Path) -> None:
     for study in ("random-seed1", "hyperband-seed1"):
-        assert _trials(run_dir / "studies" / study) == _trials(reference / "studies" / study)
+        trials = Path("studies") / study / "trials.csv"
+        assert rows_without_timing(run_dir / trials) == rows_without_timing(reference / trials)
         assert _scores(run_dir / "studies" / study) == _scores(reference / "studies" / study)
 
 
@@ -124,22 +119,28 @@ def _start_and_wait_for_trial(command: list[str], run_dir: Path, number: int) ->
     return run
 
 
+def _block_mid_run(disk: _Blocker, command: list[str], run_dir: Path) -> None:
+    """Start the run, block the disk after random-seed1's second trial, and check how the run ends: exit 2, one
+    error line naming the cause, the run folder and what to do, no traceback, no temporary file left."""
+    run = _start_and_wait_for_trial(command, run_dir, 1)
+    try:
+        cause = disk.block()
+        _, err = run.communicate(timeout=300)
+    finally:
+        run.kill()
+    assert run.returncode == 2, err[-3000:]
+    (error,) = [line for line in err.splitlines() if line.startswith("fmnist-bench: error:")]
+    assert f"({cause})" in error and "run the same command again" in error and str(run_dir) in error
+    assert "Traceback" not in err
+    assert not list(run_dir.rglob("*.tmp")), "a temporary file survived"
+
+
 def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_the_same_command_finishes_it(
         tmp_path: Path, uninterrupted: Callable[[], Path]) -> None:
     with _small_disk(tmp_path / "disk") as disk:
         command = [*CLI, *ARGS, "--results-dir", str(disk.folder / "results")]
         run_dir = disk.folder / "results" / "runs" / RUN_ID
-        run = _start_and_wait_for_trial(command, run_dir, 1)
-        try:
-            cause = disk.block()
-            _, err = run.communicate(timeout=300)
-        finally:
-            run.kill()
-        assert run.returncode == 2, err[-3000:]
-        (error,) = [line for line in err.splitlines() if line.startswith("fmnist-bench: error:")]
-        assert f"({cause})" in error and "run the same command again" in error and str(run_dir) in error
-        assert "Traceback" not in err
-        assert not list(run_dir.rglob("*.tmp")), "a temporary file survived"
+        _block_mid_run(disk, command, run_dir)
         for document in run_dir.rglob("*.json"):  # ours and keras-tuner's: each whole, or absent
             json.loads(document.read_text())
         assert not (run_dir / "studies" / "random-seed1" / "study.json").exists()
@@ -158,18 +159,9 @@ def test_a_worker_that_cannot_write_stops_the_study_and_the_run_in_one_line(tmp_
     with _small_disk(tmp_path / "disk") as disk:
         command = [*CLI, *args, "--results-dir", str(disk.folder / "results")]
         run_dir = disk.folder / "results" / "runs" / run_id
-        run = _start_and_wait_for_trial(command, run_dir, 1)
-        try:
-            cause = disk.block()
-            _, err = run.communicate(timeout=300)
-        finally:
-            run.kill()
-        assert run.returncode == 2, err[-3000:]
-        (error,) = [line for line in err.splitlines() if line.startswith("fmnist-bench: error:")]
-        assert f"({cause})" in error and str(run_dir) in error and "Traceback" not in err
-        assert not list(run_dir.rglob("*.tmp"))
+        _block_mid_run(disk, command, run_dir)
         time.sleep(1)
-        assert _child_processes(run_dir, "worker") == []  # the chief stopped its workers
+        assert child_processes(run_dir, "worker") == []  # the chief stopped its workers
         disk.unblock()
         again = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
@@ -186,9 +178,9 @@ def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishe
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
     deadline = time.monotonic() + 10
-    while _child_processes(run_dir, "study") and time.monotonic() < deadline:
+    while child_processes(run_dir, "study") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _child_processes(run_dir, "study") == []  # a study exits with its parent: no second writer after a rerun
+    assert child_processes(run_dir, "study") == []  # a study exits with its parent: no second writer after a rerun
     work = run_dir / ".work" / "random-seed1"
     oracle = work / "tuner" / "oracle.json"
     oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of an in-place write leaves
@@ -203,16 +195,3 @@ def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishe
     (warning,) = [line for line in again.stderr.splitlines() if "cut off mid-write" in line]
     assert str(project_aside) in warning and str(records_aside) in warning
     _assert_same_as(run_dir, uninterrupted())
-
-
-def _child_processes(run_dir: Path, kind: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if f"fmnist_bench.child {kind}" in line and str(run_dir) in line:
-                found.append(int(entry.name))
-    return found
