@@ -28,6 +28,8 @@ PAIRED_RATIOS: list[tuple[str, str, str, str, str, float | None]] = [
      "test_epoch_throughput", "plain", "harness", "speed", 0.95),
     ("replayed Bayesian study: time without / with scikit-learn's input checks",
      "test_bayesian_oracle_with_and_without_sklearn_input_checks", "without checks", "with checks", "time", None),
+    ("replay, 2 processes on 2 cores: time with 1 BLAS thread each / with the libraries' default (all cores)",
+     "test_replay_processes_with_bounded_and_default_blas_threads", "bounded", "default", "time", None),
 ]
 
 

@@ -165,6 +165,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                      help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
+    run.add_argument("--threads", type=_positive,
+                     help="threads of each study or replay process: TensorFlow's pools and BLAS/OpenMP's (default: "
+                          "the cores divided by --jobs; a replay with --jobs 1 keeps the libraries' defaults)")
     run.add_argument("--trials-per-process", type=_positive, default=16,
                      help="restart a study's process after this many trials to return the memory TensorFlow keeps "
                           "per model; results are unchanged (default: 16)")
@@ -288,10 +291,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                   "not `chief`")
 
             outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
-                                 jobs=args.jobs)
+                                 jobs=args.jobs, threads=args.threads)
         else:
             outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
-                                    jobs=getattr(args, "jobs", 1), device=args.device, serving=serving,
+                                    jobs=getattr(args, "jobs", 1), threads=getattr(args, "threads", None),
+                                    device=args.device, serving=serving,
                                     trials_per_process=getattr(args, "trials_per_process", None))
     except KeyboardInterrupt:
         print("interrupted: finished studies are kept; run the same command again to resume", file=sys.stderr)

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
-           "EXIT_USAGE", "JOB_KINDS", "Child", "Serving", "StudyJob", "WorkerJob", "command", "interrupt_on_sigterm",
-           "log_to_stderr", "spawned", "stop", "watch_parent"]
+           "EXIT_USAGE", "JOB_KINDS", "NATIVE_THREAD_VARIABLES", "Child", "Serving", "StudyJob", "WorkerJob",
+           "command", "core_share", "interrupt_on_sigterm", "limit_native_threads", "log_to_stderr",
+           "native_thread_env", "spawned", "stop", "watch_parent"]
 
 EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
 EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr
@@ -47,6 +48,37 @@ STOP_GRACE_SECONDS = 10.0
 _TF_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \S+ +\d+ \S+\] |"
                        r"E\d{4} .*NodeDef mentions attribute|To enable the following instructions: |"
                        r"\d+ out of the last \d+ calls to .* triggered tf\.function retracing)")
+
+
+# The variables that size the thread pools of OpenBLAS (numpy's and scipy's own copies), MKL, BLIS and OpenMP
+# (scikit-learn's libgomp), read once when each library loads.
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def core_share(processes: int) -> int:
+    """Threads per process when `processes` of them share this machine's cores (at least one)."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
+def native_thread_env(threads: int) -> dict[str, str]:
+    """The BLAS/OpenMP thread limits of a child process whose share of the cores is `threads`.
+
+    Without them every process sizes its pools to all cores: with `--jobs 2` on 2 cores, two replay processes ran
+    2 OpenBLAS threads each and the keras-tuner Bayesian oracle's numpy/scikit-learn work took twice as long
+    (README, "Replay speed"). A variable the user set stays as set (as joblib does), so a user can still choose.
+    """
+    return {name: os.environ.get(name, str(threads)) for name in NATIVE_THREAD_VARIABLES}
+
+
+def limit_native_threads(threads: int) -> None:
+    """Bound this process's BLAS/OpenMP pools: the environment for libraries not loaded yet, threadpoolctl for
+    those already loaded (a spawned process imports numpy before its initializer runs)."""
+    from threadpoolctl import threadpool_limits
+
+    limits = native_thread_env(threads)
+    os.environ.update(limits)
+    threadpool_limits(limits={"blas": int(limits["OPENBLAS_NUM_THREADS"]),
+                              "openmp": int(limits["OMP_NUM_THREADS"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +167,8 @@ class Child:
     def __init__(self, job: StudyJob | WorkerJob) -> None:
         self.job = job
         self.error: str | None = None
-        self.process = subprocess.Popen(command(job), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command(job), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                        env=os.environ | native_thread_env(job.threads))
         self._pump = threading.Thread(target=self._forward, daemon=True)
         self._pump.start()
 
@@ -223,23 +256,27 @@ def log_to_stderr(level: int) -> None:
 Item = TypeVar("Item")
 
 
-def _start_pool_worker(log: Path, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+def _start_pool_worker(log: Path, threads: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as sink:
         os.dup2(sink.fileno(), 2)
+    limit_native_threads(threads)
     initializer(*initargs)
 
 
-def spawned(function: Callable[[Item], Any], items: Iterable[Item], *, jobs: int, initializer: Callable[..., None],
-            initargs: tuple[Any, ...], log: Path) -> Iterator[tuple[Item, futures.Future[Any]]]:
-    """(item, its finished future) as `jobs` spawned processes finish `function(item)`; each process runs
-    `initializer(*initargs)` once, with its stderr appended to `log`. Leaving the loop early cancels the rest.
+def spawned(function: Callable[[Item], Any], items: Iterable[Item], *, jobs: int, threads: int,
+            initializer: Callable[..., None], initargs: tuple[Any, ...], log: Path
+            ) -> Iterator[tuple[Item, futures.Future[Any]]]:
+    """(item, its finished future) as `jobs` spawned processes finish `function(item)`; each process bounds its
+    BLAS/OpenMP pools to `threads` and runs `initializer(*initargs)` once, with its stderr appended to `log`.
+    Leaving the loop early cancels the rest.
 
     Spawned, not forked: TensorFlow and JAX do not survive fork. A pool worker's backend noise goes to the log file
     instead of the user's terminal; its errors still reach the parent, as the exception of its future.
     """
     with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_start_pool_worker, initargs=(log, initializer, initargs)) as pool:
+                                     initializer=_start_pool_worker,
+                                     initargs=(log, threads, initializer, initargs)) as pool:
         pending = {pool.submit(function, item): item for item in items}
         try:
             for future in futures.as_completed(pending):

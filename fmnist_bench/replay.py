@@ -221,17 +221,21 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
 
 
 def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: str | None = None,
-               jobs: int = 1) -> Any:
+               jobs: int = 1, threads: int | None = None) -> Any:
     """Replay every (strategy, seed) study of `cfg` that the run folder lacks: `jobs` processes, each replaying
     many studies (a study is independent of which process replays it: every random stream is keyed by the study).
 
     Finished studies are appended to the run's partial file as they end (a kill loses at most the studies in
     progress); when every study is in, they are written in (seed, strategy) order to `studies.jsonl.gz`.
+    Each of the `jobs` processes bounds its BLAS/OpenMP pools to `threads` (default: its share of the cores), so
+    that keras-tuner's Bayesian oracle does not oversubscribe them; one job replays in this process, bounded only
+    when `threads` is given.
 
     Raises:
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
     """
     from .envinfo import utc_now
+    from .processes import core_share
     from .store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
                         prepare_run, read_json, read_lines, run_lock, write_lines_gz)
     from .tables import fmt_seconds
@@ -253,7 +257,8 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                  len(done), jobs, paths.root)
         failed: list[str] = []
         start = last_note = time.perf_counter()
-        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs, paths.replay_log), 1):
+        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs, threads,
+                                                                       paths.replay_log), 1):
             if isinstance(outcome, str):
                 failed.append(outcome)
                 log.error("%s", outcome)
@@ -271,6 +276,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
             env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
             atomic_write_json(paths.env, "env", env | {
                 "finished_at": utc_now(), "devices": [replay_device(table)], "replay_jobs": jobs,
+                "replay_threads": threads if jobs == 1 else threads or core_share(jobs),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
@@ -315,16 +321,20 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
         return str(exc)
 
 
-def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int, log_path: Path
-                  ) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
+def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int, threads: int | None,
+                  log_path: Path) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
     """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes."""
-    if jobs == 1 or len(cells) <= 1:
-        _init_replayer(cfg, tables_dir)
-        for cell in cells:
-            yield cell, _replay_one(cfg, cell)
-        return
-    from .processes import spawned
+    from .processes import core_share, spawned
 
-    for cell, future in spawned(functools.partial(_replay_one, cfg), cells, jobs=jobs, initializer=_init_replayer,
+    if jobs == 1 or len(cells) <= 1:
+        from threadpoolctl import threadpool_limits
+
+        _init_replayer(cfg, tables_dir)
+        with threadpool_limits(limits=threads):  # None: unchanged
+            for cell in cells:
+                yield cell, _replay_one(cfg, cell)
+        return
+    for cell, future in spawned(functools.partial(_replay_one, cfg), cells, jobs=jobs,
+                                threads=threads or core_share(jobs), initializer=_init_replayer,
                                 initargs=(cfg, tables_dir), log=log_path):
         yield cell, future.result()

@@ -15,7 +15,8 @@ from .config import RunConfig
 from .data import load_raw
 from .envinfo import utc_now
 from .errors import ResultsError
-from .processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, interrupt_on_sigterm, stop
+from .processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, core_share, \
+    interrupt_on_sigterm, stop
 from .records import StudyResult, study_name
 from .runtime import keras_backend
 from .store import RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, prepare_run, read_json, run_lock
@@ -36,7 +37,8 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
-                  jobs: int = 1, device: str = "auto", trials_per_process: int | None = None,
+                  jobs: int = 1, threads: int | None = None, device: str = "auto",
+                  trials_per_process: int | None = None,
                   serving: Serving | None = None) -> RunOutcome:
     """Run every (strategy, seed) study of `cfg` that is not already complete in the run folder.
 
@@ -55,7 +57,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or core_share(jobs)  # each study's TensorFlow and BLAS/OpenMP pools (processes.Child)
     if serving is None and cfg.workers > 1:
         serving = Serving(local_workers=cfg.workers)
     with run_lock(paths):

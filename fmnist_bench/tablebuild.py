@@ -182,8 +182,9 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     started = time.perf_counter()
     devices: set[str] = set()
     spent_cost = 0.0
-    for params, future in spawned(functools.partial(_train, seed=seed), todo, jobs=jobs, initializer=_init_worker,
-                                  initargs=(spec, data_dir, device, threads), log=worker_log):
+    for params, future in spawned(functools.partial(_train, seed=seed), todo, jobs=jobs, threads=threads,
+                                  initializer=_init_worker, initargs=(spec, data_dir, device, threads),
+                                  log=worker_log):
         try:
             data = future.result()
         except Exception as exc:  # a worker's error or death: one line, the finished curves stay

@@ -1,13 +1,18 @@
-"""The process layer on its own: a job survives its command line, and a child's error reaches the parent once."""
+"""The process layer on its own: a job survives its command line, a child's error reaches the parent once, and every
+child runs its native thread pools on its share of the cores."""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from fmnist_bench.processes import EXIT_RESULTS, Child, Serving, StudyJob, WorkerJob, command
+from fmnist_bench.processes import EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, WorkerJob, \
+    command, native_thread_env, spawned
 
 
 @pytest.mark.parametrize("job", [
@@ -31,3 +36,48 @@ def test_a_childs_one_line_error_is_kept_for_the_parent_and_not_printed_twice(
     assert child.wait() == EXIT_RESULTS  # an unusable results folder stops the whole run
     assert child.error is not None and "config.json does not exist" in child.error
     assert "config.json" in child.describe_exit() and "fmnist-bench: error" not in capsys.readouterr().err
+
+
+def _native_pool_sizes(_: object) -> dict[str, int]:
+    """In a pool process: the size of every BLAS/OpenMP pool loaded once numpy, scipy and scikit-learn are in."""
+    import scipy.linalg  # noqa: F401  scipy's own OpenBLAS
+    import sklearn.utils  # noqa: F401  scikit-learn's libgomp
+    from threadpoolctl import threadpool_info
+
+    return {f"{info['user_api']}:{info['filepath']}": info["num_threads"] for info in threadpool_info()}
+
+
+def test_a_pool_process_runs_blas_and_openmp_on_its_share_of_the_cores(tmp_path: Path) -> None:
+    [(_, future)] = list(spawned(_native_pool_sizes, [0], jobs=1, threads=1, initializer=print, initargs=(),
+                                 log=tmp_path / "pool.log"))
+    sizes = future.result()
+    assert any(name.startswith("blas:") for name in sizes) and any(name.startswith("openmp:") for name in sizes)
+    assert set(sizes.values()) == {1}, sizes
+
+
+def test_a_child_process_starts_with_its_thread_limits_and_a_users_own_setting_is_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    started: dict[str, dict[str, str]] = {}
+
+    class Popen:
+        stderr = ()
+
+        def __init__(self, args: list[str], **kwargs: dict[str, str]) -> None:
+            started["env"] = kwargs["env"]
+
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+    Child(StudyJob(Path("runs/x"), "random", 1, threads=3))
+    assert started["env"]["OPENBLAS_NUM_THREADS"] == "3" and started["env"]["MKL_NUM_THREADS"] == "3"
+    assert started["env"]["OMP_NUM_THREADS"] == "7"  # set by the user: theirs to choose, as with joblib
+    assert native_thread_env(2) == {"OMP_NUM_THREADS": "7", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                                    "BLIS_NUM_THREADS": os.environ.get("BLIS_NUM_THREADS", "2")}
+
+
+def test_numpy_in_a_process_started_with_those_limits_has_that_many_blas_threads() -> None:
+    code = ("import numpy, threadpoolctl; "
+            "print(sorted({i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'}))")
+    env = {k: v for k, v in os.environ.items() if k not in NATIVE_THREAD_VARIABLES} | native_thread_env(1)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[1]"
