@@ -77,15 +77,18 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def _exit_on_results_errors() -> Iterator[None]:
     """An unusable results folder (ResultsError, or an OSError from keras-tuner's or Keras's own writes: oracle,
-    trials, checkpoints) ends the process with EXIT_RESULTS and one line."""
-    from .store import unwritable
+    trials, checkpoints; Keras 2's TensorFlow checkpoint errors too) ends the process with EXIT_RESULTS and one
+    line."""
+    from .store import write_failure
 
     try:
         yield
     except ResultsError as exc:
         _exit_now(str(exc))
-    except OSError as exc:
-        _exit_now(str(unwritable(exc)))
+    except Exception as exc:
+        if (failed_write := write_failure(exc)) is None:
+            raise
+        _exit_now(str(failed_write))
 
 
 def _exit_now(message: str) -> NoReturn:

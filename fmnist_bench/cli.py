@@ -130,12 +130,12 @@ DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimi
 USER_COMMANDS = ("run", "chief", "worker", "report", "leaderboard", "benchmarks", "data", "table")
 
 
-def _global_options(*, top_level: bool) -> argparse.ArgumentParser:
+def _global_options(*, top_level: bool) -> _Parser:
     """Options accepted before and after the command (`-q run` and `run -q`).
 
     Below the command their default is SUPPRESS, so that a subcommand without `-q` keeps what the top level parsed.
     """
-    options = argparse.ArgumentParser(add_help=False)
+    options = _Parser(add_help=False)
     options.add_argument("-q", "--quiet", action="store_true", default=False if top_level else argparse.SUPPRESS,
                          help="only warnings and the final table")
     return options
@@ -168,6 +168,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive,
                      help="threads of each study or replay process: TensorFlow's pools and BLAS/OpenMP's (default: "
                           "the cores divided by --jobs; a replay with --jobs 1 keeps the libraries' defaults)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the resolved config, the run id, its studies (and which are complete) and an "
+                          "estimated time from committed runs; run nothing")
     run.add_argument("--trials-per-process", type=_positive, default=16,
                      help="restart a study's process after this many trials to return the memory TensorFlow keeps "
                           "per model; results are unchanged (default: 16)")
@@ -274,6 +277,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .store import RunPaths
 
     cfg = _config(args)
+    if getattr(args, "dry_run", False):
+        return _dry_run(cfg, args)
     serving = None
     if args.command == "chief":
         paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
@@ -310,6 +315,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for line in outcome.failed:
         print(f"failed: {line}", file=sys.stderr)
     return EXIT_FAILED if outcome.failed else 0
+
+
+def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
+    """What `run` would do with these arguments, without doing it."""
+    import json
+
+    from .runner import completed_study, describe_estimate, estimate_seconds
+    from .store import RunPaths
+
+    paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
+    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    done = [c for c in cells if paths.config.is_file() and completed_study(paths, cfg, *c) is not None]
+    pending = [c for c in cells if c not in done]
+    print(f"run id: {paths.root.name} ({paths.root})")
+    print("config: " + json.dumps(cfg.to_dict(), sort_keys=True))
+    print(f"studies: {len(cells)} ({'/'.join(cfg.strategies)} x seeds {','.join(map(str, cfg.seeds))}), "
+          f"{len(done)} complete, {len(pending)} to run")
+    if not pending:
+        print("nothing to run: the same command without --dry-run prints the stored results")
+    elif cfg.replay:
+        print(f"replayed from the table in {args.tables_dir / cfg.space}: seconds to minutes, no training")
+    else:
+        estimate = estimate_seconds(cfg, args.results_dir, pending, jobs=args.jobs, device=args.device)
+        print(f"live training with --jobs {args.jobs} on --device {args.device}: {describe_estimate(estimate)}")
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -368,9 +398,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from .distributed import join_chief
-    from .runtime import keras_backend
+    from .runtime import check_device, keras_backend
 
     keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
+    check_device(args.device)  # and so does --device gpu without a GPU
     join_chief(args.run_dir, args.oracle, device=args.device, threads=args.threads, data_dir=args.data_dir,
                chief_timeout=args.chief_timeout)
     print("the chief announced the end of the run; worker done", file=sys.stderr)

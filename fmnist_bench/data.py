@@ -146,7 +146,7 @@ def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator) -> np
     take = np.floor(quota).astype(int)
     for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
         take[i] += 1
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(picked))
 
 

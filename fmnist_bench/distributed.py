@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -35,16 +36,37 @@ __all__ = ["Chief", "ChiefSearch", "follow_chief", "join_chief"]
 log = logging.getLogger(__name__)
 
 
+# keras-tuner's chief calls: every one may make the oracle write its state to the results folder
+_ORACLE_CALLS = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetBestTrials")
+
+
+def _keeping_write_failures(call: Callable[..., Any]) -> Callable[..., Any]:
+    """A chief call whose oracle write fails (full disk) keeps the one-line error for `Chief.serve` and aborts the
+    call; otherwise gRPC logs the whole traceback ("Exception calling application") before the run's one line."""
+    @functools.wraps(call)
+    def guarded(self: Any, request: Any, context: Any) -> Any:
+        try:
+            return call(self, request, context)
+        except ResultsError as exc:
+            import grpc
+
+            self.failed_write = self.failed_write or exc
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    return guarded
+
+
 def _servicer_class() -> type:
     from keras_tuner.src.distribute import oracle_chief
 
-    class HeartbeatServicer(oracle_chief.OracleServicer):  # type: ignore[misc, name-defined]
-        """keras-tuner's servicer, noting when each worker was last heard from and refusing other studies' workers."""
+    class HeartbeatServicer(oracle_chief.OracleServicer):
+        """keras-tuner's servicer, noting when each worker was last heard from and refusing other studies' workers;
+        the first failed write of the oracle's state is kept in `failed_write`."""
 
         def __init__(self, oracle: Any, tuner_prefix: str) -> None:
             super().__init__(oracle)
             self.tuner_prefix = tuner_prefix
             self.last_seen: dict[str, float] = {}
+            self.failed_write: ResultsError | None = None
 
         def _seen_trial(self, trial_id: str) -> None:
             for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
@@ -69,6 +91,8 @@ def _servicer_class() -> type:
             self._seen_trial(request.trial_id)
             return super().UpdateTrial(request, context)
 
+    for name in _ORACLE_CALLS:
+        setattr(HeartbeatServicer, name, _keeping_write_failures(getattr(HeartbeatServicer, name)))
     return HeartbeatServicer
 
 
@@ -228,6 +252,8 @@ class Chief:
                 self._start_worker()
             while not self._finished(servicer):
                 time.sleep(POLL_SECONDS)
+                if servicer.failed_write is not None:  # the oracle's own state could not be saved: stop the study
+                    raise servicer.failed_write
                 self._reap_workers()
                 self._expire_silent(servicer)
                 self.tuner_ids_seen |= set(servicer.last_seen)

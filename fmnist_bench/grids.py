@@ -27,4 +27,4 @@ GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {"ann-grid": ANN_GRID}
 
 def grid_configs(grid: dict[str, Any]) -> list[dict[str, Any]]:
     """Every configuration of a grid, in a fixed order (the product of its values, first name slowest)."""
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]

@@ -25,7 +25,7 @@ from .config import RunConfig
 from .errors import ResultsError
 from .stats import ALPHA, POWER, paired_tests, t_interval
 from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
-    list_run_dirs, load_run, summary_link
+    load_run, require_run_dirs, summary_link
 from .tables import Column, fmt_interval, markdown_table
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
@@ -251,11 +251,7 @@ def _difference(subject: str, verb: str, other: str, diff: float, ci: tuple[floa
 
 def _load_runs(results_dir: Path) -> tuple[list[StoredRun], list[str]]:
     """Raises ResultsError when there is no results folder or no run in it."""
-    if not results_dir.is_dir():
-        raise ResultsError(f"no results folder {results_dir}; start a run with `python -m fmnist_bench run`")
-    run_dirs = list_run_dirs(results_dir)
-    if not run_dirs:
-        raise ResultsError(f"no runs under {results_dir / 'runs'}; start one with `python -m fmnist_bench run`")
+    run_dirs = require_run_dirs(results_dir)
     runs: list[StoredRun] = []
     skipped: list[str] = []
     for run_dir in run_dirs:

@@ -6,6 +6,7 @@ markdown or matplotlib figures.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from .errors import ResultsError
 from .records import StudyResult
 from .stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
     paired_tests, t_interval, wilson_interval, win_counts
-from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, list_run_dirs, load_run, read_json
+from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, load_run, read_json, \
+    require_run_dirs
 from .tables import Column, fmt_interval, fmt_seconds, markdown_table
 
 __all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
@@ -304,7 +306,7 @@ def render_regret_png(run: StoredRun, ref: Any) -> bytes:
 
     grid = np.arange(1, int(run.config.budget_epochs) + 1)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, style in zip(run.strategies, ("-", "--", ":", "-.")):
+    for name, style in zip(run.strategies, itertools.cycle(("-", "--", ":", "-.")), strict=False):
         rows = [regret_after(st.trials, ref, grid) for st in run.studies if st.result.strategy == name]
         mean, low, high = band(np.vstack(rows))
         line, = ax.plot(grid, mean, label=f"{name} (n={len(rows)})", drawstyle="steps-post", linestyle=style)
@@ -480,7 +482,8 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
     grid = np.arange(1, int(end) + 1) if by == "epochs" else np.linspace(0, end, 300)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     # Distinct dashes and widths: strategies that found the same trials would otherwise hide each other.
-    for (name, items), style, width in zip(curves.items(), ("-", "--", ":", "-."), (3.0, 2.2, 2.0, 1.6)):
+    for (name, items), style, width in zip(curves.items(), itertools.cycle(("-", "--", ":", "-.")),
+                                             itertools.cycle((3.0, 2.2, 2.0, 1.6)), strict=False):
         matrix = np.vstack([curve_on_grid(c, grid, by=by) for c in items])  # (n_seeds, n_grid)
         mean, low, high = band(matrix)
         line, = ax.plot(grid, mean, label=f"{name} (n={len(items)} seed{'s' if len(items) > 1 else ''})",
@@ -510,10 +513,7 @@ def resolve_run(results_dir: Path, run: str | None) -> Path:
             if RunPaths(candidate).config.is_file():
                 return candidate
         raise ResultsError(f"no run {run!r} under {results_dir / 'runs'}; list them with `ls {results_dir / 'runs'}`")
-    runs = list_run_dirs(results_dir)
-    if not runs:
-        raise ResultsError(f"no runs under {results_dir}; start one with `python -m fmnist_bench run`")
-    return max(runs, key=_recorded_finish)
+    return max(require_run_dirs(results_dir), key=_recorded_finish)
 
 
 def _recorded_finish(run_dir: Path) -> tuple[str, str]:

@@ -6,8 +6,11 @@ returned after each, and `--jobs N` runs N of them side by side with identical r
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -15,14 +18,16 @@ from .config import RunConfig
 from .data import load_raw
 from .envinfo import utc_now
 from .errors import ResultsError
+from .grids import GRIDS
 from .processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, core_share, \
     interrupt_on_sigterm, stop
 from .records import StudyResult, study_name
-from .runtime import keras_backend
-from .store import RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, prepare_run, read_json, run_lock
+from .runtime import check_device, device_class, keras_backend
+from .store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
+    prepare_run, read_config, read_json, run_lock
 from .tables import fmt_seconds
 
-__all__ = ["run_benchmark", "completed_study"]
+__all__ = ["completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,46 @@ def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -
         return None
     result = StudyResult.from_dict(read_json(path, "study"))
     return result if result.config_digest == cfg.digest() else None
+
+
+def _work_per_study(cfg: RunConfig) -> str:
+    """What a study of `cfg` computes, whatever the run's seeds and strategies: studies with equal keys cost alike."""
+    document = cfg.to_dict() | {"seeds": None, "strategies": None, "preset": None}
+    return json.dumps(document, sort_keys=True, default=str)
+
+
+def estimate_seconds(cfg: RunConfig, results_dir: Path, cells: list[tuple[str, int]], *, jobs: int,
+                     device: str) -> tuple[float, int] | None:
+    """The wall time `cells` should take at `jobs` at once, from the studies under `results_dir` and the repository's
+    committed `results/` that did the same work per study on the same kind of device (`--device auto` reads CPU
+    studies): each cell costs the median search plus final-fit seconds of its strategy's studies (of any strategy
+    where its own has none). None when no such study exists. Returns (seconds, studies the estimate rests on)."""
+    wanted, kind = _work_per_study(cfg), "gpu" if device == "gpu" else "cpu"
+    seconds: dict[str, list[float]] = {}
+    for run_dir in sorted({*list_run_dirs(results_dir), *list_run_dirs(DEFAULT_RESULTS)}):
+        paths = RunPaths(run_dir)
+        try:
+            stored = read_config(paths)
+        except ResultsError:
+            continue
+        if stored.replay or _work_per_study(stored) != wanted:
+            continue
+        for strategy, seed in itertools.product(stored.strategies, stored.seeds):
+            result = completed_study(paths, stored, strategy, seed)
+            if result is not None and device_class(result.device) == kind:
+                seconds.setdefault(strategy, []).append(result.search_seconds + result.final_fit_seconds)
+    if not seconds:
+        return None
+    pooled = statistics.median(s for values in seconds.values() for s in values)
+    total = sum(statistics.median(seconds[s]) if s in seconds else pooled for s, _ in cells)
+    return total / min(jobs, max(len(cells), 1)), sum(map(len, seconds.values()))
+
+
+def describe_estimate(estimate: tuple[float, int] | None) -> str:
+    if estimate is None:
+        return "no time estimate (no committed study of this config on this kind of device)"
+    seconds, studies = estimate
+    return f"about {fmt_seconds(seconds)} (from {studies} committed studies of this config)"
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
@@ -51,9 +96,10 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
             study could not write to it (disk full, permissions): then every study is stopped, finished ones stay.
         KeyboardInterrupt: after stopping the children; finished studies stay, the rest resume next time.
     """
-    keras_backend()  # fail in one line now rather than once per study, as for the data
+    keras_backend()  # fail in one line now rather than once per study, as for the data and the device
     ensure_writable_dir(results_dir)
     load_raw(data_dir)
+    check_device(device)
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
@@ -63,9 +109,15 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     with run_lock(paths):
         prepare_run(paths, cfg)
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
+        _refuse_other_device(paths, done, device)
         pending = [cell for cell in cells if cell not in done]
-        log.info("run %s: %d studies (%s x seeds %s), %d already complete; results in %s", paths.root.name,
-                 len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done), paths.root)
+        log.info("run %s, live training: %d studies (%s x seeds %s), %d already complete, %s; results in %s",
+                 paths.root.name, len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done),
+                 describe_estimate(estimate_seconds(cfg, results_dir, pending, jobs=jobs, device=device))
+                 if pending else "nothing left to run", paths.root)
+        if pending and cfg.space in GRIDS:
+            log.info("%s has a tabular benchmark: `--replay` reads its trials from the table in seconds instead of "
+                     "training them", cfg.space)
         if serving is not None and serving.announce is not None:
             atomic_write_json(serving.announce, "chief", {"state": "starting"})  # not a previous run's "done"
         try:
@@ -82,6 +134,21 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
             atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
                                                         "devices": sorted({r.device for r in done.values()})})
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
+
+
+def _refuse_other_device(paths: RunPaths, done: dict[tuple[str, int], StudyResult], device: str) -> None:
+    """A run finished on a CPU is never passed off as the GPU run asked for with `--device gpu`, nor the reverse
+    (`--device auto` takes whatever the run holds).
+
+    Raises:
+        ResultsError: the run folder holds studies made on the other kind of device.
+    """
+    if device == "auto":
+        return
+    other = sorted({r.device for r in done.values() if device_class(r.device) != device})
+    if other:
+        raise ResultsError(f"{paths.root} holds studies made on {'; '.join(other)}, and --device {device} was asked "
+                           "for; pass another --run-id to run them on this device, or --device auto to read them")
 
 
 def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int], StudyJob],

@@ -11,12 +11,14 @@ import importlib.metadata
 import logging
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["BACKENDS", "DEVICES", "configure", "cpu_model", "keras_backend", "keras_major", "keras_version",
-           "package_version"]
+__all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "device_class", "keras_backend",
+           "keras_major", "keras_version", "package_version"]
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
@@ -83,6 +85,30 @@ def configure(*, device: str, threads: int) -> str:
     if keras_backend() == "jax":
         return _configure_jax(device=device, threads=threads)
     return _configure_tensorflow(device=device, threads=threads)
+
+
+def check_device(device: str) -> None:
+    """Fail in one line, before any study starts, when `--device gpu` is asked of a machine whose backend sees no GPU.
+
+    The backend is imported in a short-lived child (a few seconds, and only for `gpu`): the parent process never
+    imports it (ARCHITECTURE.md), and every study would otherwise start only to fail with the same line.
+
+    Raises:
+        ConfigError: no GPU visible to the backend.
+    """
+    if device != "gpu":
+        return
+    probe = ("import sys; from fmnist_bench.errors import ConfigError; from fmnist_bench.runtime import configure\n"
+             "try: configure(device='gpu', threads=1)\nexcept ConfigError as exc: sys.exit(str(exc))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise ConfigError(lines[-1] if lines else f"the GPU check exited with code {done.returncode}")
+
+
+def device_class(device: str) -> str:
+    """'cpu' or 'gpu': the kind of machine a study's recorded device (`cpu: AMD EPYC (2 threads)`) ran on."""
+    return device.split(":", 1)[0]
 
 
 def _no_gpu(backend: str) -> ConfigError:

@@ -66,7 +66,7 @@ def first_reach(curve: Curve, target: float) -> tuple[int, float] | None:
     return (int(curve.epochs[hits[0]]), float(curve.seconds[hits[0]])) if hits.size else None
 
 
-def t_interval(values: Sequence[float], *, level: float = 0.95) -> tuple[float, float]:
+def t_interval(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
     """Student-t interval of the mean: mean +- t(n-1) x sd / sqrt(n). NaN with fewer than 2 values (no spread
     to estimate), a point for identical values."""
     data = np.asarray(values, dtype=float)  # (n,)

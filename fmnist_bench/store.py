@@ -22,6 +22,8 @@ import json
 import os
 import re
 import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -30,11 +32,12 @@ from .errors import ConfigError, ResultsError
 from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
-           "run_lock", "write_csv", "list_run_dirs", "append_document", "read_lines", "write_lines", "write_lines_gz",
+           "run_lock", "write_csv", "list_run_dirs", "require_run_dirs", "append_document", "read_lines", "write_lines",
+           "write_lines_gz",
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
            "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run", "read_config",
            "benchmarks_json_path", "benchmarks_report_path",
-           "set_aside", "unwritable"]
+           "keep_traceback", "set_aside", "unwritable", "write_failure"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -59,6 +62,43 @@ def unwritable(exc: OSError, path: Path | None = None) -> ResultsError:
     cause = os.strerror(number) if number else (text.strip().splitlines() or [type(exc).__name__])[0]
     return ResultsError(f"cannot write {where} ({cause}); free space or fix the folder's permissions, then run the "
                         "same command again: finished work is kept and resumes")
+
+
+# A write refused by the system: full disk, quota, permission, read-only mount.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_failure(exc: BaseException) -> ResultsError | None:
+    """The one-line error of a write that failed, or None when `exc` is something else (a bug, a diverged model).
+
+    An OSError (Python's own writes, h5py's Keras 3 checkpoints); or a backend's error whose message ends in the
+    system's words for a refused write: Keras 2 saves checkpoints through TensorFlow's SaveV2 op, which raises
+    `ResourceExhaustedError("... <file>; No space left on device [Op:SaveV2]")` (`PermissionDeniedError` for a lost
+    permission), not an OSError. Matching the words, not the type, keeps out an out-of-memory error, which TensorFlow
+    also raises as ResourceExhaustedError, and needs no import of the backend.
+    """
+    if isinstance(exc, OSError):
+        return unwritable(exc)
+    text = str(exc)
+    for number in _WRITE_ERRNOS:
+        if found := re.search(rf"(\S+); {re.escape(os.strerror(number))}", text):
+            return unwritable(OSError(number, os.strerror(number), found[1]))
+    return None
+
+
+def keep_traceback(log: Path, exc: BaseException) -> Path:
+    """Append `exc`'s traceback to `log` (the user sees one line that names the file); `log` itself if that works,
+    else the system's temporary folder's copy, so that a full results disk does not lose it."""
+    text = f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')}\n" + "".join(traceback.format_exception(exc))
+    for target in (log, Path(tempfile.gettempdir()) / f"fmnist-bench-{log.parent.name}-{log.name}"):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+            return target
+        except OSError:
+            continue
+    return log
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -204,6 +244,12 @@ class StudyPaths:
         return self.folder / "confusion.png"
 
     @property
+    def error_log(self) -> Path:
+        """Tracebacks of unexpected errors (a bug, an unreadable project), kept for a report while the user sees one
+        line."""
+        return self.work / "errors.log"
+
+    @property
     def tuner_project(self) -> Path:
         """keras-tuner's project folder (its oracle, trials and checkpoints)."""
         return self.work / "tuner"
@@ -321,10 +367,11 @@ def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
     if not paths.env.is_file():
         atomic_write_json(paths.env, "env", collect_env())
         return
-    stored, current = read_json(paths.env, "env").get("keras_backend", "tensorflow"), keras_backend()
-    if stored != current:  # one run's studies must be comparable: never mix numerics of two backends
-        raise ResultsError(f"{paths.root} holds a run trained with the {stored} backend and this process "
-                           f"runs {current}; pass another --run-id")
+    stored_backend = read_json(paths.env, "env").get("keras_backend", "tensorflow")
+    current_backend = keras_backend()
+    if stored_backend != current_backend:  # one run's studies must be comparable: never mix numerics of two backends
+        raise ResultsError(f"{paths.root} holds a run trained with the {stored_backend} backend and this process "
+                           f"runs {current_backend}; pass another --run-id")
 
 
 def ensure_writable_dir(path: Path) -> None:
@@ -383,6 +430,20 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
 def list_run_dirs(results_dir: Path) -> list[Path]:
     runs = results_dir / "runs"
     return sorted(p for p in runs.iterdir() if (p / "config.json").is_file()) if runs.is_dir() else []
+
+
+def require_run_dirs(results_dir: Path) -> list[Path]:
+    """The stored runs, for commands that read them (report, leaderboard).
+
+    Raises:
+        ResultsError: there is no results folder, or no run in it (two cases, so the user knows which path is wrong).
+    """
+    if not results_dir.is_dir():
+        raise ResultsError(f"no results folder {results_dir}; start a run with `python -m fmnist_bench run`")
+    run_dirs = list_run_dirs(results_dir)
+    if not run_dirs:
+        raise ResultsError(f"no runs under {results_dir / 'runs'}; start one with `python -m fmnist_bench run`")
+    return run_dirs
 
 
 def load_study(files: StudyPaths) -> StoredStudy:

@@ -25,7 +25,7 @@ from keras_tuner.src import utils as kt_utils
 from .config import RunConfig
 from .errors import ProcessRecycle, ResultsError
 from .records import epoch_span
-from .store import atomic_write_text, unwritable
+from .store import atomic_write_text, write_failure
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
            "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env"]
@@ -86,6 +86,8 @@ class _EpochBudget:
     spent. The time spent is read from the harness's own trial records (`spent_seconds`, set by `build_tuner`),
     so it survives process restarts and counts the trials of every worker."""
 
+    trials: dict[str, kt.engine.trial.Trial]  # the oracle's, which this mixin precedes
+
     def __init__(self, *args: Any, epoch_budget: int, default_epochs: int, seconds_budget: float | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +105,7 @@ class _EpochBudget:
         if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
             self.stop_reason = STOP_SECONDS
             return stopped
-        response = super().populate_space(trial_id)
+        response = super().populate_space(trial_id)  # type: ignore[misc]  # a mixin: the oracle class follows it
         if response["status"] == kt.engine.trial.TrialStatus.STOPPED:
             # keras-tuner's oracles stop after max_collisions duplicate proposals: on a small or grid space a search
             # can end before its budget, which the study records instead of passing over it
@@ -145,6 +147,8 @@ class TrialObserver(Protocol):
 class HarnessTuner(kt.Tuner):
     """keras-tuner's Tuner with per-trial seeding, divergence detection and an observer instead of printing."""
 
+    oracle: Any  # set by kt.Tuner.__init__; a worker swaps it for a patient client
+
     def __init__(self, *, oracle: kt.Oracle, hypermodel: kt.HyperModel, directory: str, project_name: str,
                  seed: int, observer: TrialObserver, trials_per_process: int | None = None) -> None:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, directory=directory,
@@ -163,20 +167,22 @@ class HarnessTuner(kt.Tuner):
         self._observer.trial_started(trial)
         super().on_trial_begin(trial)
 
-    def on_epoch_begin(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
+    def on_epoch_begin(self, trial: kt.engine.trial.Trial, model: Any, epoch: int, logs: Any = None) -> None:
         if self._is_worker():
             self.oracle.get_trial(trial.trial_id)  # heartbeat: the chief gives up trials of silent workers
         self._observer.epoch_started(trial, epoch)
 
-    def on_epoch_end(self, trial, model, epoch, logs=None):  # type: ignore[no-untyped-def]
+    def on_epoch_end(self, trial: kt.engine.trial.Trial, model: Any, epoch: int, logs: Any = None) -> None:
         super().on_epoch_end(trial, model, epoch, logs=logs)
         self._observer.epoch_ended(trial, epoch, dict(logs or {}))
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         try:
             histories = super().run_trial(trial, *args, **kwargs)
-        except OSError as exc:  # its checkpoint or a record could not be written
-            raise _Unwritable(str(unwritable(exc))) from None
+        except Exception as exc:
+            if (failed_write := write_failure(exc)) is None:
+                raise
+            raise _Unwritable(str(failed_write)) from None  # its checkpoint or a record could not be written
         for history in histories:
             losses = history.history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):
@@ -201,7 +207,7 @@ class HarnessTuner(kt.Tuner):
 def _patient_client_class() -> type:
     from keras_tuner.src.distribute.oracle_client import OracleClient
 
-    class PatientClient(OracleClient):  # type: ignore[misc, valid-type]
+    class PatientClient(OracleClient):
         """keras-tuner's worker asks again at once when the oracle answers IDLE (Hyperband waiting for a round to
         finish); pausing keeps a waiting worker from spinning a core that the busy ones need."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -17,8 +18,11 @@ from typing import Any, Protocol
 
 from .config import RunConfig
 from .errors import StudyFailed
-from .records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
-from .store import RunPaths, StudyPaths, atomic_write_json, read_json, set_aside, write_study
+from .faults import after_trial_recorded
+from .records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, \
+    study_name
+from .store import RunPaths, StudyPaths, atomic_write_json, keep_traceback, read_json, set_aside, write_failure, \
+    write_study
 from .tables import fmt_seconds
 
 __all__ = ["ParallelSearch", "Refit", "StudyRecorder", "best_trial", "choose", "run_study", "run_worker",
@@ -101,6 +105,7 @@ class StudyRecorder:
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
         self._finished[record.trial_id] = record
         self._report(record)
+        after_trial_recorded(study_name(self.strategy, self.seed), record.number)  # tests' stop point; else nothing
         self._previous_end = time.perf_counter()
 
     def trial_lost(self, trial: Any, reason: str) -> None:
@@ -180,12 +185,15 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, rec
     try:
         return _build_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a project it cannot read
+        if (failed_write := write_failure(exc)) is not None:  # the results folder's fault: the whole run stops
+            raise failed_write from None
         damaged = _unparsable_json(project)
         if not damaged:
             where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+            log_path = keep_traceback(files.error_log, exc)
             raise StudyFailed(f"{strategy} seed {seed}: cannot reload the keras-tuner project {project} ({where}"
                               f"{type(exc).__name__}: {exc}); nothing was deleted, fix the cause and run the same "
-                              "command again") from None
+                              f"command again (traceback in {log_path})") from None
     suffix = f"damaged-{time.strftime('%Y%m%dT%H%M%S')}"
     project_aside = set_aside(project, suffix)
     records_aside = recorder.set_aside(suffix)
@@ -392,8 +400,9 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                         epochs=cfg.final_epochs, batch_size=cfg.batch_size, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
-    if not all(v == v for v in history.history["loss"]):
-        raise StudyFailed(f"{strategy} seed {seed}: the {label} of {best.trial_id} diverged (loss became NaN)")
+    if not all(math.isfinite(v) for v in history.history["loss"]):
+        raise StudyFailed(f"{strategy} seed {seed}: the {label} of {best.trial_id} diverged (its training loss "
+                          "became NaN or infinite)")
     test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
     predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
     return Refit(list(history.history["val_accuracy"]), float(test_loss),

@@ -22,7 +22,8 @@ from .envinfo import collect_env, utc_now
 from .grids import GRIDS
 from .errors import ConfigError, TableError
 from .processes import spawned
-from .store import TablePaths, append_document, atomic_write_json, read_json, write_lines
+from .store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
+    write_lines
 from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
     write_spec
 from .tables import fmt_seconds
@@ -93,7 +94,7 @@ def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
 def _epoch_recorder_class() -> type:
     import keras
 
-    class EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
+    class EpochRecorder(keras.callbacks.Callback):
         """Times each epoch, then scores the epoch's weights on the test set (outside the timed span)."""
 
         def __init__(self, x_test: np.ndarray, y_test: np.ndarray, start: float) -> None:
@@ -188,9 +189,12 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
         try:
             data = future.result()
         except Exception as exc:  # a worker's error or death: one line, the finished curves stay
+            if (failed_write := write_failure(exc)) is not None:
+                raise failed_write from None
+            keep_traceback(worker_log, exc)  # with the worker's side of it (concurrent.futures keeps the remote one)
             raise TableError(f"training {config_key(params)} failed ({type(exc).__name__}: {exc}); the "
-                             f"{len(done)} finished curves are kept in {partial}; worker output is in "
-                             f"{worker_log}") from None
+                             f"{len(done)} finished curves are kept in {partial}; worker output and the traceback "
+                             f"are in {worker_log}") from None
         devices.add(data.pop("device"))
         append_document(partial, data)
         done.add(config_key(params))

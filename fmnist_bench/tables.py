@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from tabulate import tabulate
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Column", "markdown_table", "fmt_interval", "fmt_seconds"]
 
@@ -28,7 +31,7 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def fmt_interval(bounds: tuple[float, float] | list[float], *, signed: bool = False, unit: str = "") -> str:
+def fmt_interval(bounds: Sequence[float] | np.ndarray, *, signed: bool = False, unit: str = "") -> str:
     """An interval of fractions as [low, high] in percent (or percentage points, `signed`); '-' where there is
     none (NaN bounds: one seed)."""
     if math.isnan(bounds[0]):

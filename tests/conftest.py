@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from fmnist_bench.faults import FAULT_VARIABLE
+from fmnist_bench.processes import JOB_KINDS
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,7 +43,49 @@ def processes_mentioning(text: str) -> list[int]:
 
 def child_processes(kind: str, folder: Path) -> list[int]:
     """Live child processes of this kind (`processes.StudyJob`/`WorkerJob`) whose job names a path in `folder`."""
+    if kind not in JOB_KINDS or not isinstance(folder, Path):  # swapped arguments would find nothing, silently
+        raise TypeError(f"child_processes(kind, folder): kind is one of {sorted(JOB_KINDS)}, found {kind!r}")
     return sorted(set(processes_mentioning(f"fmnist_bench.child {kind} ")) & set(processes_mentioning(str(folder))))
+
+
+HANG_GUARD_SECONDS = 300  # only a process that hangs waits this long; every wait below ends at its event
+
+
+def with_fault(study: str, trial: int, signal_name: str, target: str) -> dict[str, str]:
+    """The environment of a run whose process that records `trial` of `study` sends `signal_name` to `target` right
+    after the record is written (`fmnist_bench.faults`): a stop point that no machine load can move."""
+    return os.environ | {FAULT_VARIABLE: f"{study}:{trial}:{signal_name}:{target}"}
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (R, S, T for stopped, Z, ...), None once it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def wait_for_stopped(folder: Path, run: subprocess.Popen) -> int:
+    """The pid of the process of this run that stopped itself (SIGSTOP at a fault point); fails at once if the run
+    ends first."""
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while time.monotonic() < deadline:
+        stopped = [pid for pid in processes_mentioning(str(folder)) if _state(pid) == "T"]
+        if stopped:
+            return stopped[0]
+        if run.poll() is not None:
+            pytest.fail(f"the run ended (exit {run.returncode}) before its fault point")
+        time.sleep(0.05)
+    pytest.fail("the run never reached its fault point")
+
+
+def wait_until_no_process_mentions(text: str) -> None:
+    """Returns as soon as no live process names `text` (a process that never exits fails after the hang guard)."""
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while (left := [pid for pid in processes_mentioning(text) if _state(pid) not in (None, "Z")]):
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes left behind: {left}")
+        time.sleep(0.05)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

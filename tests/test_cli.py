@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ def test_results_path_not_writable(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("command", [["report"], ["leaderboard"]])
 def test_report_and_leaderboard_without_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                              command: list[str]) -> None:
-    assert "no r" in _error_line(capsys, command + ["--results-dir", str(tmp_path / "missing")])
+    missing = tmp_path / "missing"
+    line = _error_line(capsys, command + ["--results-dir", str(missing)])
+    assert f"no results folder {missing};" in line, line
     (tmp_path / "empty").mkdir()
     assert "no runs" in _error_line(capsys, command + ["--results-dir", str(tmp_path / "empty")])
 
@@ -100,9 +103,8 @@ def test_top_level_help_lists_the_user_commands_with_one_line_each_and_hides_int
     from fmnist_bench.cli import USER_COMMANDS
 
     text = _help(capsys, ["--help"])
-    assert "_study" not in text and "_worker" not in text and "only module" not in text
-    for command in USER_COMMANDS:
-        assert re.search(rf"^    {command} +\S", text, re.M), command  # listed, with its help on the same line
+    listed = re.findall(r"^    (\w+) +\S", text, re.M)  # a command, with its help on the same line
+    assert listed == list(USER_COMMANDS)  # every user command, and nothing else (no child-process entry points)
 
 
 @pytest.mark.parametrize("argv", [["-q", "run", "--preset", "smoke"], ["run", "--preset", "smoke", "-q"],
@@ -135,7 +137,7 @@ def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
 
     subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
-    assert options["run"] - options["chief"] == {"--jobs", "--threads", "--trials-per-process", "--replay",
+    assert options["run"] - options["chief"] == {"--jobs", "--threads", "--dry-run", "--trials-per-process", "--replay",
                                                   "--tables-dir"}
 
 
@@ -145,3 +147,28 @@ def test_a_time_budget_is_part_of_the_config_and_must_be_positive(capsys: pytest
     cfg = _config(_build_parser().parse_args(["run", "--preset", "smoke", "--budget-seconds", "90"]))
     assert cfg.budget_seconds == 90.0 and cfg.to_dict()["budget_seconds"] == 90.0
     assert "expected seconds > 0" in _error_line(capsys, ["run", "--budget-seconds", "0"])
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU: --device gpu would run")
+def test_device_gpu_without_a_gpu_fails_once_before_any_study_starts(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = _error_line(capsys, ["run", "--preset", "smoke", "--device", "gpu", "--results-dir", str(tmp_path)])
+    assert "--device gpu was asked for, but TensorFlow sees no GPU" in line
+    assert not (tmp_path / "runs").exists()  # no study started, no run folder made
+
+
+@pytest.mark.parametrize(("asked", "refused"), [("gpu", True), ("cpu", False), ("auto", False)])
+def test_a_run_made_on_one_kind_of_device_is_not_passed_off_as_the_other(
+        tmp_path: Path, asked: str, refused: bool) -> None:
+    from types import SimpleNamespace
+
+    from fmnist_bench.errors import ResultsError
+    from fmnist_bench.runner import _refuse_other_device
+    from fmnist_bench.store import RunPaths
+
+    done = {("random", 1): SimpleNamespace(device="cpu: AMD EPYC (2 threads)")}
+    if refused:
+        with pytest.raises(ResultsError, match=r"holds studies made on cpu: AMD EPYC .*--device gpu was asked for"):
+            _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
+    else:
+        _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]

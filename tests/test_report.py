@@ -46,7 +46,7 @@ def results(tmp_path: Path) -> Path:
                                          "started_at": "2026-11-25T20:00:00+00:00"})
     # test accuracy: random 0.80/0.82, hyperband 0.90/0.86, bayesian 0.85/0.84
     for strategy, per_seed in {"random": (80, 82), "hyperband": (90, 86), "bayesian": (85, 84)}.items():
-        for seed, correct in zip((1, 2), per_seed):
+        for seed, correct in zip((1, 2), per_seed, strict=True):
             _study(paths, strategy, seed, correct, [0.85, 0.883, 0.87] if strategy == "hyperband" else [0.85, 0.86])
     return tmp_path
 

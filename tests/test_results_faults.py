@@ -18,13 +18,13 @@ import shutil
 import subprocess
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from conftest import child_processes, rows_without_timing
+from conftest import HANG_GUARD_SECONDS, child_processes, rows_without_timing, wait_for_stopped, \
+    wait_until_no_process_mentions, with_fault
 from fmnist_bench.config import make_config
 
 pytestmark = pytest.mark.slow
@@ -109,29 +109,30 @@ def _assert_same_as(run_dir: Path, reference: Path) -> None:
         assert _scores(run_dir / "studies" / study) == _scores(reference / "studies" / study)
 
 
-def _start_and_wait_for_trial(command: list[str], run_dir: Path, number: int) -> subprocess.Popen[str]:
-    """Start the run and return once random-seed1 has recorded trial `number` (or the run ended)."""
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    record = run_dir / ".work" / "random-seed1" / "records" / f"trial_{number:04d}.json"
-    deadline = time.monotonic() + 300
-    while not record.is_file() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return run
+def _start_and_pause_after_trial(command: list[str], run_dir: Path, number: int) -> tuple[subprocess.Popen[str], int]:
+    """Start the run; return it and the process that recorded random-seed1's trial `number`, which has stopped
+    itself right after that record (SIGSTOP at the fault point): nothing moves until the test sends SIGCONT."""
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=with_fault("random-seed1", number, "SIGSTOP", "self"))
+    paused = wait_for_stopped(run_dir, run)
+    assert (run_dir / ".work" / "random-seed1" / "records" / f"trial_{number:04d}.json").is_file()
+    return run, paused
 
 
 def _block_mid_run(disk: _Blocker, command: list[str], run_dir: Path) -> None:
     """Start the run, block the disk after random-seed1's second trial, and check how the run ends: exit 2, one
     error line naming the cause, the run folder and what to do, no traceback, no temporary file left."""
-    run = _start_and_wait_for_trial(command, run_dir, 1)
+    run, paused = _start_and_pause_after_trial(command, run_dir, 1)
     try:
         cause = disk.block()
-        _, err = run.communicate(timeout=300)
+        os.kill(paused, signal.SIGCONT)
+        _, err = run.communicate(timeout=HANG_GUARD_SECONDS)
     finally:
         run.kill()
     assert run.returncode == 2, err[-3000:]
     (error,) = [line for line in err.splitlines() if line.startswith("fmnist-bench: error:")]
     assert f"({cause})" in error and "run the same command again" in error and str(run_dir) in error
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err[-5000:]
     assert not list(run_dir.rglob("*.tmp")), "a temporary file survived"
 
 
@@ -160,8 +161,7 @@ def test_a_worker_that_cannot_write_stops_the_study_and_the_run_in_one_line(tmp_
         command = [*CLI, *args, "--results-dir", str(disk.folder / "results")]
         run_dir = disk.folder / "results" / "runs" / run_id
         _block_mid_run(disk, command, run_dir)
-        time.sleep(1)
-        assert child_processes(run_dir, "worker") == []  # the chief stopped its workers
+        assert child_processes("worker", run_dir) == []  # the chief stopped its workers before the run ended
         disk.unblock()
         again = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
@@ -174,13 +174,11 @@ def test_a_project_cut_off_mid_write_is_moved_aside_and_the_same_command_finishe
         tmp_path: Path, uninterrupted: Callable[[], Path]) -> None:
     command = [*CLI, *ARGS, "--results-dir", str(tmp_path)]
     run_dir = tmp_path / "runs" / RUN_ID
-    run = _start_and_wait_for_trial(command, run_dir, 1)
+    run, paused = _start_and_pause_after_trial(command, run_dir, 1)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while child_processes(run_dir, "study") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert child_processes(run_dir, "study") == []  # a study exits with its parent: no second writer after a rerun
+    os.kill(paused, signal.SIGCONT)
+    wait_until_no_process_mentions(str(run_dir))  # a study exits with its parent: no second writer after a rerun
     work = run_dir / ".work" / "random-seed1"
     oracle = work / "tuner" / "oracle.json"
     oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of an in-place write leaves

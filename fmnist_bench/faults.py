@@ -1,0 +1,29 @@
+"""Fault injection for tests: a signal sent at an exact point of a study instead of a wall-clock window.
+
+`FMNIST_BENCH_FAULT=<study>:<trial>:<signal>:<target>` makes the process that records trial number `<trial>` of
+study `<study>` (for example `hyperband-seed1`) send `<signal>` (`SIGKILL`, `SIGINT`, `SIGSTOP`, ...) right after
+the trial's record is on disk, to `<target>`: `self`, `parent` (the run, or a worker's chief) or `group` (its
+process group: a run started in a session of its own, as a terminal's Ctrl-C reaches it). Tests kill, interrupt or
+pause a run at that point however loaded the machine is; unset (always, outside tests), nothing happens.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+__all__ = ["FAULT_VARIABLE", "after_trial_recorded"]
+
+FAULT_VARIABLE = "FMNIST_BENCH_FAULT"
+_TARGETS = {"self": lambda sig: os.kill(os.getpid(), sig), "parent": lambda sig: os.kill(os.getppid(), sig),
+            "group": lambda sig: os.killpg(os.getpgrp(), sig)}
+
+
+def after_trial_recorded(study: str, trial: int) -> None:
+    """Send the configured signal if this is the configured study and trial."""
+    spec = os.environ.get(FAULT_VARIABLE)
+    if not spec:
+        return
+    name, number, sig, target = spec.split(":")
+    if name == study and int(number) == trial:
+        _TARGETS[target](signal.Signals[sig])
