@@ -12,10 +12,12 @@ import keras_tuner as kt
 from fmnist_bench.config import PRESETS
 from fmnist_bench.spaces import AnnSpace
 from fmnist_bench.store import StudyPaths
-from fmnist_bench.strategies import build_tuner
+from fmnist_bench.strategies import build_tuner, write_state_atomically
 from fmnist_bench.study import StudyRecorder
 
 from conftest import alternate_pairs
+
+write_state_atomically()  # as in every study process (both sides then write keras-tuner's state alike)
 
 CFG = PRESETS["standard"].replace(epochs_per_trial=2, budget_epochs=8)  # 4 trials x 2 epochs
 PAIRS = 5

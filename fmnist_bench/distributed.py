@@ -56,9 +56,9 @@ def _keeping_write_failures(call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _servicer_class() -> type:
-    from keras_tuner.src.distribute import oracle_chief
+    from .ktbridge import oracle_servicer_class
 
-    class HeartbeatServicer(oracle_chief.OracleServicer):
+    class HeartbeatServicer(oracle_servicer_class()):  # type: ignore[misc]  # a class known only at run time
         """keras-tuner's servicer, noting when each worker was last heard from and refusing other studies' workers;
         the first failed write of the oracle's state is kept in `failed_write`."""
 
@@ -76,10 +76,9 @@ def _servicer_class() -> type:
         def CreateTrial(self, request: Any, context: Any) -> Any:
             if not request.tuner_id.startswith(self.tuner_prefix + "."):
                 # A worker of the previous study reconnected to this one: tell it to stop instead of mixing studies.
-                from keras_tuner.src import protos
-                from keras_tuner.src.engine import trial as trial_module
-                stopped = trial_module.Trial(self.oracle.get_space(), status=trial_module.TrialStatus.STOPPED)
-                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+                from .ktbridge import stopped_trial_response
+
+                return stopped_trial_response(self.oracle)
             self.last_seen[request.tuner_id] = time.monotonic()
             return super().CreateTrial(request, context)
 
@@ -232,12 +231,13 @@ class Chief:
             ResultsError: a worker could not write to the results folder (disk full, permissions).
         """
         import grpc
-        from keras_tuner.src import protos
+
+        from .ktbridge import add_oracle_servicer
 
         self.oracle.verbose = 0
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         servicer = _servicer_class()(self.oracle, self.tuner_prefix)
-        protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+        add_oracle_servicer(servicer, server)
         address = f"{self.bind}:{self.port}"
         port = server.add_insecure_port(address)
         if port == 0:
@@ -312,14 +312,14 @@ class Chief:
                 self.oracle.tuner_ids.discard(tuner_id)
 
     def _give_up(self, tuner_id: str, reason: str) -> None:
-        from keras_tuner.src.engine import trial as trial_module
+        import keras_tuner as kt
 
         trial = self.oracle.ongoing_trials.get(tuner_id)
         if trial is None:
             return
         log.warning("[%s] trial %s marked FAILED: %s", self.tuner_prefix, trial.trial_id, reason)
         self.lose_trial(trial, reason)
-        trial.status = trial_module.TrialStatus.FAILED
+        trial.status = kt.engine.trial.TrialStatus.FAILED
         trial.message = reason
         self.oracle.end_trial(trial)  # also drops it from ongoing_trials and saves the oracle
 

@@ -93,13 +93,12 @@ class _Clock:
 
 
 def _oracle(cfg: RunConfig, strategy: str, seed: int, table: Table, clock: _Clock) -> Any:
+    from .ktbridge import in_memory
     from .strategies import STRATEGIES, stream_seed
 
     oracle = STRATEGIES[strategy](cfg, stream_seed(cfg, strategy, seed))
     oracle.spent_seconds = clock
-    oracle._save_trial = lambda trial: None  # keras-tuner writes every trial and itself to disk; a replay keeps
-    oracle.save = lambda: None  # them in memory (hundreds of studies a minute)
-    oracle._display.verbose = 0
+    in_memory(oracle)
     oracle.update_space(grid_hyperparameters(table))
     return oracle
 

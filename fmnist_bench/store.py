@@ -66,21 +66,24 @@ def unwritable(exc: OSError, path: Path | None = None) -> ResultsError:
 
 # A write refused by the system: full disk, quota, permission, read-only mount.
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def write_failure(exc: BaseException) -> ResultsError | None:
+def write_failure(exc: BaseException, *, full_disk_only: bool = False) -> ResultsError | None:
     """The one-line error of a write that failed, or None when `exc` is something else (a bug, a diverged model).
 
     An OSError (Python's own writes, h5py's Keras 3 checkpoints); or a backend's error whose message ends in the
     system's words for a refused write: Keras 2 saves checkpoints through TensorFlow's SaveV2 op, which raises
     `ResourceExhaustedError("... <file>; No space left on device [Op:SaveV2]")` (`PermissionDeniedError` for a lost
     permission), not an OSError. Matching the words, not the type, keeps out an out-of-memory error, which TensorFlow
-    also raises as ResourceExhaustedError, and needs no import of the backend.
+    also raises as ResourceExhaustedError, and needs no import of the backend. With `full_disk_only`, only a full
+    disk or quota counts (code that also reads, where a permission error may be about reading).
     """
-    if isinstance(exc, OSError):
-        return unwritable(exc)
     text = str(exc)
-    for number in _WRITE_ERRNOS:
+    if isinstance(exc, OSError):
+        full = exc.errno in _FULL or any(os.strerror(number) in text for number in _FULL)
+        return unwritable(exc) if full or not full_disk_only else None
+    for number in _FULL if full_disk_only else _WRITE_ERRNOS:
         if found := re.search(rf"(\S+); {re.escape(os.strerror(number))}", text):
             return unwritable(OSError(number, os.strerror(number), found[1]))
     return None

@@ -13,22 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import keras
 import keras_tuner as kt
 import numpy as np
-from keras_tuner.src import utils as kt_utils
 
+from . import ktbridge
 from .config import RunConfig
 from .errors import ProcessRecycle, ResultsError
 from .records import epoch_span
 from .store import atomic_write_text, write_failure
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
-           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env"]
+           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env",
+           "write_state_atomically"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 STOP_EPOCHS = "epoch budget spent"
@@ -48,8 +48,8 @@ class _Unwritable(ResultsError, kt.errors.FatalError):
 
 
 def _save_json_atomically(path: str, obj: Any) -> str:
-    """keras-tuner's `utils.save_json` (every oracle, trial and tuner state file), written through a rename: a kill or
-    a full disk in the middle leaves the previous file instead of a cut-off one that would cost the study a restart."""
+    """keras-tuner's state files (every oracle, trial and tuner state), written through a rename: a kill or a full
+    disk in the middle leaves the previous file instead of a cut-off one that would cost the study a restart."""
     text = json.dumps(obj)
     try:
         atomic_write_text(Path(path), text)
@@ -58,7 +58,9 @@ def _save_json_atomically(path: str, obj: Any) -> str:
     return text
 
 
-kt_utils.save_json = _save_json_atomically
+def write_state_atomically() -> None:
+    """From now on in this process, keras-tuner writes its state files atomically (a study or worker's set-up)."""
+    ktbridge.route_state_files(_save_json_atomically)
 
 
 def trial_cost(values: dict[str, Any], default_epochs: int) -> int:
@@ -130,7 +132,7 @@ class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
     """keras-tuner does not save the optimiser's RandomState; re-deriving it per trial makes resume exact."""
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        self._random_state = np.random.RandomState((self.seed * 100_003 + len(self.trials)) % (2**32))
+        ktbridge.reseed_bayesian(self, np.random.RandomState((self.seed * 100_003 + len(self.trials)) % (2**32)))
         return super().populate_space(trial_id)
 
 
@@ -157,18 +159,18 @@ class HarnessTuner(kt.Tuner):
         self._observer = observer
         self._failure_reasons: dict[str, str] = {}
         self._trials_left = trials_per_process
-        if self._is_worker():
-            self.oracle = _patient_client_class()(self.oracle._oracle)
+        if ktbridge.is_worker(self):
+            self.oracle = ktbridge.patient_client(self, IDLE_PAUSE_SECONDS)
 
     def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
         # A trial retried after a resume still holds the metrics of its interrupted run: start it clean.
-        trial.metrics.metrics.clear()
+        ktbridge.clear_trial_metrics(trial)
         keras.utils.set_random_seed(trial_seed(self._study_seed, trial.trial_id))
         self._observer.trial_started(trial)
         super().on_trial_begin(trial)
 
     def on_epoch_begin(self, trial: kt.engine.trial.Trial, model: Any, epoch: int, logs: Any = None) -> None:
-        if self._is_worker():
+        if ktbridge.is_worker(self):
             self.oracle.get_trial(trial.trial_id)  # heartbeat: the chief gives up trials of silent workers
         self._observer.epoch_started(trial, epoch)
 
@@ -202,22 +204,6 @@ class HarnessTuner(kt.Tuner):
             self._trials_left -= 1
             if self._trials_left <= 0:
                 raise ProcessRecycle
-
-
-def _patient_client_class() -> type:
-    from keras_tuner.src.distribute.oracle_client import OracleClient
-
-    class PatientClient(OracleClient):
-        """keras-tuner's worker asks again at once when the oracle answers IDLE (Hyperband waiting for a round to
-        finish); pausing keeps a waiting worker from spinning a core that the busy ones need."""
-
-        def create_trial(self, tuner_id: str) -> Any:
-            trial = super().create_trial(tuner_id)
-            if trial.status == kt.engine.trial.TrialStatus.IDLE:
-                time.sleep(IDLE_PAUSE_SECONDS)
-            return trial
-
-    return PatientClient
 
 
 class _HarnessHyperband(HarnessTuner, kt.Hyperband):

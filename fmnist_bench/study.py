@@ -185,7 +185,7 @@ def _open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, rec
     try:
         return _build_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
     except Exception as exc:  # keras-tuner raises RuntimeError/KeyError/JSON errors on a project it cannot read
-        if (failed_write := write_failure(exc)) is not None:  # the results folder's fault: the whole run stops
+        if (failed_write := write_failure(exc, full_disk_only=True)) is not None:  # the whole run stops
             raise failed_write from None
         damaged = _unparsable_json(project)
         if not damaged:
@@ -220,7 +220,10 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
            threads: int) -> tuple[str, Any, StudyRecorder]:
     """Per-process set-up shared by a serial study, a chief and a worker: TensorFlow, data, the trial recorder."""
     from . import runtime
+    from .strategies import write_state_atomically
+
     device_name = runtime.configure(device=device, threads=threads)
+    write_state_atomically()
     # keras-tuner's Hyperband resumes a promoted trial from its parent's weights with a fresh optimizer; Keras warns
     # about the optimizer state it skips on every promotion. Documented in the README, not repeated per trial.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -254,9 +257,9 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     host, _, port = oracle.rpartition(":")
     os.environ.update(worker_env(tuner_id, host, int(port)))
     _, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device, threads=threads)
-    from keras_tuner.src.distribute import oracle_client
+    from .ktbridge import set_chief_timeout
 
-    oracle_client.TIMEOUT = chief_timeout
+    set_chief_timeout(chief_timeout)
     tuner = _build_tuner(cfg, strategy, seed, paths.study(strategy, seed), recorder)
     recorder.search_starting()
     tuner.search(**_search_kwargs(cfg, splits))

@@ -59,3 +59,26 @@ def test_imports_have_no_cycle() -> None:
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_keras_tuner_internals_are_used_only_behind_its_one_door() -> None:
+    """Upgrading keras-tuner is a one-file job: no other module (nor a test or benchmark) reaches into it."""
+    from fmnist_bench.ktbridge import PRIVATE_NAMES
+
+    sources = [*PACKAGE.glob("*.py"), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    found = [f"{path.relative_to(ROOT)}: {name}" for path in sorted(sources)
+             if path.name not in ("ktbridge.py", "test_architecture.py")
+             for name in PRIVATE_NAMES if re.search(rf"{re.escape(name)}\b", path.read_text("utf-8"))]
+    assert found == []
+
+
+def test_a_keras_tuner_outside_the_tested_range_is_refused_in_one_line() -> None:
+    import pytest
+
+    from fmnist_bench.errors import ConfigError
+    from fmnist_bench.ktbridge import check_version
+
+    check_version("1.4.8")
+    for version in ("1.4.6", "1.5.0", "2.0.0rc1"):
+        with pytest.raises(ConfigError, match=rf"keras-tuner {re.escape(version)} is installed; .* tested with"):
+            check_version(version)

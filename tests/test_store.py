@@ -92,3 +92,11 @@ def test_a_kept_traceback_is_appended_to_its_log_or_to_the_temporary_folder_when
     fallback = keep_traceback(blocked / "errors.log", caught)  # its folder is a file: cannot be created
     assert fallback.parent == Path(tempfile.gettempdir()) and "KeyError" in fallback.read_text()
     fallback.unlink()
+
+
+def test_where_a_permission_error_may_be_a_read_only_a_full_disk_counts_as_a_failed_write() -> None:
+    denied = PermissionError(errno.EACCES, "Permission denied", "/r/oracle.json")
+    assert write_failure(denied, full_disk_only=True) is None and write_failure(denied) is not None
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/r/oracle.json")
+    assert "No space left on device" in str(write_failure(full, full_disk_only=True))
+    assert write_failure(RuntimeError("/r/x; No space left on device"), full_disk_only=True) is not None

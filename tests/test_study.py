@@ -72,9 +72,10 @@ def test_a_project_that_parses_but_cannot_be_reloaded_stops_the_study_and_delete
 
     monkeypatch.setattr(study, "_build_tuner", unreadable)
     with pytest.raises(StudyFailed, match=r"cannot reload the keras-tuner project .*tuner \(.*oracle\.json: "
-                                          r"PermissionError: .*nothing was deleted"):
+                                          r"PermissionError: .*nothing was deleted.*traceback in .*errors\.log"):
         study._open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
-    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == sorted([*before, Path("errors.log")])
+    assert "in unreadable" in (work / "errors.log").read_text()  # the traceback of what failed, kept
 
 
 def test_best_trial_prefers_the_earlier_of_equal_scores_and_skips_failures() -> None:

@@ -1,0 +1,118 @@
+"""keras-tuner behind one door: every use of its internals (private names, `keras_tuner.src`) is in this module.
+
+The harness needs a few things keras-tuner's public API has no hook for: atomic state files, an exact resume of
+BayesianOptimization, a worker that waits politely, a chief that notes heartbeats, replays that keep trials in
+memory. Each function here says which internal it touches and why. Upgrading keras-tuner is a change to this file:
+`TESTED` is the range the tests ran on, and importing this module under another version fails in one line.
+`tests/test_architecture.py` fails if any other module names one of `PRIVATE_NAMES` or imports `keras_tuner.src`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import keras_tuner as kt
+
+from .errors import ConfigError
+
+__all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
+           "is_worker", "oracle_servicer_class", "patient_client", "reseed_bayesian", "route_state_files",
+           "set_chief_timeout", "stopped_trial_response"]
+
+TESTED = ("1.4.7", "1.5")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
+# What this module reaches into (attributes with their dot); no other module may name them (tests/test_architecture.py)
+PRIVATE_NAMES = ("keras_tuner.src", ".save_json", "._random_state", "._is_worker", "._oracle", "._save_trial",
+                 "._display", ".TIMEOUT", ".metrics.metrics")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def check_version(version: str) -> None:
+    """Raises ConfigError: keras-tuner `version` is outside the tested range."""
+    low, high = TESTED
+    if not _release(low) <= _release(version) < _release(high):
+        raise ConfigError(f"keras-tuner {version} is installed; fmnist-bench is tested with >={low},<{high} (its "
+                          "internals are used in fmnist_bench/ktbridge.py): pip install 'keras-tuner>=1.4.7,<1.5'")
+
+
+check_version(kt.__version__)
+
+
+def route_state_files(save_json: Callable[[str, Any], str]) -> None:
+    """Write every oracle, trial and tuner state file through `save_json(path, obj)`: keras-tuner writes them all
+    with `keras_tuner.src.utils.save_json` (through `Stateful.save`), in place, so a kill mid-write leaves a cut-off
+    file. Called by a study or worker process when it sets up, never at import."""
+    from keras_tuner.src import utils
+
+    utils.save_json = save_json
+
+
+def reseed_bayesian(oracle: Any, state: Any) -> None:
+    """BayesianOptimizationOracle draws from `_random_state`, which it never saves: a resumed study re-derives it."""
+    oracle._random_state = state
+
+
+def is_worker(tuner: Any) -> bool:
+    """Whether the tuner runs as a keras-tuner worker of a chief (KERASTUNER_* variables set)."""
+    return bool(tuner._is_worker())
+
+
+def patient_client(tuner: Any, pause_seconds: float) -> Any:
+    """The worker tuner's oracle client, but pausing `pause_seconds` when the chief answers IDLE: keras-tuner's own
+    client asks again at once, and a worker waiting for Hyperband's round to finish would spin a core."""
+    import time
+
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    class PatientClient(OracleClient):
+        def create_trial(self, tuner_id: str) -> Any:
+            trial = super().create_trial(tuner_id)
+            if trial.status == kt.engine.trial.TrialStatus.IDLE:
+                time.sleep(pause_seconds)
+            return trial
+
+    return PatientClient(tuner.oracle._oracle)
+
+
+def clear_trial_metrics(trial: Any) -> None:
+    """A trial retried after a resume still holds the metrics of its interrupted run; it must start clean."""
+    trial.metrics.metrics.clear()
+
+
+def set_chief_timeout(seconds: float) -> None:
+    """How long a worker's gRPC calls wait for the chief (keras-tuner's module-level `TIMEOUT`)."""
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = seconds
+
+
+def oracle_servicer_class() -> type:
+    """keras-tuner's gRPC servicer of an oracle, for the chief to extend."""
+    from keras_tuner.src.distribute import oracle_chief
+
+    return oracle_chief.OracleServicer
+
+
+def add_oracle_servicer(servicer: Any, server: Any) -> None:
+    from keras_tuner.src import protos
+
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+
+
+def stopped_trial_response(oracle: Any) -> Any:
+    """The chief's answer that tells a worker of another study to stop."""
+    from keras_tuner.src import protos
+
+    stopped = kt.engine.trial.Trial(oracle.get_space(), status=kt.engine.trial.TrialStatus.STOPPED)
+    return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+
+
+def in_memory(oracle: Any) -> None:
+    """An oracle that keeps its trials in memory and prints nothing: a replay runs hundreds of studies a minute,
+    and keras-tuner would write each trial (`_save_trial`) and itself (`save`) to disk."""
+    oracle._save_trial = lambda trial: None
+    oracle.save = lambda: None
+    oracle.verbose = 0
