@@ -13,7 +13,7 @@ from typing import Iterator, NoReturn
 
 from .errors import FmnistBenchError, ProcessRecycle, ResultsError, StudyFailed
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_RECYCLE, EXIT_RESULTS, EXIT_STUDY_FAILED, EXIT_USAGE, \
-    ERROR_PREFIX, JOB_KINDS, StudyJob, WorkerJob, log_to_stderr, watch_parent
+    ERROR_PREFIX, JOB_KINDS, StudyJob, WorkerJob, interrupt_on_sigterm, log_to_stderr, watch_parent
 
 __all__ = ["main"]
 
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     job = JOB_KINDS[kind].decode(payload)
     log_to_stderr(job.log_level)
     try:
-        return _study(job) if isinstance(job, StudyJob) else _worker(job)
+        with interrupt_on_sigterm():  # SIGTERM: finish the write in progress, then exit EXIT_INTERRUPTED
+            return _study(job) if isinstance(job, StudyJob) else _worker(job)
     except FmnistBenchError as exc:
         return _error(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:

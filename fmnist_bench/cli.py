@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import __version__
 from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, load_config_file, \
     make_config
 from .errors import ConfigError, FmnistBenchError
@@ -26,6 +27,8 @@ from .table import DEFAULT_TABLES
 __all__ = ["main"]
 
 log = logging.getLogger("fmnist_bench")
+# The name the user typed: the installed console script, or the module
+PROG = "fmnist-bench" if Path(sys.argv[0]).name == "fmnist-bench" else "python -m fmnist_bench"
 FINAL_TABLE_ROWS = 30  # a replay of 100 seeds has 300 studies: their table is in the summary, not the terminal
 DATA_DIR_HELP = ("folder with the four Fashion-MNIST *-ubyte.gz files (default: $FMNIST_DATA_DIR, "
                  "~/.keras/datasets/fashion-mnist, then /usr/share/datasets/fashion-mnist)")
@@ -83,11 +86,25 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, found {value}")
+    return value
+
+
 def _address(text: str) -> str:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, found {text!r}")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port between 1 and 65535, found {text!r}")
     return text
+
+
+def _preset_default(field: str) -> str:
+    """'(default: from the preset: smoke 6, quick 27, standard 90, full 90)' for an ann run (cnn: see --help's
+    presets)."""
+    return "(default for ann, from the preset: " + ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in
+                                                     PRESETS.items()) + ")"
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -100,14 +117,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: all)")
     parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
     parser.add_argument("--budget-epochs", type=_positive,
-                        help="training epochs each study may spend searching (same for every strategy)")
+                        help="training epochs each study may spend searching (same for every strategy) "
+                             + _preset_default("budget_epochs"))
     parser.add_argument("--budget-seconds", type=_positive_seconds,
                         help="also stop each study's search once it has spent this many seconds (trial wall time "
                              "plus the oracle's compute), whichever budget is spent first; machine-dependent")
     parser.add_argument("--epochs-per-trial", type=_positive,
-                        help="epochs one configuration trains for; Hyperband's max_epochs")
-    parser.add_argument("--batch-size", type=_positive, help="mini-batch size for search and final fit")
-    parser.add_argument("--final-epochs", type=_positive, help="epochs of the final fit of the best configuration")
+                        help="epochs one configuration trains for; Hyperband's max_epochs "
+                             + _preset_default("epochs_per_trial"))
+    parser.add_argument("--batch-size", type=_positive,
+                        help="mini-batch size for search and final fit " + _preset_default("batch_size"))
+    parser.add_argument("--final-epochs", type=_positive,
+                        help="epochs of the final fit of the best configuration " + _preset_default("final_epochs"))
     parser.add_argument("--workers", type=_positive,
                         help="keras-tuner workers per study, running trials in parallel (default: 1). With run: "
                              "started here on 127.0.0.1; with chief: how many you will start")
@@ -125,9 +146,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimization on Fashion-MNIST under one "
-               "budget.\nStart with `python -m fmnist_bench run --preset smoke`; each command explains itself with "
+               f"budget.\nStart with `{PROG} run --preset smoke`; each command explains itself with "
                "--help.")
-USER_COMMANDS = ("run", "chief", "worker", "report", "leaderboard", "benchmarks", "data", "table")
+USER_COMMANDS = ("run", "chief", "worker", "runs", "report", "leaderboard", "benchmarks", "data", "table")
 
 
 def _global_options(*, top_level: bool) -> _Parser:
@@ -137,14 +158,16 @@ def _global_options(*, top_level: bool) -> _Parser:
     """
     options = _Parser(add_help=False)
     options.add_argument("-q", "--quiet", action="store_true", default=False if top_level else argparse.SUPPRESS,
-                         help="only warnings and the final table")
+                         help="print only warnings, errors and the command's result (run: the final table; "
+                              "report, leaderboard, table validate: the files written)")
     return options
 
 
 def _build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:9s} {note}" for name, note in PRESET_NOTES.items())
-    parser = _Parser(prog="python -m fmnist_bench", description=DESCRIPTION, parents=[_global_options(top_level=True)],
+    parser = _Parser(prog=PROG, description=DESCRIPTION, parents=[_global_options(top_level=True)],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands",
                                      metavar="{" + ",".join(USER_COMMANDS) + "}")
     common = [_global_options(top_level=False)]
@@ -155,9 +178,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Run every (strategy, seed) study of a preset, each in a fresh process, then write the "
                     "report and the leaderboard.\nRunning the same command again resumes an interrupted run.",
         epilog=f"presets (measured times: README, 'Usage'):\n{presets}\n\nexamples:\n"
-               "  python -m fmnist_bench run --preset smoke\n"
-               "  python -m fmnist_bench run --strategies random,bayesian --seeds 3 --jobs 2\n"
-               "  python -m fmnist_bench run --preset quick --workers 2")
+               f"  {PROG} run --preset smoke\n"
+               f"  {PROG} run --strategies random,bayesian --seeds 3 --jobs 2\n"
+               f"  {PROG} run --preset quick --workers 2")
     _add_run_options(run)
     run.add_argument("--replay", action="store_true", default=None,
                      help="read every trial from the space's tabular benchmark instead of training (grid spaces; "
@@ -179,17 +202,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "chief", parents=common, help="run a benchmark whose trials are run by workers on other hosts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Like `run`, but each study's oracle is served over gRPC (keras-tuner's chief/worker engine) and "
-                    "trials run in `python -m fmnist_bench worker` processes started by hand, on this or other "
+                    f"trials run in `{PROG} worker` processes started by hand, on this or other "
                     "hosts that share the results folder. Studies run one after another; workers follow them.",
         epilog="example (results folder on a shared file system):\n"
-               "  host0$ python -m fmnist_bench chief --preset standard --workers 4 --bind 0.0.0.0 --port 50051 "
+               f"  host0$ {PROG} chief --preset standard --workers 4 --bind 0.0.0.0 --port 50051 "
                "--results-dir /shared/results\n"
-               "  hostN$ python -m fmnist_bench worker --oracle host0:50051 "
+               f"  hostN$ {PROG} worker --oracle host0:50051 "
                "--run-dir /shared/results/runs/<run id printed by the chief>")
     _add_run_options(chief)
     chief.add_argument("--bind", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for workers on other hosts)")
-    chief.add_argument("--port", type=_positive, default=50051, help="port to listen on (default: 50051)")
+    chief.add_argument("--port", type=_port, default=50051, help="port to listen on, 1-65535 (default: 50051)")
     chief.add_argument("--worker-timeout", type=_positive, default=900,
                        help="seconds without a word from a worker before its trial is marked FAILED (default: 900)")
 
@@ -207,6 +230,15 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for the chief before giving up (default: 600)")
 
     results_help = "results folder (default: results)"
+    runs = commands.add_parser(
+        "runs", parents=common, help="list the stored runs: how far each got and the space it takes",
+        description="List every run under the results folder: its id, live or replayed, studies complete, when it "
+                    "finished, the size of its results and of its .work folder (keras-tuner's projects and "
+                    "checkpoints, about 100 MB for a smoke run; what an unfinished run resumes from).")
+    runs.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
+    runs.add_argument("--reclaim-work", action="store_true",
+                      help="delete the .work folder of every complete run (its results stay; unfinished runs keep "
+                           "theirs, so they still resume)")
     report = commands.add_parser("report", parents=common, help="rewrite summary.md and figures of a stored run",
                                  description="Rewrite summary.md, the curves and the confusion matrices of a run "
                                              "from its stored records.")
@@ -238,20 +270,20 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train every configuration of a grid space once per seed and store its per-epoch curve "
                     "(README, 'Tabular benchmark'). Resumable: the same command continues an interrupted build.",
-        epilog="examples:\n  python -m fmnist_bench table build --space ann-grid --jobs 2\n"
-               "  python -m fmnist_bench table build --seed 2 --sample 40     (a validation seed)")
+        epilog=f"examples:\n  {PROG} table build --space ann-grid --jobs 2\n"
+               f"  {PROG} table build --seed 2 --sample 40     (a validation seed)")
     table.add_argument("action", choices=["build", "validate"],
                        help="build: train what the table still lacks; validate: compare its seeds (VALIDATION.md)")
     table.add_argument("--space", type=_space, default="ann-grid", help="a grid space (default: ann-grid)")
-    table.add_argument("--seed", type=_positive, default=1, help="training seed of the curves (default: 1)")
+    table.add_argument("--seed", type=_positive, help="build: training seed of the curves (default: 1)")
     table.add_argument("--sample", type=_positive,
-                       help="train only this many configurations, drawn by the seed (a validation seed)")
-    table.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
-                       help="configurations trained at once (default: one per core)")
-    table.add_argument("--threads", type=_positive, default=1, help="threads per job (default: 1)")
-    table.add_argument("--device", choices=DEVICES, default="auto",
-                       help="auto uses a GPU when the backend sees one (default: auto)")
-    table.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+                       help="build: train only this many configurations, drawn by the seed (a validation seed)")
+    table.add_argument("--jobs", type=_positive,
+                       help=f"build: configurations trained at once (default: one per core: {os.cpu_count() or 1})")
+    table.add_argument("--threads", type=_positive, help="build: threads per job (default: 1)")
+    table.add_argument("--device", choices=DEVICES,
+                       help="build: auto uses a GPU when the backend sees one (default: auto)")
+    table.add_argument("--data-dir", type=Path, help=f"build: {DATA_DIR_HELP}")
     table.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                        help=f"folder of tables (default: {DEFAULT_TABLES})")
 
@@ -342,6 +374,36 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .errors import ResultsError
+    from .store import reclaim_work, require_run_dirs, run_status
+    from .tables import Column, markdown_table
+
+    rows, freed = [], 0
+    for run_dir in require_run_dirs(args.results_dir):
+        try:
+            status = run_status(run_dir)
+        except ResultsError as exc:
+            log.warning("skipped %s: %s", run_dir.name, exc)
+            continue
+        if args.reclaim_work and status.done and status.work_bytes:
+            freed += reclaim_work(run_dir)
+            status = run_status(run_dir)
+        rows.append({"run": status.run_id, "kind": "replay" if status.config.replay else "live",
+                     "space": status.config.space, "studies": f"{status.complete}/{status.studies}",
+                     "finished": (status.finished_at or "-")[:16].replace("T", " ") if status.done else "unfinished",
+                     "results": _megabytes(status.results_bytes), ".work": _megabytes(status.work_bytes)})
+    print(markdown_table(rows, [Column(key, key) for key in ("run", "kind", "space", "studies", "finished",
+                                                             "results", ".work")]))
+    if args.reclaim_work:
+        print(f"reclaimed {_megabytes(freed)} from the .work folders of complete runs")
+    return 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import resolve_run, write_report
 
@@ -372,14 +434,21 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 def _cmd_table(args: argparse.Namespace) -> int:
     from .tablebuild import build_table, standard_spec
 
+    build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
+                     "--device": args.device, "--data-dir": args.data_dir}
     if args.action == "validate":
         from .tablecheck import write_validation
 
+        given = [name for name, value in build_options.items() if value is not None]
+        if given:
+            raise ConfigError(f"table validate compares the seeds already built; {', '.join(given)} "
+                              f"{'is a build option' if len(given) == 1 else 'are build options'} (table build)")
         print(f"wrote {write_validation(args.tables_dir, args.space, epochs=make_config('standard').epochs_per_trial)}")
         return 0
     try:
-        build_table(standard_spec(args.space), args.seed, tables_dir=args.tables_dir, data_dir=args.data_dir,
-                    device=args.device, jobs=args.jobs, threads=args.threads, sample=args.sample,
+        build_table(standard_spec(args.space), args.seed or 1, tables_dir=args.tables_dir, data_dir=args.data_dir,
+                    device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,
+                    sample=args.sample,
                     progress=lambda line: log.info("%s", line))
     except KeyboardInterrupt:
         print("interrupted: finished curves are kept; run the same command again to resume", file=sys.stderr)
@@ -409,7 +478,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": _cmd_run, "chief": _cmd_run, "worker": _cmd_worker, "report": _cmd_report,
+    "run": _cmd_run, "chief": _cmd_run, "worker": _cmd_worker, "runs": _cmd_runs, "report": _cmd_report,
     "leaderboard": _cmd_leaderboard, "benchmarks": _cmd_benchmarks, "data": _cmd_data, "table": _cmd_table,
 }
 
@@ -426,3 +495,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

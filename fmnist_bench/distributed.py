@@ -139,7 +139,8 @@ def join_chief(run_dir: Path, oracle: str, *, device: str, threads: int, data_di
         child = Child(WorkerJob(run_dir, study["strategy"], study["seed"],
                                 tuner_id=f"{study['study']}.{socket.gethostname()}-{os.getpid()}",
                                 oracle=f"{host}:{study['port']}", device=device, threads=threads, data_dir=data_dir,
-                                chief_timeout=chief_timeout, log_level=logging.getLogger().getEffectiveLevel()))
+                                chief_timeout=chief_timeout, parent_pid=os.getpid(),
+                                log_level=logging.getLogger().getEffectiveLevel()))
         return None if child.wait() == 0 else child.describe_exit()
 
     follow_chief(RunPaths(run_dir).chief_announcement, join, wait_seconds=chief_timeout)

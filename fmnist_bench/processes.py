@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
            "EXIT_USAGE", "JOB_KINDS", "NATIVE_THREAD_VARIABLES", "Child", "Serving", "StudyJob", "WorkerJob",
-           "command", "core_share", "interrupt_on_sigterm", "limit_native_threads", "log_to_stderr",
+           "command", "core_share", "finishing_writes", "interrupt_on_sigterm", "limit_native_threads", "log_to_stderr",
            "native_thread_env", "spawned", "stop", "watch_parent"]
 
 EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
@@ -222,18 +222,45 @@ def watch_parent(parent_pid: int, exit_code: int) -> None:
     threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
+_writes_in_progress = 0
+_deferred: list[int] = []  # a stop signal that arrived during a write, raised once the write is done
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    if _writes_in_progress:
+        _deferred.append(signum)
+        return
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM (a scheduler's stop) raises KeyboardInterrupt, as Ctrl-C does, so children are stopped the same way."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+def finishing_writes() -> Iterator[None]:
+    """Ctrl-C or SIGTERM arriving inside this block (a results file being written and renamed into place) takes
+    effect when the block ends: the write in progress finishes instead of being abandoned."""
+    global _writes_in_progress
+    _writes_in_progress += 1
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _writes_in_progress -= 1
+        if not _writes_in_progress and _deferred:
+            _deferred.clear()
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a scheduler's stop) raises KeyboardInterrupt, as Ctrl-C does, so children are stopped the same way;
+    either waits for a write in progress (`finishing_writes`) to finish. Only the main thread installs handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _StderrHandler(logging.StreamHandler):

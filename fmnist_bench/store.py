@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 import traceback
@@ -29,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from .config import RunConfig
 from .errors import ConfigError, ResultsError
+from .processes import finishing_writes
 from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
 
 __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json",
@@ -37,7 +39,8 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
            "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run", "read_config",
            "benchmarks_json_path", "benchmarks_report_path",
-           "keep_traceback", "set_aside", "unwritable", "write_failure"]
+           "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
+           "reclaim_work"]
 
 SCHEMA = 1
 DEFAULT_RESULTS = Path("results")
@@ -112,14 +115,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
+        with finishing_writes():  # Ctrl-C or SIGTERM now stops the process after this write, not in the middle
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
+            os.replace(tmp, path)
+            tmp = None  # in place: nothing to clean up, even if an interrupt deferred by the write follows
     except BaseException as exc:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -447,6 +452,63 @@ def require_run_dirs(results_dir: Path) -> list[Path]:
     if not run_dirs:
         raise ResultsError(f"no runs under {results_dir / 'runs'}; start one with `python -m fmnist_bench run`")
     return run_dirs
+
+
+def _size(path: Path) -> int:
+    """Bytes under `path` (0 when absent)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunStatus:
+    """What `runs` lists: how far a run got and what it occupies (its results; its .work, keras-tuner's state)."""
+
+    run_id: str
+    config: RunConfig
+    complete: int
+    studies: int
+    finished_at: str | None
+    results_bytes: int
+    work_bytes: int
+
+    @property
+    def done(self) -> bool:
+        return self.complete == self.studies
+
+
+def run_status(run_dir: Path) -> RunStatus:
+    """Raises ResultsError: not a readable run folder."""
+    paths = RunPaths(run_dir)
+    cfg = read_config(paths)
+    if cfg.replay:
+        archive, partial = paths.studies_archive, paths.studies_partial
+        complete = len(read_lines(archive)) if archive.is_file() else \
+            len(read_lines(partial)) if partial.is_file() else 0
+    else:
+        complete = sum(paths.study(s, k).result.is_file() for s in cfg.strategies for k in cfg.seeds)
+    env = read_json(paths.env, "env") if paths.env.is_file() else {}
+    work = _size(paths.work)
+    return RunStatus(run_dir.name, cfg, complete, len(cfg.strategies) * len(cfg.seeds), env.get("finished_at"),
+                     _size(run_dir) - work - _size(paths.lock), work)
+
+
+def reclaim_work(run_dir: Path) -> int:
+    """Delete the .work folder (keras-tuner's projects, checkpoints) of a run whose studies are all complete; return
+    the bytes freed. Finished results never live there, and an unfinished run keeps it: it resumes from it.
+
+    Raises:
+        ResultsError: the run is not complete, or another process is writing to it.
+    """
+    status = run_status(run_dir)
+    if not status.done:
+        raise ResultsError(f"{run_dir.name} has {status.complete} of {status.studies} studies complete; its .work "
+                           "folder is what resumes it, so it is kept (finish the run first)")
+    paths = RunPaths(run_dir)
+    with run_lock(paths):
+        shutil.rmtree(paths.work, ignore_errors=True)
+    return status.work_bytes
 
 
 def load_study(files: StudyPaths) -> StoredStudy:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TableError
-from .grids import grid_configs
+from .grids import GRIDS, grid_configs
 from .store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
 __all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length", "final_epoch", "curve_from_dict",
@@ -181,6 +181,9 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
         TableError: no table there, another space or grid revision, or unreadable curves.
     """
     files = TablePaths(folder)
+    if space is not None and space not in GRIDS:
+        raise TableError(f"space {space!r} is not a grid and has no table; tables exist for the grid spaces: "
+                         f"{', '.join(GRIDS)}")
     if not files.spec.is_file():
         raise TableError(f"no table at {folder}; build one with `python -m fmnist_bench table build"
                          f"{' --space ' + space if space else ''}` (see README, 'Tabular benchmark')")

@@ -28,7 +28,8 @@ def _package_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+            found |= {node.module.split(".")[0]} if node.module else \
+                {alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").is_file()}  # not __version__
     return found
 
 

@@ -30,6 +30,12 @@ def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     pytest.param(["run", "--preset", "smoke", "--budget-epochs", "1"], "too small for one trial", id="budget"),
     pytest.param(["run", "--batch-size", "-4"], "positive integer", id="batch"),
     pytest.param(["frobnicate"], "invalid choice", id="unknown-command"),
+    pytest.param(["chief", "--port", "70000"], "a port between 1 and 65535, found 70000", id="port-range"),
+    pytest.param(["worker", "--oracle", "host:0", "--run-dir", "x"], "a port between 1 and 65535", id="oracle-port"),
+    pytest.param(["table", "validate", "--seed", "3", "--jobs", "2"], "--seed, --jobs are build options",
+                 id="validate-build-options"),
+    pytest.param(["table", "validate", "--space", "ann"], "'ann' is not a grid and has no table; tables exist for "
+                 "the grid spaces: ann-grid", id="validate-not-a-grid"),
 ])
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     assert message in _error_line(capsys, argv)
@@ -172,3 +178,17 @@ def test_a_run_made_on_one_kind_of_device_is_not_passed_off_as_the_other(
             _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
     else:
         _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
+
+
+def test_version_and_the_program_name_the_user_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    from fmnist_bench import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"python -m fmnist_bench {__version__}"
+    script = Path(sys.executable).with_name("fmnist-bench")  # the console script pip installed beside python
+    proc = subprocess.run([str(script), "run", "--seeds", "0"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "(see fmnist-bench run --help)" in proc.stderr

@@ -321,3 +321,31 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     out = capsys.readouterr().out
     assert "2 (random x seeds 1,2), 0 complete, 2 to run" in out and "no time estimate" in out
     assert not (tmp_path / "r").exists()  # a dry run makes nothing
+
+
+def test_runs_lists_the_run_and_reclaiming_work_keeps_it_resumable(
+        smoke: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    """Last in this file: it deletes the shared smoke run's .work folder."""
+    import shutil
+
+    from fmnist_bench.errors import ResultsError
+    from fmnist_bench.store import reclaim_work, run_status
+
+    results, _ = smoke
+    run_dir = results / "runs" / SMOKE_ID
+    unfinished = tmp_path / "runs" / SMOKE_ID
+    shutil.copytree(run_dir, unfinished)
+    (unfinished / "studies" / "bayesian-seed1" / "study.json").unlink()
+    with pytest.raises(ResultsError, match="2 of 3 studies complete; its .work folder is what resumes it"):
+        reclaim_work(unfinished)
+    assert (unfinished / ".work" / "bayesian-seed1").is_dir()  # kept for the resume
+
+    listing = subprocess.run([sys.executable, "-m", "fmnist_bench", "runs", "--results-dir", str(results),
+                              "--reclaim-work"], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    (row,) = [line for line in listing.stdout.splitlines() if line.startswith(f"| {SMOKE_ID}")]
+    assert "| live " in row and "| 3/3 " in row and "| 0.0 MB " in row  # .work is gone
+    freed = float(re.search(r"reclaimed ([\d.]+) MB", listing.stdout)[1])
+    assert freed > 1 and not (run_dir / ".work").exists() and run_status(run_dir).work_bytes == 0
+    again = _run(results)
+    assert again.returncode == 0 and "3 already complete" in again.stderr  # finished results need no .work

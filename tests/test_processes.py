@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fmnist_bench.processes import EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, WorkerJob, \
-    command, native_thread_env, spawned
+    command, interrupt_on_sigterm, native_thread_env, spawned
 
 
 @pytest.mark.parametrize("job", [
@@ -81,3 +82,29 @@ def test_numpy_in_a_process_started_with_those_limits_has_that_many_blas_threads
     env = {k: v for k, v in os.environ.items() if k not in NATIVE_THREAD_VARIABLES} | native_thread_env(1)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[1]"
+
+
+def test_sigterm_in_the_middle_of_a_results_write_stops_the_process_once_the_file_is_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmnist_bench.store import atomic_write_text
+
+    target = tmp_path / "study.json"
+    real_fsync = os.fsync
+
+    def fsync_then_terminated(fd: int) -> None:  # the scheduler's SIGTERM lands mid-write
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_then_terminated)
+    with interrupt_on_sigterm():
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write_text(target, "whole")
+    assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["study.json"]
+
+
+def test_sigterm_outside_a_write_interrupts_at_once() -> None:
+    with interrupt_on_sigterm(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between two bytecodes
+            pass
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
