@@ -251,11 +251,13 @@ def finishing_writes() -> Iterator[None]:
 @contextlib.contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
     """SIGTERM (a scheduler's stop) raises KeyboardInterrupt, as Ctrl-C does, so children are stopped the same way;
-    either waits for a write in progress (`finishing_writes`) to finish. Only the main thread installs handlers."""
+    either waits for a write in progress (`finishing_writes`) to finish. Only the main thread installs handlers, and
+    an ignored SIGINT stays ignored (a background job's, which a terminal's Ctrl-C must not stop)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stops = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) != signal.SIG_IGN else [])
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in stops}
     try:
         yield
     finally:
