@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from fmnist_bench.augment import RandomShift
+from fmnist_bench.engine.augment import RandomShift
 
 
 @pytest.mark.parametrize("layer_name", ["RandomTranslation", "RandomShift"])

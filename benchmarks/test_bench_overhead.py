@@ -10,10 +10,10 @@ import keras
 import keras_tuner as kt
 
 from fmnist_bench.config import PRESETS
-from fmnist_bench.spaces import AnnSpace
+from fmnist_bench.engine.spaces import AnnSpace
 from fmnist_bench.store import StudyPaths
-from fmnist_bench.strategies import build_tuner, write_state_atomically
-from fmnist_bench.study import StudyRecorder
+from fmnist_bench.engine.strategies import build_tuner, write_state_atomically
+from fmnist_bench.engine.study import StudyRecorder
 
 from conftest import alternate_pairs
 

@@ -12,7 +12,7 @@ import pytest
 import sklearn
 
 from fmnist_bench.config import make_config
-from fmnist_bench.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
+from fmnist_bench.tabular.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
 
 from conftest import alternate_pairs
 

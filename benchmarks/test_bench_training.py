@@ -8,7 +8,7 @@ import keras_tuner as kt
 
 from conftest import alternate_pairs
 from fmnist_bench.config import PRESETS
-from fmnist_bench.spaces import STEPS_PER_EXECUTION, AnnSpace
+from fmnist_bench.engine.spaces import STEPS_PER_EXECUTION, AnnSpace
 
 BATCH = PRESETS["standard"].batch_size
 REFERENCE = {"n_hidden_layers": 2, "neurons": 256, "activation": "relu", "learning_rate": 1e-3}

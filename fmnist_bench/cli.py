@@ -20,9 +20,9 @@ from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS,
     make_config
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
-from .runtime import DEVICES
+from .engine.runtime import DEVICES
 from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path
-from .table import DEFAULT_TABLES
+from .tabular.table import DEFAULT_TABLES
 
 __all__ = ["main"]
 
@@ -303,9 +303,9 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .processes import Serving
-    from .runner import run_benchmark
-    from .report import final_table, write_report
-    from .leaderboard import write_leaderboard
+    from .orchestration.runner import run_benchmark
+    from .reports.summary import final_table, write_report
+    from .reports.leaderboard import write_leaderboard
     from .store import RunPaths
 
     cfg = _config(args)
@@ -321,7 +321,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         if cfg.replay:
-            from .replay import run_replay
+            from .tabular.replay import run_replay
 
             if args.command == "chief":
                 raise ConfigError("a replay reads its trials from a table in one process: use `run --replay`, "
@@ -353,7 +353,7 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     """What `run` would do with these arguments, without doing it."""
     import json
 
-    from .runner import completed_study, describe_estimate, estimate_seconds
+    from .orchestration.runner import completed_study, describe_estimate, estimate_seconds
     from .store import RunPaths
 
     paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
@@ -377,7 +377,7 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from .errors import ResultsError
     from .store import reclaim_work, require_run_dirs, run_status
-    from .tables import Column, markdown_table
+    from .markdown import Column, markdown_table
 
     rows, freed = [], 0
     for run_dir in require_run_dirs(args.results_dir):
@@ -405,7 +405,7 @@ def _megabytes(size: int) -> str:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import resolve_run, write_report
+    from .reports.summary import resolve_run, write_report
 
     run_dir = resolve_run(args.results_dir, args.run)
     print(f"wrote {write_report(run_dir)}")
@@ -413,7 +413,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboard, write_verdict
+    from .reports.leaderboard import write_leaderboard, write_verdict
 
     print(f"wrote {write_leaderboard(args.results_dir)}")
     if args.readme is not None:
@@ -422,7 +422,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
-    from .benchreport import render_benchmarks
+    from .reports.benchmarks import render_benchmarks
     from .store import atomic_write_text, ensure_writable_dir
 
     ensure_writable_dir(args.output.parent)
@@ -432,12 +432,12 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from .tablebuild import build_table, standard_spec
+    from .tabular.build import build_table, standard_spec
 
     build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
                      "--device": args.device, "--data-dir": args.data_dir}
     if args.action == "validate":
-        from .tablecheck import write_validation
+        from .tabular.validate import write_validation
 
         given = [name for name, value in build_options.items() if value is not None]
         if given:
@@ -466,8 +466,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from .distributed import join_chief
-    from .runtime import check_device, keras_backend
+    from .orchestration.distributed import join_chief
+    from .engine.runtime import check_device, keras_backend
 
     keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
     check_device(args.device)  # and so does --device gpu without a GPU

@@ -48,7 +48,7 @@ class RunConfig:
 
     Attributes:
         preset: name of the preset this config started from (kept for the run id and the leaderboard).
-        space: search space name, see `fmnist_bench.spaces`.
+        space: search space name, see `fmnist_bench.engine.spaces`.
         strategies: keras-tuner strategies to compare, in report order.
         seeds: one study per (strategy, seed); a seed fixes split, oracle and weight init. Must be >= 1.
         epochs_per_trial: epochs one configuration trains for (Hyperband's `max_epochs`).
@@ -78,7 +78,7 @@ class RunConfig:
             earlier run made, and its per-class scores are the ones reported.
         lr_plateau_patience: epochs without val_accuracy gain before the final fit decays its learning rate
             (only with final_lr_decay < 1).
-        replay: trials read their epochs from the space's tabular benchmark (`fmnist_bench.table`) instead of
+        replay: trials read their epochs from the space's tabular benchmark (`fmnist_bench.tabular.table`) instead of
             training: keras-tuner's own oracles choose as in a live run, nothing is trained, and time is the
             table's recorded epoch seconds plus the oracle's own compute. Grid spaces only.
     """

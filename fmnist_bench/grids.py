@@ -2,11 +2,11 @@
 replay read them without importing a backend.
 
 `ann-grid` is the `ann` space on a grid, so that every configuration an oracle can propose is in the tabular
-benchmark (`fmnist_bench.table`): 3 x 6 x 3 x 6 = 324 configurations. Widths double from 32 to 1024 and the learning
-rates are 10^(-4 + 0.4 k), rounded to 3 significant digits. The 3 x 1024 corner costs ~17x a 1 x 32 net per epoch on
-CPU; 15 epochs of the whole grid take about 2 h on 2 CPU cores and 5 min on one H100 (README, "Tabular benchmark").
-Changing a value means bumping `config.SPACE_REVISIONS["ann-grid"]`, which makes every stored table refuse to
-replay it.
+benchmark (`fmnist_bench.tabular.table`): 3 x 6 x 3 x 6 = 324 configurations. Widths double from 32 to 1024 and the
+learning rates are 10^(-4 + 0.4 k), rounded to 3 significant digits. The 3 x 1024 corner costs ~17x a 1 x 32 net
+per epoch on CPU; 15 epochs of the whole grid take about 2 h on 2 CPU cores and 5 min on one H100 (README,
+"Tabular benchmark"). Changing a value means bumping `config.SPACE_REVISIONS["ann-grid"]`, which makes every stored
+table refuse to replay it.
 """
 
 from __future__ import annotations

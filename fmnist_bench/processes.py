@@ -4,7 +4,8 @@ A run's parent starts one process per study (`StudyJob`), a study that serves it
 (`WorkerJob`), and table builds and replays fill pools of spawned processes (`spawned`). Keeping them here means one
 command-line format, built and parsed by the same class; one meaning per exit code; one way to forward a child's
 stderr (TensorFlow's start-up noise dropped, the child's one-line error kept for the parent's own message); and one
-terminate-wait-kill sequence. Children run `python -m fmnist_bench.child`, which maps exceptions to these exit codes.
+terminate-wait-kill sequence. Children run `python -m fmnist_bench.orchestration.child`, which maps exceptions to
+these exit codes.
 
 This module imports nothing from the package but `errors`, so every layer may use it.
 """
@@ -38,6 +39,7 @@ EXIT_STUDY_FAILED = 3  # every trial failed, or the final fit diverged: the othe
 EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials: resume it in a fresh process
 EXIT_RESULTS = 5  # the results folder cannot be written (disk full, permissions): the whole run stops
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
+CHILD_MODULE = "fmnist_bench.orchestration.child"  # every child's entry point (checked by tests/test_architecture.py)
 ERROR_PREFIX = "fmnist-bench: error: "  # a child's one-line error; the parent reports it instead of printing it
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
@@ -152,8 +154,9 @@ JOB_KINDS: dict[str, type[StudyJob] | type[WorkerJob]] = {StudyJob.KIND: StudyJo
 
 
 def command(job: StudyJob | WorkerJob) -> list[str]:
-    """`python -m fmnist_bench.child <kind> <job as JSON>`: the job travels whole, parsed back by its own class."""
-    return [sys.executable, "-m", "fmnist_bench.child", job.KIND, _encode(job)]
+    """`python -m fmnist_bench.orchestration.child <kind> <job as JSON>`: the job travels whole, parsed back by its
+    own class."""
+    return [sys.executable, "-m", CHILD_MODULE, job.KIND, _encode(job)]
 
 
 class Child:

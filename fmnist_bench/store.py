@@ -281,7 +281,7 @@ class StudyPaths:
 
 
 class TablePaths:
-    """Where each file of a tabular benchmark lives (`results/tables/<space>/`, see `fmnist_bench.table`)."""
+    """Where each file of a tabular benchmark lives (`results/tables/<space>/`, see `fmnist_bench.tabular.table`)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -350,10 +350,9 @@ class RunOutcome:
     failed: list[str]  # one line per study that ended without a result
 
 
-def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
-    """Write a new run's config and environment, or check that an existing run folder holds this very config."""
-    from .envinfo import collect_env
-    from .runtime import keras_backend
+def prepare_run(paths: RunPaths, cfg: RunConfig, env: dict[str, Any]) -> None:
+    """Write a new run's config and environment (`env`, the caller's `envinfo.collect_env()`), or check that an
+    existing run folder holds this very config, trained with the same Keras backend."""
 
     if paths.config.is_file():
         document = read_json(paths.config, "config")
@@ -373,10 +372,10 @@ def prepare_run(paths: RunPaths, cfg: RunConfig) -> None:
         atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "run_id": paths.root.name,
                                                    "space_revision": cfg.space_revision})
     if not paths.env.is_file():
-        atomic_write_json(paths.env, "env", collect_env())
+        atomic_write_json(paths.env, "env", env)
         return
     stored_backend = read_json(paths.env, "env").get("keras_backend", "tensorflow")
-    current_backend = keras_backend()
+    current_backend = env.get("keras_backend", "tensorflow")
     if stored_backend != current_backend:  # one run's studies must be comparable: never mix numerics of two backends
         raise ResultsError(f"{paths.root} holds a run trained with the {stored_backend} backend and this process "
                            f"runs {current_backend}; pass another --run-id")

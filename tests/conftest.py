@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fmnist_bench.faults import FAULT_VARIABLE
-from fmnist_bench.processes import JOB_KINDS
+from fmnist_bench.processes import CHILD_MODULE, JOB_KINDS
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,7 +45,7 @@ def child_processes(kind: str, folder: Path) -> list[int]:
     """Live child processes of this kind (`processes.StudyJob`/`WorkerJob`) whose job names a path in `folder`."""
     if kind not in JOB_KINDS or not isinstance(folder, Path):  # swapped arguments would find nothing, silently
         raise TypeError(f"child_processes(kind, folder): kind is one of {sorted(JOB_KINDS)}, found {kind!r}")
-    return sorted(set(processes_mentioning(f"fmnist_bench.child {kind} ")) & set(processes_mentioning(str(folder))))
+    return sorted(set(processes_mentioning(f"{CHILD_MODULE} {kind} ")) & set(processes_mentioning(str(folder))))
 
 
 HANG_GUARD_SECONDS = 300  # only a process that hangs waits this long; every wait below ends at its event

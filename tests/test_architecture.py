@@ -11,42 +11,93 @@ PACKAGE = ROOT / "fmnist_bench"
 
 
 def _layers() -> dict[str, int]:
-    """Module -> its layer's row in the table (0 = foundations)."""
+    """Module (dotted, under the package: `engine.study`) -> its layer's row in the table (0 = foundations)."""
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
     section = text.split("## Modules by layer", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
     layer_of: dict[str, int] = {}
     for rank, row in enumerate(rows):
-        for module in re.findall(r"`(\w+)`", row.split("|")[2]):
+        for module in re.findall(r"`([\w.]+)`", row.split("|")[2]):
             assert module not in layer_of, f"{module} is listed twice"
             layer_of[module] = rank
     return layer_of
 
 
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+
+
 def _package_imports(path: Path) -> set[str]:
-    """Package modules imported by `path`, at the top or inside functions (`from .x import y`, `from . import x`)."""
+    """Package modules imported by `path`, at the top or inside functions (`from .x import y`, `from ..engine import
+    study`, `from . import x`), as dotted names under the package."""
+    here = _module_name(path).split(".")[:-1]  # the module's own subpackage ([] at the top)
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module.split(".")[0]} if node.module else \
-                {alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").is_file()}  # not __version__
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            base = here[:len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                for candidate in (base + [alias.name], base):  # `from .engine import study` or `from .store import x`
+                    if candidate and (PACKAGE / Path(*candidate)).with_suffix(".py").is_file():
+                        found.add(".".join(candidate))
+                        break
     return found
 
 
 def test_every_module_is_in_the_layer_table() -> None:
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert modules == set(_layers())
+    assert set(_modules()) == set(_layers())
+
+
+def test_every_subpackage_says_what_it_is_for() -> None:
+    for init in PACKAGE.glob("*/__init__.py"):
+        assert (ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or "").strip(), init
 
 
 def test_imports_point_down_the_layers() -> None:
     layer_of = _layers()
-    upward = [f"{path.stem} imports {target}" for path in sorted(PACKAGE.glob("*.py")) if path.stem in layer_of
-              for target in sorted(_package_imports(path)) if layer_of[target] > layer_of[path.stem]]
+    upward = [f"{name} imports {target}" for name, path in sorted(_modules().items()) if name in layer_of
+              for target in sorted(_package_imports(path)) if layer_of[target] > layer_of[name]]
     assert upward == []
 
 
+def test_module_names_in_strings_exist() -> None:
+    """A module named in a string (the child processes' entry point, a probe run with -c) must exist: a move that
+    forgot one would only fail when that process starts."""
+    import importlib.util
+
+    from fmnist_bench.processes import CHILD_MODULE
+
+    named = {CHILD_MODULE} | {m for path in PACKAGE.rglob("*.py")
+                              for m in re.findall(r"[\"'](fmnist_bench(?:\.\w+)+)", path.read_text("utf-8"))}
+    for module in sorted(named):
+        assert importlib.util.find_spec(module) is not None, module
+
+
+# Where TensorFlow, Keras, JAX and keras-tuner may be imported: the processes that train, replay or serve trials.
+# The parent CLI process (cli, runner, reports) never imports them, so it starts fast and a backend dies with its
+# process.
+BACKEND_MODULES = ("tensorflow", "keras", "jax", "keras_tuner")
+MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.strategies",
+                       "engine.study", "tabular.build", "tabular.replay", "orchestration.distributed"}
+
+
+def test_only_study_worker_build_and_replay_modules_import_a_backend() -> None:
+    importers = set()
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            roots = [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                else []
+            if any(root in BACKEND_MODULES for root in roots):
+                importers.add(name)
+    assert importers <= MAY_IMPORT_BACKENDS, sorted(importers - MAY_IMPORT_BACKENDS)
+
+
 def test_imports_have_no_cycle() -> None:
-    graph = {p.stem: _package_imports(p) - {p.stem} for p in PACKAGE.glob("*.py")}
+    graph = {name: _package_imports(path) - {name} for name, path in _modules().items()}
     state: dict[str, str] = {}
 
     def visit(module: str, trail: list[str]) -> None:
@@ -64,9 +115,9 @@ def test_imports_have_no_cycle() -> None:
 
 def test_keras_tuner_internals_are_used_only_behind_its_one_door() -> None:
     """Upgrading keras-tuner is a one-file job: no other module (nor a test or benchmark) reaches into it."""
-    from fmnist_bench.ktbridge import PRIVATE_NAMES
+    from fmnist_bench.engine.ktbridge import PRIVATE_NAMES
 
-    sources = [*PACKAGE.glob("*.py"), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    sources = [*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
     found = [f"{path.relative_to(ROOT)}: {name}" for path in sorted(sources)
              if path.name not in ("ktbridge.py", "test_architecture.py")
              for name in PRIVATE_NAMES if re.search(rf"{re.escape(name)}\b", path.read_text("utf-8"))]
@@ -77,7 +128,7 @@ def test_a_keras_tuner_outside_the_tested_range_is_refused_in_one_line() -> None
     import pytest
 
     from fmnist_bench.errors import ConfigError
-    from fmnist_bench.ktbridge import check_version
+    from fmnist_bench.engine.ktbridge import check_version
 
     check_version("1.4.8")
     for version in ("1.4.6", "1.5.0", "2.0.0rc1"):

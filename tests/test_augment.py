@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from fmnist_bench.augment import RandomShift, shift_matrices, translation_layer
-from fmnist_bench.runtime import keras_major
+from fmnist_bench.engine.augment import RandomShift, shift_matrices, translation_layer
+from fmnist_bench.engine.runtime import keras_major
 
 # RandomShift is the JAX backend's layer, written in Keras 3's ops; Keras 2 (TF 2.15 in the tox matrix) has neither.
 keras_3_only = pytest.mark.skipif(keras_major() < 3,
@@ -56,7 +56,7 @@ def test_tensorflow_keeps_keras_random_translation() -> None:
 def test_the_cnn_space_trains_under_jax_with_the_matrix_translation() -> None:
     code = (
         "import numpy as np, keras, keras_tuner as kt\n"
-        "from fmnist_bench.augment import RandomShift\nfrom fmnist_bench.spaces import build_space\n"
+        "from fmnist_bench.engine.augment import RandomShift\nfrom fmnist_bench.engine.spaces import build_space\n"
         "hp = kt.HyperParameters()\n"
         "hp.values.update(flip=True, translate=0.1, filters=16, kernel_size=3, batch_norm=True, conv_blocks=2,"
         " dropout=0.1, dense_units=64, learning_rate=1e-3)\n"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import rows_without_timing
-from fmnist_bench import runtime
+from fmnist_bench.engine import runtime
 from fmnist_bench.config import PRESETS
-from fmnist_bench.envinfo import software_stack
+from fmnist_bench.engine.envinfo import software_stack
 from fmnist_bench.errors import ConfigError
-from fmnist_bench.runtime import keras_backend
+from fmnist_bench.engine.runtime import keras_backend
 from fmnist_bench.store import RunPaths
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from fmnist_bench.distributed import Chief
+from fmnist_bench.orchestration.distributed import Chief
 
 
 class _Oracle:

@@ -169,7 +169,7 @@ def test_a_run_made_on_one_kind_of_device_is_not_passed_off_as_the_other(
     from types import SimpleNamespace
 
     from fmnist_bench.errors import ResultsError
-    from fmnist_bench.runner import _refuse_other_device
+    from fmnist_bench.orchestration.runner import _refuse_other_device
     from fmnist_bench.store import RunPaths
 
     done = {("random", 1): SimpleNamespace(device="cpu: AMD EPYC (2 threads)")}

@@ -166,7 +166,8 @@ def test_diverging_trials_are_recorded_and_a_study_without_survivors_fails_clean
 
     import keras_tuner as kt
 
-    from fmnist_bench import config, spaces, study
+    from fmnist_bench import config
+    from fmnist_bench.engine import spaces, study
 
     class Exploding(kt.HyperModel):
         """Every configuration diverges: relu layers under SGD with a learning rate of 1e12."""
@@ -196,7 +197,7 @@ def test_pytorch_is_never_imported_nor_required(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path\n"
         "from fmnist_bench.config import PRESETS; from fmnist_bench.store import RunPaths\n"
-        "from fmnist_bench.study import run_study\n"
+        "from fmnist_bench.engine.study import run_study\n"
         "run_study(PRESETS['smoke'].replace(budget_epochs=2), 'hyperband', 1, RunPaths(Path(sys.argv[1])),"
         " data_dir=None, device='auto', threads=2)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
@@ -252,7 +253,7 @@ def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from fmnist_bench import study
+    from fmnist_bench.engine import study
 
     seen: list[tuple[str, float, int]] = []
 
@@ -271,8 +272,8 @@ def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
 
 
 def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp_path: Path) -> None:
-    from fmnist_bench import study
-    from fmnist_bench.report import write_report
+    from fmnist_bench.engine import study
+    from fmnist_bench.reports.summary import write_report
     from fmnist_bench.store import atomic_write_json
 
     cfg = PRESETS["smoke"].replace(strategies=("random",), budget_epochs=2, final_epochs=1, refits=2)
@@ -302,7 +303,7 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
         smoke: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from fmnist_bench.cli import main
-    from fmnist_bench.runner import estimate_seconds
+    from fmnist_bench.orchestration.runner import estimate_seconds
     from fmnist_bench.records import StudyResult
 
     results, _ = smoke

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_bench.processes import EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, WorkerJob, \
-    command, interrupt_on_sigterm, native_thread_env, spawned
+from fmnist_bench.processes import CHILD_MODULE, EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, \
+    WorkerJob, command, interrupt_on_sigterm, native_thread_env, spawned
 
 
 @pytest.mark.parametrize("job", [
@@ -27,7 +27,7 @@ from fmnist_bench.processes import EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child,
 ])
 def test_a_job_is_decoded_from_its_command_line_as_it_was_built(job: StudyJob | WorkerJob) -> None:
     argv = command(job)
-    assert argv[1:4] == ["-m", "fmnist_bench.child", job.KIND]
+    assert argv[1:4] == ["-m", CHILD_MODULE, job.KIND]
     assert type(job).decode(argv[4]) == job
 
 

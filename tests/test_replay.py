@@ -12,12 +12,12 @@ import pytest
 from fmnist_bench.cli import main
 from fmnist_bench.config import RunConfig
 from fmnist_bench.errors import TableError
-from fmnist_bench.replay import load_replay_table, replay_study, run_replay
+from fmnist_bench.tabular.replay import load_replay_table, replay_study, run_replay
 from fmnist_bench.store import load_run
-from fmnist_bench.strategies import STOP_EPOCHS, STOP_EXHAUSTED
+from fmnist_bench.engine.strategies import STOP_EPOCHS, STOP_EXHAUSTED
 from fmnist_bench.grids import grid_configs
 from fmnist_bench.store import TablePaths
-from fmnist_bench.table import Curve, TableSpec, early_stopping_length, load_table, write_curves, write_spec
+from fmnist_bench.tabular.table import Curve, TableSpec, early_stopping_length, load_table, write_curves, write_spec
 
 GRID = {"n_hidden_layers": [1, 2], "neurons": [32, 64, 128], "activation": ["relu", "tanh"],
         "learning_rate": [0.001, 0.01]}
@@ -105,7 +105,7 @@ def test_hyperband_promotions_read_only_the_epochs_they_add_from_their_parents_s
 
 
 def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
-    from fmnist_bench.replay import _report_epochs
+    from fmnist_bench.tabular.replay import _report_epochs
 
     class Oracle:
         reported: list = []
@@ -244,7 +244,7 @@ def test_a_table_missing_a_configuration_is_refused(tmp_path: Path, capsys: pyte
 
 
 def test_a_replayed_run_is_reported_with_its_regret(tables: Path, tmp_path: Path) -> None:
-    from fmnist_bench.report import write_report
+    from fmnist_bench.reports.summary import write_report
 
     cfg = _cfg(seeds=(1, 2, 3), strategies=("random", "hyperband"))
     outcome = run_replay(cfg, results_dir=tmp_path, tables_dir=tables)
@@ -262,8 +262,8 @@ def test_the_replay_declares_the_live_space_in_the_live_order() -> None:
     configurations live and replayed (the slow test in test_table.py checks the proposals themselves)."""
     import keras_tuner as kt
 
-    from fmnist_bench.replay import grid_hyperparameters
-    from fmnist_bench.spaces import AnnGridSpace
+    from fmnist_bench.tabular.replay import grid_hyperparameters
+    from fmnist_bench.engine.spaces import AnnGridSpace
 
     live = kt.HyperParameters()
     AnnGridSpace().build(live)

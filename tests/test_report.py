@@ -11,10 +11,10 @@ import pytest
 
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import ResultsError
-from fmnist_bench.leaderboard import write_leaderboard
-from fmnist_bench.metrics import score_predictions
+from fmnist_bench.reports.leaderboard import write_leaderboard
+from fmnist_bench.engine.metrics import score_predictions
 from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialStatus
-from fmnist_bench.report import aggregate_rows, class_rows, render_summary, study_rows, write_report
+from fmnist_bench.reports.summary import aggregate_rows, class_rows, render_summary, study_rows, write_report
 from fmnist_bench.store import RunPaths, atomic_write_json, load_run
 
 CFG = PRESETS["smoke"].replace(seeds=(1, 2))
@@ -122,7 +122,7 @@ def _benchmark_run(results: Path, name: str, per_seed: dict[str, tuple[int, ...]
 
 
 def test_leaderboard_pools_seeds_of_one_protocol_and_ranks_within_a_benchmark(tmp_path: Path) -> None:
-    from fmnist_bench.leaderboard import benchmark_of, pooled_rows
+    from fmnist_bench.reports.leaderboard import benchmark_of, pooled_rows
 
     _benchmark_run(tmp_path, "q1", {"random": (80, 81), "bayesian": (84, 86)}, "2026-11-20T10:00:00+00:00")
     _benchmark_run(tmp_path, "q2", {"random": (80, 81, 82), "bayesian": (84, 86, 85)}, "2026-11-21T10:00:00+00:00")
@@ -136,7 +136,7 @@ def test_leaderboard_pools_seeds_of_one_protocol_and_ranks_within_a_benchmark(tm
 
 
 def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
-    from fmnist_bench.leaderboard import VERDICT_END, VERDICT_START, write_verdict
+    from fmnist_bench.reports.leaderboard import VERDICT_END, VERDICT_START, write_verdict
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{VERDICT_START}\nold text\n{VERDICT_END}\n\nrest\n")
@@ -168,7 +168,7 @@ def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
 
 
 def test_the_committed_readme_verdict_is_current() -> None:
-    from fmnist_bench.leaderboard import VERDICT_END, VERDICT_START, render_verdict
+    from fmnist_bench.reports.leaderboard import VERDICT_END, VERDICT_START, render_verdict
     from fmnist_bench.store import list_run_dirs
 
     root = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ def test_render_summary_reports_incomplete_runs(results: Path) -> None:
 
 
 def test_benchmark_ratios_are_medians_of_per_pair_ratios_with_their_spread() -> None:
-    from fmnist_bench.benchreport import ratio_rows
+    from fmnist_bench.reports.benchmarks import ratio_rows
 
     def bench(name: str, paired: dict | None = None) -> dict:
         return {"name": name, "stats": {"median": 1.0}, "extra_info": {"paired_seconds": paired} if paired else {}}
@@ -209,7 +209,7 @@ def test_benchmark_ratios_are_medians_of_per_pair_ratios_with_their_spread() -> 
 def test_report_without_a_run_id_picks_the_run_that_finished_last_not_the_newest_file(results: Path) -> None:
     import shutil
 
-    from fmnist_bench.report import resolve_run
+    from fmnist_bench.reports.summary import resolve_run
 
     runs = results / "runs"
     for name, finished in (("older", "2026-11-20T10:00:00+00:00"), ("newer", "2026-11-26T10:00:00+00:00")):

@@ -13,7 +13,7 @@ import pytest
     pytest.param("auto", ("cpu: ", "gpu: "), id="auto"),
 ])
 def test_device_is_named(device: str, prefixes: tuple[str, ...]) -> None:
-    code = f"from fmnist_bench.runtime import configure; print(configure(device={device!r}, threads=1))"
+    code = f"from fmnist_bench.engine.runtime import configure; print(configure(device={device!r}, threads=1))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     line = out.stdout.strip().splitlines()[-1]
@@ -25,7 +25,7 @@ def test_device_is_named(device: str, prefixes: tuple[str, ...]) -> None:
 def test_gpu_without_a_gpu_is_a_clear_error() -> None:
     code = ("import tensorflow as tf, sys\n"
             "if tf.config.list_physical_devices('GPU'): sys.exit(99)\n"
-            "from fmnist_bench.runtime import configure\nconfigure(device='gpu', threads=1)\n")
+            "from fmnist_bench.engine.runtime import configure\nconfigure(device='gpu', threads=1)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     if out.returncode == 99:
         pytest.skip("this machine has a GPU, so --device gpu is not an error here")

@@ -4,7 +4,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from fmnist_bench.spaces import AnnSpace
+from fmnist_bench.engine.spaces import AnnSpace
 
 
 def test_ann_space_declares_the_four_hyperparameters() -> None:
@@ -28,7 +28,7 @@ def test_ann_space_builds_and_trains_one_step() -> None:
 
 
 def _cnn(values: dict) -> keras.Model:
-    from fmnist_bench.spaces import CnnSpace
+    from fmnist_bench.engine.spaces import CnnSpace
 
     hp = kt.HyperParameters()
     hp.values.update(values)

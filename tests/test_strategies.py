@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from fmnist_bench.config import PRESETS, SPACE_NAMES, STRATEGY_NAMES
-from fmnist_bench.spaces import SPACES, AnnSpace
-from fmnist_bench.strategies import STRATEGIES, trial_cost, trial_seed
+from fmnist_bench.engine.spaces import SPACES, AnnSpace
+from fmnist_bench.engine.strategies import STRATEGIES, trial_cost, trial_seed
 
 
 def _spend(strategy: str, preset: str, directory: Path) -> tuple[int, int]:
@@ -58,7 +58,7 @@ def test_hyperband_cost_counts_only_new_epochs() -> None:
 
 def test_trial_seeds_are_stable_and_distinct() -> None:
     # the same in another process with another hash seed: resumed and parallel studies must agree
-    code = "from fmnist_bench.strategies import trial_seed; print(trial_seed(1, '03'))"
+    code = "from fmnist_bench.engine.strategies import trial_seed; print(trial_seed(1, '03'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env=os.environ | {"PYTHONHASHSEED": "12345"}).stdout
     assert int(other) == trial_seed(1, "03")
@@ -72,7 +72,7 @@ def test_registries_match_the_names_the_cli_offers() -> None:
 
 
 def test_paired_streams_share_the_seed_and_independent_streams_do_not() -> None:
-    from fmnist_bench.strategies import stream_seed
+    from fmnist_bench.engine.strategies import stream_seed
 
     paired, independent = PRESETS["smoke"], PRESETS["smoke"].replace(streams="independent")
     assert {stream_seed(paired, s, 3) for s in ("random", "hyperband", "bayesian")} == {3}
@@ -83,8 +83,8 @@ def test_paired_streams_share_the_seed_and_independent_streams_do_not() -> None:
 
 
 def test_independent_streams_give_the_strategies_different_first_configurations() -> None:
-    from fmnist_bench.spaces import build_space
-    from fmnist_bench.strategies import stream_seed
+    from fmnist_bench.engine.spaces import build_space
+    from fmnist_bench.engine.strategies import stream_seed
 
     def first_proposal(cfg, strategy: str) -> dict:  # type: ignore[no-untyped-def]
         oracle = STRATEGIES[strategy](cfg, stream_seed(cfg, strategy, 1))
@@ -100,7 +100,7 @@ def test_independent_streams_give_the_strategies_different_first_configurations(
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 def test_a_time_budget_stops_the_oracle_once_the_recorded_search_time_is_spent(strategy: str) -> None:
-    from fmnist_bench.spaces import build_space
+    from fmnist_bench.engine.spaces import build_space
 
     cfg = PRESETS["smoke"].replace(budget_seconds=10.0)
     oracle = STRATEGIES[strategy](cfg, 1)

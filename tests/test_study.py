@@ -11,7 +11,7 @@ from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.records import TrialRecord, TrialStatus
 from fmnist_bench.store import StudyPaths, atomic_write_json
-from fmnist_bench.study import StudyRecorder, best_trial
+from fmnist_bench.engine.study import StudyRecorder, best_trial
 
 
 def _record(number: int, score: float | None) -> TrialRecord:
@@ -32,7 +32,7 @@ def test_recorder_resumes_from_stored_records_and_sets_them_aside_on_restart(tmp
 
 def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
     """A keras-tuner project as a finished trial leaves it, and one trial record of the harness's."""
-    from fmnist_bench.study import _open_tuner
+    from fmnist_bench.engine.study import _open_tuner
 
     work = tmp_path / "work"
     files = StudyPaths(work.parent / "study", work)
@@ -45,7 +45,7 @@ def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
 
 def test_a_project_cut_off_mid_write_is_moved_aside_with_the_records_and_the_study_restarts(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from fmnist_bench.study import _open_tuner
+    from fmnist_bench.engine.study import _open_tuner
 
     work, recorder = _stored_study(tmp_path)
     oracle = work / "tuner" / "oracle.json"
@@ -62,7 +62,7 @@ def test_a_project_cut_off_mid_write_is_moved_aside_with_the_records_and_the_stu
 
 def test_a_project_that_parses_but_cannot_be_reloaded_stops_the_study_and_deletes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fmnist_bench import study
+    from fmnist_bench.engine import study
 
     work, recorder = _stored_study(tmp_path)
     before = sorted(p.relative_to(work) for p in work.rglob("*"))

@@ -13,8 +13,8 @@ import pytest
 
 from fmnist_bench.errors import TableError
 from fmnist_bench.store import TablePaths
-from fmnist_bench.table import TableSpec, config_key, load_table, read_curves
-from fmnist_bench.tablebuild import build_table
+from fmnist_bench.tabular.table import TableSpec, config_key, load_table, read_curves
+from fmnist_bench.tabular.build import build_table
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
 
@@ -84,7 +84,7 @@ def test_a_sample_must_fit_the_grid(tmp_path: Path) -> None:
 def test_a_live_ann_grid_study_proposes_what_its_replay_proposes(tmp_path: Path) -> None:
     """Random search ignores scores: live and replayed, the same seed must propose the same configurations."""
     from fmnist_bench.config import make_config
-    from fmnist_bench.replay import load_replay_table, replay_study
+    from fmnist_bench.tabular.replay import load_replay_table, replay_study
 
     results = tmp_path / "results"
     done = subprocess.run([sys.executable, "-m", "fmnist_bench", "-q", "run", "--preset", "smoke", "--space",

@@ -16,14 +16,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import RunConfig
-from .errors import StudyFailed
-from .faults import after_trial_recorded
-from .records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, \
+from ..config import RunConfig
+from ..errors import StudyFailed
+from ..faults import after_trial_recorded
+from ..records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, \
     study_name
-from .store import RunPaths, StudyPaths, atomic_write_json, keep_traceback, read_json, set_aside, write_failure, \
+from ..store import RunPaths, StudyPaths, atomic_write_json, keep_traceback, read_json, set_aside, write_failure, \
     write_study
-from .tables import fmt_seconds
+from ..markdown import fmt_seconds
 
 __all__ = ["ParallelSearch", "Refit", "StudyRecorder", "best_trial", "choose", "run_study", "run_worker",
            "study_result"]
@@ -161,8 +161,8 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
 
 def _build_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder,
                  trials_per_process: int | None = None) -> Any:
-    from .spaces import build_space
-    from .strategies import build_tuner
+    from ..engine.spaces import build_space
+    from ..engine.strategies import build_tuner
 
     return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
                        directory=str(files.tuner_project.parent), project_name=files.tuner_project.name,
@@ -219,8 +219,8 @@ def _unparsable_json(folder: Path) -> list[Path]:
 def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_dir: Path | None, device: str,
            threads: int) -> tuple[str, Any, StudyRecorder]:
     """Per-process set-up shared by a serial study, a chief and a worker: TensorFlow, data, the trial recorder."""
-    from . import runtime
-    from .strategies import write_state_atomically
+    from ..engine import runtime
+    from ..engine.strategies import write_state_atomically
 
     device_name = runtime.configure(device=device, threads=threads)
     write_state_atomically()
@@ -229,7 +229,7 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable.
     warnings.filterwarnings("ignore", message="The optimal value found for dimension")
-    from .data import load_raw, make_splits
+    from ..data import load_raw, make_splits
 
     splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
                          test_subset=cfg.test_subset)
@@ -252,12 +252,12 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     Raises:
         grpc.RpcError: the chief did not answer within `chief_timeout` seconds.
     """
-    from .strategies import worker_env
+    from ..engine.strategies import worker_env
 
     host, _, port = oracle.rpartition(":")
     os.environ.update(worker_env(tuner_id, host, int(port)))
     _, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device, threads=threads)
-    from .ktbridge import set_chief_timeout
+    from ..engine.ktbridge import set_chief_timeout
 
     set_chief_timeout(chief_timeout)
     tuner = _build_tuner(cfg, strategy, seed, paths.study(strategy, seed), recorder)
@@ -382,9 +382,9 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     """
     import keras
 
-    from .metrics import score_predictions
-    from .spaces import build_model
-    from .strategies import stream_seed, trial_seed
+    from ..engine.metrics import score_predictions
+    from ..engine.spaces import build_model
+    from ..engine.strategies import stream_seed, trial_seed
 
     keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final" if index == 0 else
                                            f"final-{index}"))

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig
-from .envinfo import software_stack
-from .errors import ResultsError
-from .records import StudyResult
-from .stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
+from ..config import RunConfig
+from ..engine.envinfo import software_stack
+from ..errors import ResultsError
+from ..records import StudyResult
+from ..stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
     paired_tests, t_interval, wilson_interval, win_counts
-from .store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, load_run, read_json, \
+from ..store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, load_run, read_json, \
     require_run_dirs
-from .tables import Column, fmt_interval, fmt_seconds, markdown_table
+from ..markdown import Column, fmt_interval, fmt_seconds, markdown_table
 
 __all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
            "write_report", "render_confusion_png", "render_curves_png"]
@@ -218,8 +218,8 @@ def _replay_reference(run: StoredRun) -> Any:
     Raises:
         TableError: the table is no longer where the run recorded it.
     """
-    from .regret import reference
-    from .table import load_table
+    from ..tabular.regret import reference
+    from ..tabular.table import load_table
 
     cfg = run.config
     table = load_table(Path(run.env.get("table", {}).get("folder", "")), space=cfg.space)
@@ -236,7 +236,7 @@ def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
     """Per strategy: mean simple regret (pp, t-interval) at a third, two thirds and all of the epoch budget, the
     share of studies whose choice is the grid's best configuration (Wilson), the paired difference of final regret
     to random search, and the test regret of the final fit."""
-    from .regret import regret_after
+    from ..tabular.regret import regret_after
 
     marks = np.array(_regret_marks(run.config.budget_epochs))
     by_strategy = {name: sorted((st for st in run.studies if st.result.strategy == name), key=lambda st: st.result.seed)
@@ -302,7 +302,7 @@ def render_regret_png(run: StoredRun, ref: Any) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .regret import regret_after
+    from ..tabular.regret import regret_after
 
     grid = np.arange(1, int(run.config.budget_epochs) + 1)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))

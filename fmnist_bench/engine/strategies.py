@@ -20,11 +20,11 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from . import ktbridge
-from .config import RunConfig
-from .errors import ProcessRecycle, ResultsError
-from .records import epoch_span
-from .store import atomic_write_text, write_failure
+from ..engine import ktbridge
+from ..config import RunConfig
+from ..errors import ProcessRecycle, ResultsError
+from ..records import epoch_span
+from ..store import atomic_write_text, write_failure
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
            "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env",

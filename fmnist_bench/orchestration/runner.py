@@ -14,18 +14,18 @@ import statistics
 import time
 from pathlib import Path
 
-from .config import RunConfig
-from .data import load_raw
-from .envinfo import utc_now
-from .errors import ResultsError
-from .grids import GRIDS
-from .processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, core_share, \
+from ..config import RunConfig
+from ..data import load_raw
+from ..engine.envinfo import collect_env, utc_now
+from ..errors import ResultsError
+from ..grids import GRIDS
+from ..processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, core_share, \
     interrupt_on_sigterm, stop
-from .records import StudyResult, study_name
-from .runtime import check_device, device_class, keras_backend
-from .store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
+from ..records import StudyResult, study_name
+from ..engine.runtime import check_device, device_class, keras_backend
+from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
     prepare_run, read_config, read_json, run_lock
-from .tables import fmt_seconds
+from ..markdown import fmt_seconds
 
 __all__ = ["completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
 
@@ -107,7 +107,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     if serving is None and cfg.workers > 1:
         serving = Serving(local_workers=cfg.workers)
     with run_lock(paths):
-        prepare_run(paths, cfg)
+        prepare_run(paths, cfg, collect_env())
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
         _refuse_other_device(paths, done, device)
         pending = [cell for cell in cells if cell not in done]

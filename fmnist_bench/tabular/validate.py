@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TableError
-from .table import Table, load_table
-from .tables import Column, markdown_table
+from ..errors import TableError
+from ..tabular.table import Table, load_table
+from ..markdown import Column, markdown_table
 
 __all__ = ["compare_seeds", "render_validation", "write_validation"]
 
@@ -39,7 +39,7 @@ def compare_seeds(table: Table, reference: int, other: int, *, epochs: int) -> d
     """Agreement of two seeds' trial scores over the configurations both hold."""
     from scipy.stats import spearmanr
 
-    from .stats import t_interval
+    from ..stats import t_interval
 
     shared = sorted(set(table.curves[reference]) & set(table.curves[other]))
     if len(shared) < 4:
@@ -87,7 +87,7 @@ def render_validation(table: Table, *, epochs: int) -> str:
 
 
 def write_validation(tables_dir: Path, space: str, *, epochs: int) -> Path:
-    from .store import TablePaths, atomic_write_text
+    from ..store import TablePaths, atomic_write_text
 
     table = load_table(tables_dir / space, space=space)
     path = TablePaths(tables_dir / space).validation

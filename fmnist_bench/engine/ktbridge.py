@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import keras_tuner as kt
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
            "is_worker", "oracle_servicer_class", "patient_client", "reseed_bayesian", "route_state_files",
@@ -35,7 +35,8 @@ def check_version(version: str) -> None:
     low, high = TESTED
     if not _release(low) <= _release(version) < _release(high):
         raise ConfigError(f"keras-tuner {version} is installed; fmnist-bench is tested with >={low},<{high} (its "
-                          "internals are used in fmnist_bench/ktbridge.py): pip install 'keras-tuner>=1.4.7,<1.5'")
+                          "internals are used in fmnist_bench/engine/ktbridge.py): pip install "
+                          f"'keras-tuner>={low},<{high}'")
 
 
 check_version(kt.__version__)

@@ -2,7 +2,7 @@
 
 The oracle is the one a live study builds (`strategies.STRATEGIES`, with the harness's budgets), over the same
 search space declared in the same order, so it proposes exactly what it would propose live given the same scores.
-Instead of a Keras model, a trial reads its epochs from the table (`fmnist_bench.table`) and reports them to the
+Instead of a Keras model, a trial reads its epochs from the table (`fmnist_bench.tabular.table`) and reports them to the
 oracle one epoch at a time, as keras-tuner's `Tuner.on_epoch_end` does; the oracle scores a trial by its best
 epoch. Nothing is trained, so hundreds of studies run in one process in minutes.
 
@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from .config import RunConfig
-from .errors import StudyFailed, TableError
-from .records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
-from .table import Curve, Table, early_stopping_length, final_epoch
+from ..config import RunConfig
+from ..errors import StudyFailed, TableError
+from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
+from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
-    from .study import Refit
+    from ..engine.study import Refit
 
 __all__ = ["check_table", "grid_hyperparameters", "load_replay_table", "replay_device",
            "replay_study", "run_replay"]
@@ -93,8 +93,8 @@ class _Clock:
 
 
 def _oracle(cfg: RunConfig, strategy: str, seed: int, table: Table, clock: _Clock) -> Any:
-    from .ktbridge import in_memory
-    from .strategies import STRATEGIES, stream_seed
+    from ..engine.ktbridge import in_memory
+    from ..engine.strategies import STRATEGIES, stream_seed
 
     oracle = STRATEGIES[strategy](cfg, stream_seed(cfg, strategy, seed))
     oracle.spent_seconds = clock
@@ -119,8 +119,8 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     """
     import keras_tuner as kt
 
-    from .strategies import stream_seed
-    from .study import choose, study_result
+    from ..engine.strategies import stream_seed
+    from ..engine.study import choose, study_result
 
     stream = stream_seed(cfg, strategy, seed)
     clock = _Clock()
@@ -193,8 +193,8 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
 def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> Refit:
     """The final fit read from the table: early stopping on validation accuracy, best epoch restored; no test loss
     (the table stores test accuracy and the confusion matrix only)."""
-    from .metrics import scores_from_confusion
-    from .study import Refit
+    from ..engine.metrics import scores_from_confusion
+    from ..engine.study import Refit
 
     curve = table.curve(params, _draw(table, stream, "final", index))
     history = curve.val_accuracy[:cfg.final_epochs]
@@ -212,7 +212,7 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
     Raises:
         TableError: none for this space, another grid revision, or curves that do not cover what the run reads.
     """
-    from .table import load_table
+    from ..tabular.table import load_table
 
     table = load_table(tables_dir / cfg.space, space=cfg.space, revision=cfg.space_revision)
     check_table(cfg, table)
@@ -233,11 +233,11 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     Raises:
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
     """
-    from .envinfo import utc_now
-    from .processes import core_share
-    from .store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
+    from ..engine.envinfo import collect_env, utc_now
+    from ..processes import core_share
+    from ..store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
                         prepare_run, read_json, read_lines, run_lock, write_lines_gz)
-    from .tables import fmt_seconds
+    from ..markdown import fmt_seconds
 
     table = load_replay_table(cfg, tables_dir)
     ensure_writable_dir(results_dir)
@@ -245,7 +245,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     ensure_writable_dir(paths.root)
     cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
     with run_lock(paths):
-        prepare_run(paths, cfg)
+        prepare_run(paths, cfg, collect_env())
         stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
                   if path.is_file() for d in read_lines(path)]
         done = {(st.result.strategy, st.result.seed): st for st in stored
@@ -312,7 +312,7 @@ def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
 
 def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
     """One study as the JSON document the run stores, or the one-line reason it failed."""
-    from .store import StoredStudy
+    from ..store import StoredStudy
 
     try:
         return StoredStudy(*replay_study(cfg, cell[0], cell[1], _TABLE["table"])).to_dict()
@@ -323,7 +323,7 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
 def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int, threads: int | None,
                   log_path: Path) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
     """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes."""
-    from .processes import core_share, spawned
+    from ..processes import core_share, spawned
 
     if jobs == 1 or len(cells) <= 1:
         from threadpoolctl import threadpool_limits

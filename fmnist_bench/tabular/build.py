@@ -17,16 +17,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import SPACE_REVISIONS
-from .envinfo import collect_env, utc_now
-from .grids import GRIDS
-from .errors import ConfigError, TableError
-from .processes import spawned
-from .store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
+from ..config import SPACE_REVISIONS
+from ..engine.envinfo import collect_env, utc_now
+from ..grids import GRIDS
+from ..errors import ConfigError, TableError
+from ..processes import spawned
+from ..store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
     write_lines
-from .table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
+from ..tabular.table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
     write_spec
-from .tables import fmt_seconds
+from ..markdown import fmt_seconds
 
 __all__ = ["build_table", "standard_spec"]
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def standard_spec(space: str) -> TableSpec:
     """The spec of the committed tables: the standard preset's split, batch size and final fit length (the longest
     read of a replayed study: 15 epochs, more than a trial's 9)."""
-    from .config import preset_config
+    from ..config import preset_config
     if space not in GRIDS:
         raise ConfigError(f"space {space!r} is not a grid; tables exist for: {', '.join(GRIDS)}")
     cfg = preset_config("standard", space)
@@ -58,8 +58,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int) -> None:
-    from . import runtime
-    from .data import load_raw, make_splits
+    from ..engine import runtime
+    from ..data import load_raw, make_splits
 
     _WORKER["device"] = runtime.configure(device=device, threads=threads)
     _WORKER["splits"] = make_splits(load_raw(data_dir), seed=spec.split_seed, val_size=spec.val_size,
@@ -71,8 +71,8 @@ def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
     """Train one configuration from the seed's initialisation; its curve as a JSON-ready dict."""
     import keras
 
-    from .spaces import build_model
-    from .strategies import trial_seed
+    from ..engine.spaces import build_model
+    from ..engine.strategies import trial_seed
 
     spec: TableSpec = _WORKER["spec"]
     splits = _WORKER["splits"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from .data import CLASS_NAMES
-from .records import ClassScores
+from ..data import CLASS_NAMES
+from ..records import ClassScores
 
 __all__ = ["score_predictions", "scores_from_confusion"]
 

@@ -26,10 +26,10 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ResultsError, StudyFailed
-from .processes import EXIT_RESULTS, POLL_SECONDS, Child, StudyJob, WorkerJob, stop
-from .records import study_name
-from .store import RunPaths, StudyPaths, atomic_write_json, read_json
+from ..errors import ResultsError, StudyFailed
+from ..processes import EXIT_RESULTS, POLL_SECONDS, Child, StudyJob, WorkerJob, stop
+from ..records import study_name
+from ..store import RunPaths, StudyPaths, atomic_write_json, read_json
 
 __all__ = ["Chief", "ChiefSearch", "follow_chief", "join_chief"]
 
@@ -56,7 +56,7 @@ def _keeping_write_failures(call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _servicer_class() -> type:
-    from .ktbridge import oracle_servicer_class
+    from ..engine.ktbridge import oracle_servicer_class
 
     class HeartbeatServicer(oracle_servicer_class()):  # type: ignore[misc]  # a class known only at run time
         """keras-tuner's servicer, noting when each worker was last heard from and refusing other studies' workers;
@@ -76,7 +76,7 @@ def _servicer_class() -> type:
         def CreateTrial(self, request: Any, context: Any) -> Any:
             if not request.tuner_id.startswith(self.tuner_prefix + "."):
                 # A worker of the previous study reconnected to this one: tell it to stop instead of mixing studies.
-                from .ktbridge import stopped_trial_response
+                from ..engine.ktbridge import stopped_trial_response
 
                 return stopped_trial_response(self.oracle)
             self.last_seen[request.tuner_id] = time.monotonic()
@@ -233,7 +233,7 @@ class Chief:
         """
         import grpc
 
-        from .ktbridge import add_oracle_servicer
+        from ..engine.ktbridge import add_oracle_servicer
 
         self.oracle.verbose = 0
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

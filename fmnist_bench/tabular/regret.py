@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import TrialRecord
-from .table import Table, config_key, final_epoch
+from ..records import TrialRecord
+from ..tabular.table import Table, config_key, final_epoch
 
 __all__ = ["Reference", "reference", "regret_after", "regret_curve"]
 

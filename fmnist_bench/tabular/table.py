@@ -1,6 +1,6 @@
 """A tabular benchmark: every configuration of a grid space trained once per table seed, its curve stored per epoch.
 
-Replayed studies (`fmnist_bench.replay`) read trials from here instead of training, so thousands of studies cost
+Replayed studies (`fmnist_bench.tabular.replay`) read trials from here instead of training, so thousands of studies cost
 seconds (the practice of NAS-Bench-201, HPOBench's tabular benchmarks, LCBench). A table folder holds its spec
 (grid, split, epochs, batch size), and per training seed its curves (one per line), how it was built, and while a
 build is in progress its partial curves (`store.TablePaths` names the files).
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TableError
-from .grids import GRIDS, grid_configs
-from .store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
+from ..errors import TableError
+from ..grids import GRIDS, grid_configs
+from ..store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
 __all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length", "final_epoch", "curve_from_dict",
            "curve_to_dict", "load_table", "read_curves"]
@@ -42,7 +42,7 @@ class TableSpec:
     """What every curve of a table was trained under; two tables with different specs never mix.
 
     Attributes:
-        space: a grid space of `fmnist_bench.spaces.GRIDS`.
+        space: a grid space of `fmnist_bench.engine.spaces.GRIDS`.
         space_revision: that space's revision (`config.SPACE_REVISIONS`) when the table was built.
         grid: the grid's values, stored so that a table can be read without the code that built it.
         split_seed: the seed of the train/validation split (`data.make_splits`).

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "device_class", "keras_backend",
            "keras_major", "keras_version", "package_version"]
@@ -98,7 +98,8 @@ def check_device(device: str) -> None:
     """
     if device != "gpu":
         return
-    probe = ("import sys; from fmnist_bench.errors import ConfigError; from fmnist_bench.runtime import configure\n"
+    probe = ("import sys; from fmnist_bench.errors import ConfigError\n"
+             "from fmnist_bench.engine.runtime import configure\n"
              "try: configure(device='gpu', threads=1)\nexcept ConfigError as exc: sys.exit(str(exc))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     if done.returncode != 0:

@@ -1,4 +1,5 @@
-"""Entry point of a child process: `python -m fmnist_bench.child <kind> <job as JSON>` (built by `processes`).
+"""Entry point of a child process: `python -m fmnist_bench.orchestration.child <kind> <job as JSON>` (built by
+`processes`).
 
 It runs the job and turns its outcome into the exit codes of `processes`, with any error as one line starting with
 `processes.ERROR_PREFIX`, which the parent reports. Like `cli`, it is an entry point: it may print and exit.
@@ -11,17 +12,17 @@ import os
 import sys
 from typing import Iterator, NoReturn
 
-from .errors import FmnistBenchError, ProcessRecycle, ResultsError, StudyFailed
-from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_RECYCLE, EXIT_RESULTS, EXIT_STUDY_FAILED, EXIT_USAGE, \
+from ..errors import FmnistBenchError, ProcessRecycle, ResultsError, StudyFailed
+from ..processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_RECYCLE, EXIT_RESULTS, EXIT_STUDY_FAILED, EXIT_USAGE, \
     ERROR_PREFIX, JOB_KINDS, StudyJob, WorkerJob, interrupt_on_sigterm, log_to_stderr, watch_parent
 
 __all__ = ["main"]
 
 
 def _study(job: StudyJob) -> int:
-    from .distributed import ChiefSearch
-    from .store import RunPaths, read_config
-    from .study import run_study
+    from ..orchestration.distributed import ChiefSearch
+    from ..store import RunPaths, read_config
+    from ..engine.study import run_study
 
     if job.parent_pid is not None:
         watch_parent(job.parent_pid, EXIT_INTERRUPTED)
@@ -41,8 +42,8 @@ def _study(job: StudyJob) -> int:
 def _worker(job: WorkerJob) -> int:
     import grpc
 
-    from .store import RunPaths, read_config
-    from .study import run_worker
+    from ..store import RunPaths, read_config
+    from ..engine.study import run_worker
 
     if job.parent_pid is not None:
         watch_parent(job.parent_pid, EXIT_FAILED)
@@ -80,7 +81,7 @@ def _exit_on_results_errors() -> Iterator[None]:
     """An unusable results folder (ResultsError, or an OSError from keras-tuner's or Keras's own writes: oracle,
     trials, checkpoints; Keras 2's TensorFlow checkpoint errors too) ends the process with EXIT_RESULTS and one
     line."""
-    from .store import write_failure
+    from ..store import write_failure
 
     try:
         yield

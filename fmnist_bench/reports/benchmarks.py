@@ -12,9 +12,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .errors import ResultsError
-from .store import DEFAULT_RESULTS, benchmarks_json_path
-from .tables import Column, markdown_table
+from ..errors import ResultsError
+from ..store import DEFAULT_RESULTS, benchmarks_json_path
+from ..markdown import Column, markdown_table
 
 __all__ = ["PAIRED_RATIOS", "benchmark_rows", "ratio_rows", "render_benchmarks"]
 

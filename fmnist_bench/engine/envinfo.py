@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-from .runtime import cpu_model, keras_backend, package_version
+from ..engine.runtime import cpu_model, keras_backend, package_version
 
 __all__ = ["collect_env", "software_stack", "utc_now"]
 

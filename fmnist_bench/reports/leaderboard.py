@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .envinfo import software_stack
-from .config import RunConfig
-from .errors import ResultsError
-from .stats import ALPHA, POWER, paired_tests, t_interval
-from .store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
+from ..engine.envinfo import software_stack
+from ..config import RunConfig
+from ..errors import ResultsError
+from ..stats import ALPHA, POWER, paired_tests, t_interval
+from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
     load_run, require_run_dirs, summary_link
-from .tables import Column, fmt_interval, markdown_table
+from ..markdown import Column, fmt_interval, markdown_table
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
            "write_leaderboard", "write_verdict", "VERDICT_START", "VERDICT_END"]

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import keras
 import keras_tuner as kt
 
-from .augment import translation_layer
-from .grids import ANN_GRID
+from ..engine.augment import translation_layer
+from ..grids import ANN_GRID
 
 __all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnGridSpace", "AnnSpace", "CnnSpace", "build_model", "build_space"]
 

@@ -1,0 +1,2 @@
+"""Processes that run studies: the run's parent (`runner`, one child per study), keras-tuner's chief/worker engine
+over gRPC (`distributed`), and the entry point of every child process (`child`)."""
