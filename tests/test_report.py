@@ -111,7 +111,7 @@ def test_leaderboard_is_one_table_per_benchmark_deterministic_and_flags_unknown_
 
 def _benchmark_run(results: Path, name: str, per_seed: dict[str, tuple[int, ...]], started: str) -> None:
     """A `quick`-preset run (a benchmark, unlike smoke) with the given correct-out-of-100 per strategy and seed."""
-    cfg = PRESETS["quick"].replace(seeds=tuple(range(1, len(per_seed["random"]) + 1)))
+    cfg = PRESETS["quick"].replace(seeds=tuple(range(1, max(map(len, per_seed.values())) + 1)))
     paths = RunPaths(results / "runs" / name)
     atomic_write_json(paths.config, "config", {"config": cfg.to_dict(), "space_revision": 2})
     atomic_write_json(paths.env, "env", {"tensorflow": "2.21.0", "keras": "3.15.1", "keras_tuner": "1.4.8",
@@ -133,6 +133,23 @@ def test_leaderboard_pools_seeds_of_one_protocol_and_ranks_within_a_benchmark(tm
     diff, ci, n = rows[0]["vs_random"]
     assert diff == pytest.approx(0.04) and n == 3  # (84-80, 86-81, 85-82) / 3 = 4 pp
     assert ci == pytest.approx((0.04 - 4.302653 * 0.01 / 3 ** 0.5, 0.04 + 4.302653 * 0.01 / 3 ** 0.5), abs=1e-6)
+
+
+def test_a_row_s_mean_count_and_test_use_the_seeds_every_strategy_has(tmp_path: Path) -> None:
+    """A user added a 10-seed Bayesian run to 20-seed random and Hyperband runs: the rows compare 10 seeds."""
+    from fmnist_bench.reports.leaderboard import pooled_rows, render_verdict
+
+    _benchmark_run(tmp_path, "more", {"random": (80, 81, 82, 90), "hyperband": (82, 83, 84, 70)},
+                   "2026-11-20T10:00:00+00:00")
+    _benchmark_run(tmp_path, "fewer", {"bayesian": (85, 86, 86)}, "2026-11-20T10:00:00+00:00")
+    runs = [load_run(tmp_path / "runs" / n) for n in ("fewer", "more")]
+    rows = {r["strategy"]: r for r in pooled_rows(runs)}
+    assert rows["random"]["seeds"] == 3 and rows["random"]["seeds_label"] == "3 of 4"
+    assert rows["bayesian"]["seeds_label"] == "3"
+    assert rows["random"]["mean"] == pytest.approx(0.81)  # seeds 1-3 only, not seed 4's 0.90
+    assert rows["hyperband"]["vs_random"][0] == pytest.approx(0.02) and rows["hyperband"]["vs_random"][2] == 3
+    verdict = render_verdict(runs)
+    assert ", 3 seeds)" in verdict and "4 seeds" not in verdict  # the verdict quotes the seeds it compared
 
 
 def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:

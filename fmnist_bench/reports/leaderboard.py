@@ -76,7 +76,9 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
     """Rows of one benchmark: per (protocol, strategy), test accuracy pooled over the protocol's runs' seeds.
 
     A seed stored by two runs of one protocol counts once (the run first in name order), since it is the same
-    experiment repeated.
+    experiment repeated. A row's mean, interval, seed count and paired test all use the seeds every strategy of the
+    protocol has: a strategy run on more seeds than the others shows how many it has beside them ("10 of 20"), so a
+    row never quotes 20-seed means beside a 10-seed test.
     """
     groups: dict[tuple[str, str], list[StoredRun]] = {}
     for run in sorted(runs, key=lambda r: r.root.name):
@@ -102,12 +104,14 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 beats.setdefault(winner, []).append((loser, sign * t.mean_diff, tuple(sorted(sign * v for v in t.ci)),
                                                      len(common)))
         for name in names:
-            values = list(scores[name].values())
+            values = [scores[name][s] for s in common]
             test = versus.get(name)
             sign = 1.0 if test is None or test.a == name else -1.0  # the difference as (name - random)
             rows.append({
                 "group": position, "strategy": name, "preset": members[0].config.preset,
                 "final_fit": _final_fit(members[0].config), "how": _how(members[0].config), "seeds": len(values),
+                "seeds_label": str(len(values)) if len(values) == len(scores[name]) else
+                f"{len(values)} of {len(scores[name])}",
                 "mean": float(np.mean(values)), "ci": t_interval(values),
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
@@ -139,7 +143,7 @@ def _vs_random(value: tuple[float, tuple[float, float], int]) -> str:
 
 BENCHMARK_COLUMNS = [
     Column("strategy", "strategy"), Column("preset", "preset"), Column("final_fit", "final fit"),
-    Column("how", "workers, streams, refits"), Column("seeds", "seeds"),
+    Column("how", "workers, streams, refits"), Column("seeds_label", "seeds"),
     Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", fmt_interval),
     Column("vs_random", "vs random (pp) [95% t-CI]", _vs_random),
     Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
@@ -177,8 +181,10 @@ def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: P
             "table, runs of the same protocol (config without seeds and strategies) and backend pool their seeds; "
             "the newest protocol comes first, and within it strategies are ordered by mean test accuracy. The "
             "order is not a verdict unless the interval of the difference excludes 0.\n",
-            "Columns: 95% CI is the Student-t interval of the mean over seeds ('-' with one seed). Vs random: the "
-            "mean paired difference to random search over their common seeds, in percentage points, with its "
+            "Columns: seeds are those every strategy of the protocol has, and the mean, its interval and the "
+            "comparison use exactly those ('10 of 20': this strategy has 20 seeds, 10 of them shared). 95% CI is "
+            "the Student-t interval of the mean over seeds ('-' with one seed). Vs random: the mean paired "
+            "difference to random search, in percentage points, with its "
             f"t-interval. Detectable: the smallest true difference to random that these seeds would detect with "
             f"{POWER:.0%} power at {ALPHA:g} after Holm's correction over the strategy pairs (paired t-test). "
             "Seeds are paired (the strategies share each seed's data split and random streams), so ties on a "
