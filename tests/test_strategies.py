@@ -13,7 +13,7 @@ import pytest
 
 from fmnist_bench.config import PRESETS, SPACE_NAMES, STRATEGY_NAMES
 from fmnist_bench.engine.spaces import SPACES, AnnSpace
-from fmnist_bench.engine.strategies import STRATEGIES, trial_cost, trial_seed
+from fmnist_bench.engine.strategies import STRATEGIES, in_creation_order, trial_cost, trial_seed
 
 
 def _spend(strategy: str, preset: str, directory: Path) -> tuple[int, int]:
@@ -49,6 +49,13 @@ def test_every_strategy_spends_the_same_budget(preset: str, tmp_path: Path) -> N
 def test_hyperband_runs_more_cheaper_trials_on_the_standard_budget(tmp_path: Path) -> None:
     epochs, trials = _spend("hyperband", "standard", tmp_path)
     assert epochs == 90 and trials > 90 // 9
+
+
+def test_reloaded_trials_are_put_back_in_the_order_the_oracle_created_them() -> None:
+    # keras-tuner's glob lists trial folders in the file system's order (ext4: hash order), ids run past 99
+    reloaded = {"02": "c", "00": "a", "100": "e", "03": "d", "01": "b"}
+    assert list(in_creation_order(reloaded).items()) == [("00", "a"), ("01", "b"), ("02", "c"), ("03", "d"),
+                                                         ("100", "e")]
 
 
 def test_hyperband_cost_counts_only_new_epochs() -> None:
