@@ -8,6 +8,7 @@ code 130 and says how to resume. Child processes have their own entry point (`ch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -357,7 +358,7 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     from .store import RunPaths
 
     paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
-    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    cells = cfg.cells
     done = [c for c in cells if paths.config.is_file() and completed_study(paths, cfg, *c) is not None]
     pending = [c for c in cells if c not in done]
     print(f"run id: {paths.root.name} ({paths.root})")
@@ -388,7 +389,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             continue
         if args.reclaim_work and status.done and status.work_bytes:
             freed += reclaim_work(run_dir)
-            status = run_status(run_dir)
+            status = dataclasses.replace(status, work_bytes=0)  # deleted: no need to walk the folder again
         rows.append({"run": status.run_id, "kind": "replay" if status.config.replay else "live",
                      "space": status.config.space, "studies": f"{status.complete}/{status.studies}",
                      "finished": (status.finished_at or "-")[:16].replace("T", " ") if status.done else "unfinished",

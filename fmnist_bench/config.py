@@ -114,6 +114,11 @@ class RunConfig:
         return f"{self.preset}-{self.space}{'-replay' if self.replay else ''}-{self.digest()[:8]}"
 
     @property
+    def cells(self) -> list[tuple[str, int]]:
+        """Every (strategy, seed) study of the run, seed by seed: the order runs, replays and dry runs go through."""
+        return [(strategy, seed) for seed in self.seeds for strategy in self.strategies]
+
+    @property
     def space_revision(self) -> int:
         return SPACE_REVISIONS[self.space]
 

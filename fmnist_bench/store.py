@@ -486,10 +486,10 @@ def run_status(run_dir: Path) -> RunStatus:
         complete = len(read_lines(archive)) if archive.is_file() else \
             len(read_lines(partial)) if partial.is_file() else 0
     else:
-        complete = sum(paths.study(s, k).result.is_file() for s in cfg.strategies for k in cfg.seeds)
+        complete = sum(paths.study(*cell).result.is_file() for cell in cfg.cells)
     env = read_json(paths.env, "env") if paths.env.is_file() else {}
     work = _size(paths.work)
-    return RunStatus(run_dir.name, cfg, complete, len(cfg.strategies) * len(cfg.seeds), env.get("finished_at"),
+    return RunStatus(run_dir.name, cfg, complete, len(cfg.cells), env.get("finished_at"),
                      _size(run_dir) - work - _size(paths.lock), work)
 
 

@@ -102,7 +102,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     check_device(device)
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
-    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    cells = cfg.cells
     threads = threads or core_share(jobs)  # each study's TensorFlow and BLAS/OpenMP pools (processes.Child)
     if serving is None and cfg.workers > 1:
         serving = Serving(local_workers=cfg.workers)

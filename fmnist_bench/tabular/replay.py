@@ -243,7 +243,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     ensure_writable_dir(results_dir)
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
-    cells = [(strategy, seed) for seed in cfg.seeds for strategy in cfg.strategies]
+    cells = cfg.cells
     with run_lock(paths):
         prepare_run(paths, cfg, collect_env())
         stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
