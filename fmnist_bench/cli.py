@@ -189,6 +189,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                      help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
+    run.add_argument("--scheduler", type=_address,
+                     help="with --replay: replay the studies on the Dask cluster at this address (tcp://HOST:PORT; "
+                          "needs the dask extra; README, 'On a Dask cluster')")
     run.add_argument("--threads", type=_positive,
                      help="threads of each study or replay process: TensorFlow's pools and BLAS/OpenMP's (default: "
                           "the cores divided by --jobs; a replay with --jobs 1 keeps the libraries' defaults)")
@@ -281,6 +284,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="build: train only this many configurations, drawn by the seed (a validation seed)")
     table.add_argument("--jobs", type=_positive,
                        help=f"build: configurations trained at once (default: one per core: {os.cpu_count() or 1})")
+    table.add_argument("--scheduler", type=_address,
+                       help="build: train on the Dask cluster at this address instead (tcp://HOST:PORT; needs the "
+                            "dask extra; README, 'On a Dask cluster')")
     table.add_argument("--threads", type=_positive, help="build: threads per job (default: 1)")
     table.add_argument("--device", choices=DEVICES,
                        help="build: auto uses a GPU when the backend sees one (default: auto)")
@@ -310,6 +316,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .store import RunPaths
 
     cfg = _config(args)
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler is not None and not cfg.replay:
+        raise ConfigError("--scheduler sends replayed studies to a Dask cluster (with --replay); live studies scale "
+                          "out with --workers (keras-tuner's chief and workers)")
+    if scheduler is not None and args.jobs != 1:
+        raise ConfigError("--jobs sets local processes; with --scheduler the cluster's workers replay the studies")
     if getattr(args, "dry_run", False):
         return _dry_run(cfg, args)
     serving = None
@@ -329,7 +341,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                   "not `chief`")
 
             outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
-                                 jobs=args.jobs, threads=args.threads)
+                                 jobs=args.jobs, threads=args.threads, scheduler=scheduler)
         else:
             outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
                                     jobs=getattr(args, "jobs", 1), threads=getattr(args, "threads", None),
@@ -436,7 +448,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
     from .tabular.build import build_table, standard_spec
 
     build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
-                     "--device": args.device, "--data-dir": args.data_dir}
+                     "--device": args.device, "--data-dir": args.data_dir, "--scheduler": args.scheduler}
     if args.action == "validate":
         from .tabular.validate import write_validation
 
@@ -446,10 +458,13 @@ def _cmd_table(args: argparse.Namespace) -> int:
                               f"{'is a build option' if len(given) == 1 else 'are build options'} (table build)")
         print(f"wrote {write_validation(args.tables_dir, args.space, epochs=make_config('standard').epochs_per_trial)}")
         return 0
+    if args.scheduler and (args.jobs or args.data_dir):
+        raise ConfigError("--jobs and --data-dir apply to a local build; on a cluster (--scheduler) each worker "
+                          "runs one configuration at a time and reads its own data (FMNIST_DATA_DIR)")
     try:
         build_table(standard_spec(args.space), args.seed or 1, tables_dir=args.tables_dir, data_dir=args.data_dir,
                     device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,
-                    sample=args.sample,
+                    sample=args.sample, scheduler=args.scheduler,
                     progress=lambda line: log.info("%s", line))
     except KeyboardInterrupt:
         print("interrupted: finished curves are kept; run the same command again to resume", file=sys.stderr)

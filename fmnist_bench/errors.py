@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["FmnistBenchError", "ConfigError", "DataError", "ProcessRecycle", "ResultsError", "StudyFailed",
-           "TableError"]
+__all__ = ["FmnistBenchError", "ClusterError", "ConfigError", "DataError", "ProcessRecycle", "ResultsError",
+           "StudyFailed", "TableError"]
 
 
 class FmnistBenchError(Exception):
@@ -28,6 +28,11 @@ class StudyFailed(FmnistBenchError):
 
 class TableError(FmnistBenchError):
     """A tabular benchmark is missing, was built under another spec, or lacks a configuration a replay asks for."""
+
+
+class ClusterError(FmnistBenchError):
+    """A Dask scheduler that cannot be reached, or a worker that cannot run the farm's tasks (other software, no
+    data); the message names the worker."""
 
 
 class ProcessRecycle(Exception):

@@ -10,7 +10,11 @@ from typing import Any
 
 from ..engine.runtime import cpu_model, keras_backend, package_version
 
-__all__ = ["collect_env", "software_stack", "utc_now"]
+__all__ = ["collect_env", "software_identity", "software_stack", "utc_now"]
+
+
+_TENSORFLOW = ("tensorflow", "tensorflow-cpu", "tf-nightly")  # the distributions that install it
+_KERAS = ("keras", "tf-keras")
 
 
 def utc_now() -> str:
@@ -22,9 +26,9 @@ def collect_env() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "keras_backend": keras_backend(),
-        "tensorflow": package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
+        "tensorflow": package_version(*_TENSORFLOW),
         "jax": package_version("jax"),
-        "keras": package_version("keras", "tf-keras"),
+        "keras": package_version(*_KERAS),
         "keras_tuner": package_version("keras-tuner"),
         "numpy": package_version("numpy"),
         "scikit_learn": package_version("scikit-learn"),
@@ -33,6 +37,18 @@ def collect_env() -> dict[str, Any]:
         "executable": sys.executable,
         "started_at": utc_now(),
     }
+
+
+def software_identity() -> dict[str, str | None]:
+    """What a Dask worker must share with the process that sends it tasks: the harness, the Keras backend and the
+    versions of the libraries that decide a trained curve or an oracle's proposal."""
+    from .. import __version__
+
+    backend = keras_backend()
+    return {"fmnist_bench": __version__, "keras_backend": backend,
+            "backend_version": package_version(*(_TENSORFLOW if backend == "tensorflow" else (backend,))),
+            "keras": package_version(*_KERAS), "keras_tuner": package_version("keras-tuner"),
+            "numpy": package_version("numpy"), "scikit_learn": package_version("scikit-learn")}
 
 
 def software_stack(env: dict[str, Any]) -> str:

@@ -1,9 +1,10 @@
 """`table build`: train every configuration of a grid space once per seed, resumably, on every core.
 
 Each configuration trains in a worker process (spawned, single-threaded by default: on 2 CPU cores two small nets at
-once beat one net on two threads, README "Tabular benchmark"). The parent appends each finished curve to the seed's
-`.partial.jsonl` with an fsync, so a kill loses at most the configurations in flight; the same command resumes. When
-every configuration is in, the curves are written in grid order to `seed<k>.jsonl.gz` and the partial file removed.
+once beat one net on two threads, README "Tabular benchmark"), or on a Dask cluster's workers (`cluster`). The
+parent appends each finished curve to the seed's `.partial.jsonl` with an fsync, so a kill loses at most the
+configurations in flight; the same command resumes. When every configuration is in, the curves are written in grid
+order to `seed<k>.jsonl.gz` and the partial file removed.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import logging
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..cluster import connected, farm
 from ..config import SPACE_REVISIONS
-from ..engine.envinfo import collect_env, utc_now
+from ..engine.envinfo import collect_env, software_identity, utc_now
 from ..grids import GRIDS
-from ..errors import ConfigError, TableError
-from ..processes import spawned
+from ..errors import ClusterError, ConfigError, TableError
 from ..store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
     write_lines
 from ..tabular.table import Curve, TableSpec, config_key, curve_to_dict, read_curves, read_spec, write_curves, \
@@ -58,6 +59,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int) -> None:
+    """Load the split once per process; on a Dask worker `data_dir` is None, so it reads its own copy."""
     from ..engine import runtime
     from ..data import load_raw, make_splits
 
@@ -151,19 +153,20 @@ def sample_configs(spec: TableSpec, sample: int | None, seed: int) -> list[dict[
 
 
 def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path | None, device: str, jobs: int,
-                threads: int, sample: int | None = None,
+                threads: int, sample: int | None = None, scheduler: str | None = None,
                 progress: Callable[[str], None] = print) -> Path:
-    """Train what the seed still lacks; return the complete seed file.
+    """Train what the seed still lacks (on the Dask cluster of `scheduler`, if given); return the complete seed file.
 
     Raises:
         TableError: the folder holds a table built under another spec, or a configuration failed to train.
+        ClusterError: the scheduler cannot be reached, or a worker cannot train (other software, no data).
     """
     space = spec.space
     folder = tables_dir / space
     folder.mkdir(parents=True, exist_ok=True)
     _check_spec(folder, spec)
     files = TablePaths(folder)
-    complete, record, partial = files.curves(seed), files.build(seed), files.partial(seed)
+    complete, partial, clock = files.curves(seed), files.partial(seed), files.clock(seed)
     if complete.is_file():
         progress(f"table {space} seed {seed} is complete: {complete}")
         return complete
@@ -172,22 +175,49 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     if partial.is_file():  # rewrite without a line a kill may have cut off, so that appends start on a new line
         write_lines(partial, (curve_to_dict(c) for c in kept))
     done = {config_key(c.params) for c in kept}
-    clock = files.clock(seed)
-    spent_before = read_json(clock, "clock")["seconds"] if clock.is_file() else 0.0
     todo = sorted((c for c in wanted if config_key(c) not in done), key=relative_cost, reverse=True)
+    with connected(scheduler) as client:
+        where = f"the Dask cluster at {scheduler}" if client else f"{jobs} jobs"
+        progress(f"table {space} seed {seed}: {len(wanted)} configurations x {spec.epochs} epochs, {len(done)} "
+                 f"already trained; {where} x {threads} thread(s) on {device}; curves go to {partial}")
+        finished = farm(functools.partial(_train, seed=seed), todo, jobs=jobs, threads=threads, client=client,
+                        initializer=_init_worker, initargs=(spec, None if client else data_dir, device, threads),
+                        identity=software_identity, log=files.worker_log(seed))
+        spent = _store_curves(finished, spec, seed, wanted, done, files, progress)
+    curves = {config_key(c.params): c for c in read_curves(partial)}
+    write_curves(complete, [curves[config_key(c)] for c in wanted])
+    atomic_write_json(files.build(seed), "table-build", {
+        "seed": seed, "configs": len(wanted), "sample": sample, "jobs": None if scheduler else jobs,
+        "threads": threads, "scheduler": scheduler, "devices": spent["devices"], "finished_at": utc_now(),
+        "wall_seconds": round(spent["seconds"], 1), "env": collect_env()})
+    partial.unlink()
+    clock.unlink(missing_ok=True)
+    progress(f"table {space} seed {seed} complete: {complete}")
+    return complete
+
+
+def _store_curves(finished: Iterator[tuple[dict[str, Any], Any]], spec: TableSpec, seed: int,
+                  wanted: list[dict[str, Any]], done: set[str], files: TablePaths,
+                  progress: Callable[[str], None]) -> dict[str, Any]:
+    """Append each curve to the seed's partial file as it arrives, and the seconds and devices spent so far (in
+    every session of a resumed build) to its clock file; return those totals.
+
+    Raises:
+        TableError: a configuration failed to train, or its worker died.
+    """
+    partial, clock, worker_log = files.partial(seed), files.clock(seed), files.worker_log(seed)
+    stored: dict[str, Any] = read_json(clock, "clock") if clock.is_file() else {}
+    spent_before, devices = float(stored.get("seconds", 0.0)), set(stored.get("devices", []))
+    spent: dict[str, Any] = {"seconds": spent_before, "devices": sorted(devices)}
     total_cost = sum(relative_cost(c) for c in wanted)
-    left_cost = sum(relative_cost(c) for c in todo)
-    progress(f"table {space} seed {seed}: {len(wanted)} configurations x {spec.epochs} epochs, {len(done)} already "
-             f"trained; {jobs} jobs x {threads} thread(s) on {device}; curves go to {partial}")
-    worker_log = files.worker_log(seed)
+    left_cost = sum(relative_cost(c) for c in wanted if config_key(c) not in done)
     started = time.perf_counter()
-    devices: set[str] = set()
     spent_cost = 0.0
-    for params, future in spawned(functools.partial(_train, seed=seed), todo, jobs=jobs, threads=threads,
-                                  initializer=_init_worker, initargs=(spec, data_dir, device, threads),
-                                  log=worker_log):
+    for params, future in finished:
         try:
             data = future.result()
+        except ClusterError:  # names the worker that cannot train: already one line
+            raise
         except Exception as exc:  # a worker's error or death: one line, the finished curves stay
             if (failed_write := write_failure(exc)) is not None:
                 raise failed_write from None
@@ -200,23 +230,15 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
         done.add(config_key(params))
         spent_cost += relative_cost(params)
         elapsed = time.perf_counter() - started
-        atomic_write_json(clock, "clock", {"seconds": spent_before + elapsed})
+        spent = {"seconds": spent_before + elapsed, "devices": sorted(devices)}
+        atomic_write_json(clock, "clock", spent)
         eta = elapsed * (left_cost - spent_cost) / spent_cost
         best = max(v for v in data["val_accuracy"] if v is not None) if any(
             v is not None for v in data["val_accuracy"]) else float("nan")
-        progress(f"table {space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
+        progress(f"table {spec.space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
                  f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
                  f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
-    curves = {config_key(c.params): c for c in read_curves(partial)}
-    write_curves(complete, [curves[config_key(c)] for c in wanted])
-    atomic_write_json(record, "table-build", {
-        "seed": seed, "configs": len(wanted), "sample": sample, "jobs": jobs, "threads": threads,
-        "devices": sorted(devices), "finished_at": utc_now(),
-        "wall_seconds": round(spent_before + time.perf_counter() - started, 1), "env": collect_env()})
-    partial.unlink()
-    clock.unlink(missing_ok=True)
-    progress(f"table {space} seed {seed} complete: {complete}")
-    return complete
+    return {"seconds": spent["seconds"], "devices": sorted(devices)}
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -220,9 +220,10 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
 
 
 def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: str | None = None,
-               jobs: int = 1, threads: int | None = None) -> Any:
+               jobs: int = 1, threads: int | None = None, scheduler: str | None = None) -> Any:
     """Replay every (strategy, seed) study of `cfg` that the run folder lacks: `jobs` processes, each replaying
-    many studies (a study is independent of which process replays it: every random stream is keyed by the study).
+    many studies, or the workers of the Dask cluster at `scheduler` (a study is independent of which process
+    replays it: every random stream is keyed by the study).
 
     Finished studies are appended to the run's partial file as they end (a kill loses at most the studies in
     progress); when every study is in, they are written in (seed, strategy) order to `studies.jsonl.gz`.
@@ -232,9 +233,10 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
 
     Raises:
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
+        ClusterError: the scheduler cannot be reached, or a worker cannot replay (other software).
     """
+    from ..cluster import connected
     from ..engine.envinfo import collect_env, utc_now
-    from ..processes import core_share
     from ..store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
                         prepare_run, read_json, read_lines, run_lock, write_lines_gz)
     from ..markdown import fmt_seconds
@@ -244,20 +246,20 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
     ensure_writable_dir(paths.root)
     cells = cfg.cells
-    with run_lock(paths):
+    with connected(scheduler) as client, run_lock(paths):
         prepare_run(paths, cfg, collect_env())
         stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
                   if path.is_file() for d in read_lines(path)]
         done = {(st.result.strategy, st.result.seed): st for st in stored
                 if st.result.config_digest == cfg.digest()}
         pending = [cell for cell in cells if cell not in done]
-        log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %d process(es); results in %s",
+        log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
-                 len(done), jobs, paths.root)
+                 len(done), f"on the Dask cluster at {scheduler}" if client else f"{jobs} process(es)", paths.root)
         failed: list[str] = []
         start = last_note = time.perf_counter()
-        for number, (cell, outcome) in enumerate(_replay_cells(cfg, tables_dir, pending, jobs, threads,
-                                                                       paths.replay_log), 1):
+        for number, (cell, outcome) in enumerate(_replay_cells(cfg, table, pending, jobs, threads,
+                                                                       paths.replay_log, client), 1):
             if isinstance(outcome, str):
                 failed.append(outcome)
                 log.error("%s", outcome)
@@ -274,8 +276,9 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
             paths.studies_partial.unlink(missing_ok=True)
             env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
             atomic_write_json(paths.env, "env", env | {
-                "finished_at": utc_now(), "devices": [replay_device(table)], "replay_jobs": jobs,
-                "replay_threads": threads if jobs == 1 else threads or core_share(jobs),
+                "finished_at": utc_now(), "devices": [replay_device(table)],
+                "replay_jobs": None if client else jobs, "replay_scheduler": scheduler,
+                "replay_threads": _replay_threads(jobs, threads, client),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
@@ -288,7 +291,16 @@ _TABLE: dict[str, Any] = {}
 ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
-def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
+def _replay_threads(jobs: int, threads: int | None, client: Any) -> int | None:
+    """BLAS/OpenMP threads of each replaying process (None: the libraries' defaults, one local process)."""
+    from ..processes import core_share
+
+    if client is not None:
+        return threads or 1
+    return threads if jobs == 1 else threads or core_share(jobs)
+
+
+def _init_replayer(table: Table) -> None:
     """Set up a replaying process.
 
     BayesianOptimization's compute is most of a replay, and about a tenth of that is scikit-learn validating its
@@ -307,7 +319,7 @@ def _init_replayer(cfg: RunConfig, tables_dir: Path) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    _TABLE["table"] = load_replay_table(cfg, tables_dir)
+    _TABLE["table"] = table
 
 
 def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
@@ -320,20 +332,22 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
         return str(exc)
 
 
-def _replay_cells(cfg: RunConfig, tables_dir: Path, cells: list[tuple[str, int]], jobs: int, threads: int | None,
-                  log_path: Path) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
-    """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes."""
-    from ..processes import core_share, spawned
+def _replay_cells(cfg: RunConfig, table: Table, cells: list[tuple[str, int]], jobs: int, threads: int | None,
+                  log_path: Path, client: Any) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
+    """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes or on the
+    Dask `client`'s workers (each gets the table from here: they need no copy of the tables folder)."""
+    from ..cluster import farm
+    from ..engine.envinfo import software_identity
 
-    if jobs == 1 or len(cells) <= 1:
+    if client is None and (jobs == 1 or len(cells) <= 1):
         from threadpoolctl import threadpool_limits
 
-        _init_replayer(cfg, tables_dir)
+        _init_replayer(table)
         with threadpool_limits(limits=threads):  # None: unchanged
             for cell in cells:
                 yield cell, _replay_one(cfg, cell)
         return
-    for cell, future in spawned(functools.partial(_replay_one, cfg), cells, jobs=jobs,
-                                threads=threads or core_share(jobs), initializer=_init_replayer,
-                                initargs=(cfg, tables_dir), log=log_path):
+    for cell, future in farm(functools.partial(_replay_one, cfg), cells, jobs=jobs,
+                             threads=_replay_threads(jobs, threads, client) or 1, initializer=_init_replayer,
+                             initargs=(table,), log=log_path, client=client, identity=software_identity):
         yield cell, future.result()

@@ -1,0 +1,227 @@
+"""Table builds and replays on a Dask cluster (`fmnist_bench.cluster`): the errors a user meets before any work, and,
+on a loopback cluster of real `dask scheduler` and `dask worker` processes, results equal to local ones, a worker
+killed mid-task, and workers that cannot do the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from conftest import HANG_GUARD_SECONDS, wait_until_no_process_mentions, with_fault
+from fmnist_bench import cluster
+from fmnist_bench.cli import main
+from fmnist_bench.errors import ClusterError, ConfigError
+from fmnist_bench.store import TablePaths
+from fmnist_bench.tabular.build import build_table
+from fmnist_bench.tabular.replay import run_replay
+from fmnist_bench.tabular.table import TableSpec, config_key, read_curves
+from test_replay import _cfg, _untimed, _write_table
+
+SPEC = TableSpec(space="ann-grid", space_revision=1, split_seed=1, val_size=500, batch_size=128, epochs=2,
+                 train_subset=2000, grid={"n_hidden_layers": [1], "neurons": [32, 64], "activation": ["relu"],
+                                          "learning_rate": [0.00158, 0.01]})
+UNTIMED = ("params", "seed", "loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "confusion")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound and closed: nothing listens there afterwards
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# ---- before any work ---------------------------------------------------------------------------------------------
+
+def test_an_unreachable_scheduler_is_one_line_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT_SECONDS", 2)
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    code = main(["table", "build", "--sample", "2", "--tables-dir", str(tmp_path), "--scheduler", address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"cannot reach the Dask scheduler at {address}" in err[0]
+    assert not TablePaths(tmp_path / "ann-grid").partial(1).exists()  # nothing was trained
+
+
+def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'fmnist-bench\[dask\]'"):
+        with cluster.connected("tcp://127.0.0.1:8786"):
+            pass
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--scheduler", "tcp://127.0.0.1:8786"], "live studies scale out with --workers"),
+    (["run", "--replay", "--space", "ann-grid", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786"],
+     "--jobs sets local processes"),
+    (["table", "build", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--jobs and --data-dir apply"),
+    (["table", "validate", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is a build option"),
+])
+def test_options_that_do_not_go_with_a_scheduler_are_one_line(argv: list[str], words: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+
+
+# ---- a loopback cluster ------------------------------------------------------------------------------------------
+
+class LoopbackCluster:
+    """A `dask scheduler` and `dask worker` processes on 127.0.0.1, as a user would start them; each in a session of
+    its own, so that stopping it stops everything it started."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.file = folder / "scheduler.json"
+        self.processes: list[subprocess.Popen] = []
+        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], os.environ)
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
+        while not self.file.is_file():
+            assert self.processes[0].poll() is None, "the scheduler exited"
+            assert time.monotonic() < deadline, "the scheduler never wrote its address"
+            time.sleep(0.05)
+        self.address = json.loads(self.file.read_text())["address"]
+
+    def _start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("dask")), *argv,
+                                    "--scheduler-file", str(self.file)], env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=(self.folder / f"{argv[0]}.log").open("a"))
+        self.processes.append(process)
+        return process
+
+    def add_worker(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A one-thread worker without a nanny (a killed worker stays dead), joined before this returns."""
+        from distributed import Client
+
+        worker = self._start(["worker", "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name],
+                             dict(env or os.environ))
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(len([p for p in self.processes[1:] if p.poll() is None]),
+                                    timeout=HANG_GUARD_SECONDS)
+        return worker
+
+    def stop_worker(self, worker: subprocess.Popen) -> None:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    def stop(self) -> list[int]:
+        """Kill everything; return the pids of what the workers had started themselves (their task children)."""
+        import psutil
+
+        started = [child.pid for process in self.processes if process.poll() is None
+                   for child in psutil.Process(process.pid).children(recursive=True)]
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        return started
+
+
+@pytest.fixture
+def loopback(tmp_path: Path) -> Iterator[LoopbackCluster]:
+    started = LoopbackCluster(tmp_path)
+    try:
+        yield started
+    finally:
+        children = started.stop()
+        wait_until_no_process_mentions(str(started.file))  # no scheduler or worker left behind
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
+        while [pid for pid in children if psutil_alive(pid)]:  # nor a worker's task child
+            assert time.monotonic() < deadline, "a worker's task child outlived it"
+            time.sleep(0.05)
+
+
+def psutil_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _untimed_curves(folder: Path) -> list[dict]:
+    return [{name: np.asarray(getattr(c, name)).tolist() if name not in ("params", "seed") else getattr(c, name)
+             for name in UNTIMED} for c in sorted(read_curves(TablePaths(folder).curves(1)),
+                                                   key=lambda c: config_key(c.params))]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_data_available")
+def test_a_table_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_build(
+        loopback: LoopbackCluster, tmp_path: Path) -> None:
+    doomed = loopback.add_worker("doomed", with_fault("cluster-task", 1, "SIGKILL", "self"))
+    loopback.add_worker("survivor")
+    lines: list[str] = []
+    build_table(SPEC, 1, tables_dir=tmp_path / "remote", data_dir=None, device="cpu", jobs=1, threads=1,
+                scheduler=loopback.address, progress=lines.append)
+    assert doomed.wait(timeout=HANG_GUARD_SECONDS) == -signal.SIGKILL  # it died as it started a configuration
+    build_table(SPEC, 1, tables_dir=tmp_path / "local", data_dir=None, device="cpu", jobs=2, threads=1,
+                progress=lambda line: None)
+    assert _untimed_curves(tmp_path / "remote" / "ann-grid") == _untimed_curves(tmp_path / "local" / "ann-grid")
+    record = json.loads(TablePaths(tmp_path / "remote" / "ann-grid").build(1).read_text())
+    assert record["scheduler"] == loopback.address and record["jobs"] is None
+    assert f"the Dask cluster at {loopback.address}" in lines[0] and "4/4" in lines[-2]
+
+
+@pytest.mark.slow
+def test_a_replay_on_a_cluster_equals_a_local_one(loopback: LoopbackCluster, tmp_path: Path) -> None:
+    _write_table(tmp_path / "tables" / "ann-grid")
+    loopback.add_worker("a")
+    loopback.add_worker("b")
+    cfg = _cfg(seeds=(1, 2, 3))
+    local = run_replay(cfg, results_dir=tmp_path / "local", tables_dir=tmp_path / "tables")
+    remote = run_replay(cfg, results_dir=tmp_path / "remote", tables_dir=tmp_path / "tables",
+                        scheduler=loopback.address)
+
+    def studies(outcome) -> list[dict]:
+        import gzip
+
+        return [_untimed(line) for line in gzip.decompress(outcome.paths.studies_archive.read_bytes()).decode()
+                .splitlines()]
+
+    assert not local.failed and not remote.failed
+    assert studies(remote) == studies(local) and len(studies(local)) == 9
+    env = json.loads(remote.paths.env.read_text())
+    assert env["replay_scheduler"] == loopback.address and env["replay_jobs"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_data_available")
+def test_workers_that_cannot_do_the_work_are_named_in_one_line(loopback: LoopbackCluster, tmp_path: Path,
+                                                              tiny_data_dir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # another Keras backend: refused before its first task runs
+    jax_worker = loopback.add_worker("on-jax", os.environ | {"KERAS_BACKEND": "jax"})
+    _write_table(tmp_path / "tables" / "ann-grid")
+    with pytest.raises(ClusterError, match=r"Dask worker tcp://127\.0\.0\.1:\d+ has keras_backend jax \(this "
+                                           r"machine: tensorflow\)"):
+        run_replay(_cfg(seeds=(1,)), results_dir=tmp_path / "r", tables_dir=tmp_path / "tables",
+                   scheduler=loopback.address)
+    loopback.stop_worker(jax_worker)
+    # data that fails its checksums: the build stops in one line naming the worker; the command exits 2
+    loopback.add_worker("bad-data", os.environ | {"FMNIST_DATA_DIR": str(tiny_data_dir)})
+    code = main(["-q", "table", "build", "--sample", "1", "--tables-dir", str(tmp_path / "t"), "--device", "cpu",
+                 "--scheduler", loopback.address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "Dask worker tcp://127.0.0.1:" in err[0] and "could not set up (DataError:" in err[0], err
+    assert "md5" in err[0]
+
+
+def test_a_worker_with_more_than_one_thread_is_refused(tmp_path: Path) -> None:
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as local:
+        with pytest.raises(ClusterError, match=r"one task at a time .*\(2 threads\)"):
+            with cluster.connected(local.scheduler_address):
+                pass
