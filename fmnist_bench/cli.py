@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .config import PRESET_NOTES, PRESETS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, load_config_file, \
-    make_config
+from .config import PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, \
+    load_config_file, make_config
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .engine.runtime import DEVICES
@@ -188,6 +188,10 @@ def _build_parser() -> argparse.ArgumentParser:
                           "README, 'Tabular benchmark'): keras-tuner's oracles choose as live, in seconds")
     run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                      help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
+    run.add_argument("--refit-seeds", choices=REFIT_SEEDS,
+                     help="with --replay: others (default): one final fit on every table seed but the one the "
+                          "chosen trial read, the study scored by their mean; drawn: --refits fits on drawn seeds, "
+                          "the chosen trial's own included (replays stored before 2026-12-01)")
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
     run.add_argument("--scheduler", type=_address,
                      help="with --replay: replay the studies on the Dask cluster at this address (tcp://HOST:PORT; "
@@ -304,7 +308,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
         "refits": args.refits, "budget_seconds": args.budget_seconds,
-        "replay": getattr(args, "replay", None)}.items()
+        "replay": getattr(args, "replay", None), "refit_seeds": getattr(args, "refit_seeds", None)}.items()
         if v is not None})
 
 

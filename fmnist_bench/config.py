@@ -81,6 +81,11 @@ class RunConfig:
         replay: trials read their epochs from the space's tabular benchmark (`fmnist_bench.tabular.table`) instead of
             training: keras-tuner's own oracles choose as in a live run, nothing is trained, and time is the
             table's recorded epoch seconds plus the oracle's own compute. Grid spaces only.
+        refit_seeds: which training runs of the table a replayed final fit reads. "others" (the default): one final
+            fit on every whole-grid table seed except the one the chosen trial read, the study scored by their
+            mean, as a live final fit starts from a fresh initialisation instead of reusing the search's run.
+            "drawn": `refits` final fits, each on a table seed drawn at random, the chosen trial's own included
+            (the rule of every replay stored before it existed, which reads as missing). Replays only.
     """
 
     preset: str = "standard"
@@ -104,6 +109,7 @@ class RunConfig:
     budget_seconds: float | None = None
     lr_plateau_patience: int = 2
     replay: bool = False
+    refit_seeds: str = "others"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -119,6 +125,11 @@ class RunConfig:
         return [(strategy, seed) for seed in self.seeds for strategy in self.strategies]
 
     @property
+    def refits_on_other_seeds(self) -> bool:
+        """A replay whose final fits read every table seed but the chosen trial's (`refit_seeds`)."""
+        return self.replay and self.refit_seeds == "others"
+
+    @property
     def space_revision(self) -> int:
         return SPACE_REVISIONS[self.space]
 
@@ -131,9 +142,11 @@ class RunConfig:
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; fields added later are left out at their defaults, so earlier runs keep their ids."""
+        """JSON form; fields added later are left out at their defaults, so earlier runs keep their ids (and
+        `refit_seeds` is left out of live runs, which it does not change, and at "drawn", the earlier replays')."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if _ELIDED_AT_DEFAULT.get(f.name, _KEEP) != getattr(self, f.name)}
+                if _ELIDED_AT_DEFAULT.get(f.name, _KEEP) != getattr(self, f.name)
+                and not (f.name == "refit_seeds" and not self.replay)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -151,8 +164,10 @@ class RunConfig:
 _KEEP = object()
 _ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
                                         "budget_seconds": None, "replay": False,
-                                        "lr_plateau_patience": 2}
+                                        "lr_plateau_patience": 2, "refit_seeds": "drawn"}
 STREAMS = ("paired", "independent")
+REFIT_SEEDS = ("others", "drawn")
+LEGACY_REFIT_SEEDS = "drawn"  # what a stored config without the key was replayed with
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,7 +198,7 @@ def _coerce(name: str, value: Any) -> Any:
         raise bad("a number")
     if name == "replay" and not isinstance(value, bool):
         raise bad("true or false")
-    if name in ("preset", "space", "streams") and not isinstance(value, str):
+    if name in ("preset", "space", "streams", "refit_seeds") and not isinstance(value, str):
         raise bad("a string")
     return value
 
@@ -245,6 +260,11 @@ def _validate_replay(cfg: RunConfig) -> None:
     if cfg.train_subset is not None or cfg.test_subset is not None:
         raise ConfigError("--replay reads curves trained on the table's own split; leave train_subset and "
                           "test_subset out")
+    if cfg.refit_seeds not in REFIT_SEEDS:
+        raise ConfigError(f"refit_seeds must be one of {', '.join(REFIT_SEEDS)}, found {cfg.refit_seeds!r}")
+    if cfg.refit_seeds == "others" and cfg.refits != 1:
+        raise ConfigError(f"a replay's final fits read every table seed but the chosen trial's own (one each), so "
+                          f"refits {cfg.refits} does not apply; use --refit-seeds drawn for {cfg.refits} drawn ones")
 
 
 PRESETS: dict[str, RunConfig] = {

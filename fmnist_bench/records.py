@@ -157,11 +157,15 @@ class StudyResult:
     device: str
     threads: int
     workers: int = 1  # worker processes that connected to the chief (replacements included); 1 for a serial study
-    # With RunConfig.refits K > 1: the test accuracy of each of the K refits (the first is `test`'s); else empty.
+    # With RunConfig.refits K > 1, or a replay: the test accuracy of each refit (the first is `test`'s); else empty.
     refit_test_accuracies: list[float] = dataclasses.field(default_factory=list)
     # Why the search ended (strategies.STOP_*): the budget, or an oracle that ran out of new configurations before
     # it. Empty in records made before it was kept.
     stop_reason: str = ""
+    # A replay: the table seed the chosen trial read, and the one each refit read (in `refit_test_accuracies`'
+    # order). None and empty for live studies and for replays stored before they were kept.
+    chosen_table_seed: int | None = None
+    refit_table_seeds: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .config import RunConfig
+from .config import LEGACY_REFIT_SEEDS, RunConfig
 from .errors import ConfigError, ResultsError
 from .processes import finishing_writes
 from .records import EPOCH_COLUMNS, TRIAL_COLUMNS, EpochRecord, StudyResult, TrialRecord, study_name
@@ -634,7 +634,7 @@ def read_config(paths: RunPaths) -> RunConfig:
 
 def _config_of(document: dict[str, Any], path: Path) -> RunConfig:
     try:
-        return RunConfig.from_dict(document["config"])
+        return RunConfig.from_dict({"refit_seeds": LEGACY_REFIT_SEEDS} | document["config"])
     except (KeyError, TypeError, ConfigError) as exc:
         raise ResultsError(f"{path} holds no config this version can read ({exc})") from None
 

@@ -270,3 +270,62 @@ def test_the_replay_declares_the_live_space_in_the_live_order() -> None:
     table = load_table(Path(__file__).resolve().parents[1] / "results" / "tables" / "ann-grid")
     replayed = grid_hyperparameters(table)
     assert [(h.name, list(h.values)) for h in replayed.space] == [(h.name, list(h.values)) for h in live.space]
+
+
+def test_final_fits_read_every_table_seed_but_the_chosen_trials_own(tmp_path: Path) -> None:
+    """A live final fit starts from a fresh initialisation: replayed, it never reads the training run its trial was
+    scored on; the study is scored by the mean over the other seeds' fits (each under the early-stopping rule)."""
+    _write_table(tmp_path / "ann-grid", seeds=(1, 2, 3))
+    table = load_replay_table(_cfg(), tmp_path)
+    cfg = _cfg(seeds=tuple(range(1, 7)))
+    for strategy, seed in cfg.cells:
+        result, _, _ = replay_study(cfg, strategy, seed, table)
+        assert result.chosen_table_seed in (1, 2, 3)
+        assert result.refit_table_seeds == [s for s in (1, 2, 3) if s != result.chosen_table_seed]
+        expected = []
+        for table_seed in result.refit_table_seeds:
+            curve = table.curve(result.best_params, table_seed)
+            best = int(np.argmax(curve.val_accuracy[:cfg.final_epochs]))  # rising curves: no early stop
+            expected.append(float(np.trace(curve.confusion[best]) / curve.confusion[best].sum()))
+        assert result.refit_test_accuracies == pytest.approx(expected)
+        assert result.mean_test_accuracy == pytest.approx(np.mean(expected))
+
+
+def test_drawn_refits_could_read_the_chosen_trials_own_seed(tables: Path) -> None:
+    """The rule of the replays stored before 2026-12-01, kept for them: a drawn refit often reads the very run."""
+    cfg = _cfg(refit_seeds="drawn", seeds=tuple(range(1, 11)))
+    table = load_replay_table(cfg, tables)
+    results = [replay_study(cfg, strategy, seed, table)[0] for strategy, seed in cfg.cells]
+    assert all(len(r.refit_table_seeds) == 1 for r in results)
+    assert any(r.refit_table_seeds == [r.chosen_table_seed] for r in results)
+    assert any(r.refit_table_seeds != [r.chosen_table_seed] for r in results)
+
+
+def test_independent_final_fits_need_two_table_seeds(tmp_path: Path) -> None:
+    _write_table(tmp_path / "ann-grid", seeds=(1,))
+    with pytest.raises(TableError, match="one whole-grid seed; final fits on the seeds the chosen trial did not read"):
+        load_replay_table(_cfg(), tmp_path)
+    assert load_replay_table(_cfg(refit_seeds="drawn"), tmp_path).seeds == [1]
+
+
+def test_refits_and_the_refit_rule_are_one_or_the_other() -> None:
+    from fmnist_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="refits 3 does not apply; use --refit-seeds drawn"):
+        _cfg(refits=3)
+    assert _cfg(refits=3, refit_seeds="drawn").refits == 3
+
+
+def test_replays_stored_before_the_rule_keep_their_id_and_their_rule(tmp_path: Path) -> None:
+    from fmnist_bench.store import RunPaths, read_config
+
+    legacy = {k: v for k, v in _cfg(refit_seeds="drawn").to_dict().items()}
+    assert "refit_seeds" not in legacy  # as every replay stored before the rule
+    paths = RunPaths.in_results(tmp_path, "old")
+    paths.root.mkdir(parents=True)
+    paths.config.write_text(json.dumps({"schema": 1, "kind": "config", "config": legacy}))
+    stored = read_config(paths)
+    assert stored.refit_seeds == "drawn" and stored.digest() == _cfg(refit_seeds="drawn").digest()
+    assert _cfg().digest() != stored.digest()  # a replay under the new rule is another run
+    live = RunConfig(preset="standard")
+    assert "refit_seeds" not in live.to_dict()  # live runs keep their ids

@@ -347,11 +347,12 @@ class Refit:
     test_loss: float | None
     scores: ClassScores
     seconds: float
+    table_seed: int | None = None  # the training run a replayed refit read; None when trained
 
 
 def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[TrialRecord], best: TrialRecord,
                  refits: list[Refit], search_seconds: float | None, device: str, threads: int, workers: int,
-                 stop_reason: str) -> StudyResult:
+                 stop_reason: str, chosen_table_seed: int | None = None) -> StudyResult:
     """The study's record, the same for every evaluator. The first refit is the one every earlier run made: its
     per-class scores and confusion matrix are reported. Search seconds: the chief's wall time when trials ran in
     parallel, else the sum of every trial's cost."""
@@ -367,8 +368,10 @@ def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[Trial
         unique_configs=len({t.config_key() for t in trials}),
         search_seconds=search_seconds if search_seconds is not None else sum(t.cost_seconds for t in trials),
         final_fit_seconds=sum(r.seconds for r in refits), device=device, threads=threads, workers=workers,
-        refit_test_accuracies=[r.scores.accuracy for r in refits] if cfg.refits > 1 else [],
-        stop_reason=stop_reason)
+        refit_test_accuracies=[r.scores.accuracy for r in refits] if len(refits) > 1 or cfg.refits_on_other_seeds
+        else [],
+        stop_reason=stop_reason, chosen_table_seed=chosen_table_seed,
+        refit_table_seeds=[r.table_seed for r in refits if r.table_seed is not None])
 
 
 def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, seed: int, index: int) -> Refit:

@@ -57,6 +57,8 @@ def study_rows(run: StoredRun) -> list[dict[str, Any]]:
 def _refit_spread(accuracies: list[float]) -> str | None:
     if not accuracies:
         return None
+    if len(accuracies) == 1:
+        return f"{_pct(accuracies[0])} (1)"
     return f"{_pct(float(np.mean(accuracies)))} ± {100 * float(np.std(accuracies, ddof=1)):.2f} pp ({len(accuracies)})"
 
 
@@ -332,6 +334,12 @@ def _unspent_note(run: StoredRun) -> str:
 
 
 def _refits_note(cfg: RunConfig) -> str:
+    if cfg.refits_on_other_seeds:
+        return (" Final fits: each study's chosen configuration is read from every whole-grid table seed except the "
+                "one its winning trial read (a live final fit starts from a fresh initialisation), each stopped by "
+                f"Keras's early-stopping rule (patience {cfg.patience} on validation accuracy, best epoch "
+                f"restored, at most {cfg.final_epochs} epochs); the study's test accuracy is their mean (the refits "
+                "column), and test acc, macro F1 and the per-class tables are its first fit's.")
     if cfg.refits == 1:
         return ""
     return (f" Refits: the chosen configuration trained {cfg.refits} times from different initialisations; "
@@ -383,7 +391,8 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
                   "epoch). The tables below aggregate them.\n"]
     else:
         parts += ["## Strategies\n",
-             markdown_table(study_rows(run), STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.refits > 1 else []),
+             markdown_table(study_rows(run),
+                            STUDY_COLUMNS + ([REFITS_COLUMN] if cfg.refits > 1 or cfg.refits_on_other_seeds else []),
                             legend=(
                  "Selection score: the chosen trial's best epoch on the validation split, the value keras-tuner "
                  "ranks trials by; the maximum over every epoch of every trial, so it is optimistic, and it is not "

@@ -9,7 +9,10 @@ epoch. Nothing is trained, so hundreds of studies run in one process in minutes.
 What a replay approximates, and how:
 - A Hyperband promotion (`tuner/initial_epoch` > 0) continues the stored curve from the parent's last epoch; live,
   keras-tuner reloads the parent's best-epoch checkpoint with a fresh optimizer. It keeps its parent's table seed.
-- Each trial draws one table seed (of those covering the whole grid) and keeps it; each refit draws its own.
+- Each trial draws one table seed (of those covering the whole grid) and keeps it. The final fits read every other
+  whole-grid seed, one fit each, and the study's test accuracy is their mean (`refit_seeds="others"`): a live final
+  fit starts from a fresh initialisation, so it must not reuse the run its trial was scored on. Replays stored
+  before that rule (`refit_seeds="drawn"`) drew a seed per refit, the chosen trial's own included.
 - Simulated time is the table's model set-up and epoch seconds (the machine that built the table) plus this
   process's measured oracle compute; a promotion's first epoch carries no compilation, as its stored epoch did not.
 - A trial whose stored training loss is not finite fails at that epoch, as `TerminateOnNaN` and the live tuner's
@@ -73,6 +76,9 @@ def check_table(cfg: RunConfig, table: Table) -> None:
     if not table.seeds:
         raise TableError(f"the table at {table.folder} has no seed covering the whole grid; finish one with "
                          "`table build`")
+    if cfg.refits_on_other_seeds and len(table.seeds) < 2:
+        raise TableError(f"the table at {table.folder} has one whole-grid seed; final fits on the seeds the chosen "
+                         "trial did not read need two or more (build another with `table build --seed K`)")
 
 
 def replay_device(table: Table) -> str:
@@ -129,6 +135,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     trials: list[TrialRecord] = []
     epochs: list[EpochRecord] = []
     table_seeds: dict[str, int] = {}  # keras-tuner trial id -> the table seed it reads
+    keras_ids: dict[str, str] = {}  # record id -> keras-tuner trial id
     while True:
         start = time.perf_counter()
         trial = oracle.create_trial(TUNER_ID)
@@ -144,6 +151,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         curve = table.curve(params, table_seeds[trial.trial_id])
         first, last = epoch_span(values, cfg.epochs_per_trial)
         record_id = f"{name}-t{int(trial.trial_id):03d}"
+        keras_ids[record_id] = trial.trial_id
         trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
         trial.status = kt.engine.trial.TrialStatus.FAILED if reason else kt.engine.trial.TrialStatus.COMPLETED
         trial.message = reason or None
@@ -158,9 +166,12 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
             oracle_seconds=round(oracle_seconds, 5)))
         clock.spent += trials[-1].cost_seconds
     best = choose(trials, strategy, seed)
-    refits = [_refit(cfg, table, best.params, stream, index) for index in range(cfg.refits)]
+    chosen_seed = table_seeds[keras_ids[best.trial_id]]
+    refits = [_refit(cfg, table, best.params, table_seed)
+              for table_seed in refit_table_seeds(cfg, table, chosen_seed, stream)]
     result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock.spent,
-                          device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason)
+                          device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason,
+                          chosen_table_seed=chosen_seed)
     return result, trials, epochs
 
 
@@ -190,20 +201,28 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
     return len(history), history[best]["val_accuracy"], ""
 
 
-def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], stream: int, index: int) -> Refit:
+def refit_table_seeds(cfg: RunConfig, table: Table, chosen_seed: int | None, stream: int) -> list[int]:
+    """The table seeds a study's final fits read: every whole-grid seed but the chosen trial's, or (`drawn`) one
+    drawn per refit."""
+    if cfg.refits_on_other_seeds:
+        return [s for s in table.seeds if s != chosen_seed]
+    return [_draw(table, stream, "final", index) for index in range(cfg.refits)]
+
+
+def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], table_seed: int) -> Refit:
     """The final fit read from the table: early stopping on validation accuracy, best epoch restored; no test loss
     (the table stores test accuracy and the confusion matrix only)."""
     from ..engine.metrics import scores_from_confusion
     from ..engine.study import Refit
 
-    curve = table.curve(params, _draw(table, stream, "final", index))
+    curve = table.curve(params, table_seed)
     history = curve.val_accuracy[:cfg.final_epochs]
     run = early_stopping_length(history, cfg.patience)
     best = final_epoch(history, cfg.patience)
     if not np.all(np.isfinite(curve.loss[:run])):
         raise StudyFailed(f"the replayed final fit of {params} diverged (its stored loss is not finite)")
     return Refit([float(v) for v in history[:run]], None, scores_from_confusion(curve.confusion[best]),
-                 curve.setup_seconds + float(np.sum(curve.seconds[:run])))
+                 curve.setup_seconds + float(np.sum(curve.seconds[:run])), table_seed=table_seed)
 
 
 def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
