@@ -166,6 +166,10 @@ class StudyResult:
     # order). None and empty for live studies and for replays stored before they were kept.
     chosen_table_seed: int | None = None
     refit_table_seeds: list[int] = dataclasses.field(default_factory=list)
+    # A replay: the final fit's test accuracy read from each whole-grid table seed, the chosen trial's own included
+    # (keys are the seeds as text). Not the study's score: the verdict's check that a comparison holds on every
+    # single training run of the table. Empty for live studies and replays stored before it was kept.
+    test_accuracy_by_table_seed: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -20,7 +20,7 @@ from fmnist_bench.store import RunPaths, atomic_write_json, load_run
 CFG = PRESETS["smoke"].replace(seeds=(1, 2))
 
 
-def _study(paths: RunPaths, strategy: str, seed: int, correct: int, val_accs: list[float]) -> None:
+def _study(paths: RunPaths, strategy: str, seed: int, correct: int, val_accs: list[float], **fields) -> None:
     y_true = np.arange(100) % 10
     y_pred = y_true.copy()
     y_pred[correct:] = (y_pred[correct:] + 1) % 10  # the first `correct` predictions are right
@@ -31,7 +31,7 @@ def _study(paths: RunPaths, strategy: str, seed: int, correct: int, val_accs: li
     epochs = [EpochRecord(tid, i + 1, 0.4, 0.9, 0.4, a, 1.5) for i, a in enumerate(val_accs)]
     result = StudyResult(strategy, seed, "ann", CFG.digest(), tid, {"neurons": 64}, max(val_accs), max(val_accs),
                          2, 2, scores, 0.3, CFG.budget_epochs, len(val_accs), len(val_accs), 1, 0, 1, 3.0,
-                         2.0, "cpu: test", 2)
+                         2.0, "cpu: test", 2, **fields)
     folder = paths.study_dir(strategy, seed)
     atomic_write_json(folder / "records.json", "records",
                       {"trials": [trial.to_dict()], "epochs": [e.to_dict() for e in epochs]})
@@ -244,3 +244,51 @@ def test_a_leaderboard_names_its_own_results_folder_and_how_to_rebuild_it(result
     assert f"Every stored run under `{results / 'runs'}`" in text
     assert f"Rebuild with `python -m fmnist_bench leaderboard --results-dir {results}`." in text
     assert "(runs/r1/summary.md)" in text  # links stay relative to the file
+
+
+def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, float]]]]) -> list:
+    """A replayed run over a 3-seed table: per strategy and replay seed, its score (correct out of 100) and its
+    final fit's test accuracy read from each table seed alone."""
+    from fmnist_bench.config import make_config
+
+    seeds = max(map(len, per_seed.values()))
+    cfg = make_config("standard", space="ann-grid", replay=True).replace(seeds=tuple(range(1, seeds + 1)))
+    paths = RunPaths(results / "runs" / "replayed")
+    atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
+    atomic_write_json(paths.env, "env", {"started_at": "2026-12-01T10:00:00+00:00", "table": {"seeds": [1, 2, 3]}})
+    for strategy, studies in per_seed.items():
+        for seed, (correct, by_table_seed) in enumerate(studies, start=1):
+            _study(paths, strategy, seed, correct, [0.85, 0.86],
+                   test_accuracy_by_table_seed={str(k): v for k, v in by_table_seed.items()})
+    return [load_run(paths.root)]
+
+
+def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_path: Path) -> None:
+    from fmnist_bench.reports.leaderboard import render_verdict
+
+    random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    bayesian = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (81, 80, 82, 81, 80, 82)]
+    # hyperband 4-5 pp above random on every replay seed; read from single training runs: +1, +2, +3 pp
+    hyperband = [(c, {1: 0.81, 2: 0.82, 3: 0.83}) for c in (85, 86, 86, 84, 86, 87)]
+    line = render_verdict(_replayed_run(tmp_path / "a", {"random": random, "bayesian": bayesian,
+                                                         "hyperband": hyperband}))
+    assert ("hyperband beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 replay seeds; +1.00 to +3.00 pp "
+            "on each training run alone)") in line
+    assert "Replay seeds over 3 training runs per configuration." in line and "Depends on" not in line
+    # the same pooled difference, but training run 2 alone reverses it: not stated as a win
+    hyperband = [(c, {1: 0.81, 2: 0.79, 3: 0.83}) for c in (85, 86, 86, 84, 86, 87)]
+    line = render_verdict(_replayed_run(tmp_path / "b", {"random": random, "bayesian": bayesian,
+                                                         "hyperband": hyperband}))
+    assert "**no strategy is shown better" in line and "beats random" not in line
+    assert ("**Depends on training noise:** hyperband vs random search +4.67 pp (95% CI [+4.12, +5.21], 6 replay "
+            "seeds), but -1.00 to +3.00 pp read from single training runs") in line
+
+
+def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:
+    from fmnist_bench.reports.leaderboard import render_verdict
+
+    same = [(c, {1: 0.80, 2: 0.81, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    hyperband = [(c, {1: 0.82, 2: 0.83, 3: 0.82}) for c in (85, 86, 86, 84, 86, 87)]
+    line = render_verdict(_replayed_run(tmp_path, {"random": same, "bayesian": same, "hyperband": hyperband}))
+    assert "hyperband beats random search (and bayesian, identical to it on every seed) by 4.67 pp" in line
+    assert "beats bayesian" not in line

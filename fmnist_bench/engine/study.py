@@ -352,7 +352,8 @@ class Refit:
 
 def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[TrialRecord], best: TrialRecord,
                  refits: list[Refit], search_seconds: float | None, device: str, threads: int, workers: int,
-                 stop_reason: str, chosen_table_seed: int | None = None) -> StudyResult:
+                 stop_reason: str, chosen_table_seed: int | None = None,
+                 test_accuracy_by_table_seed: dict[str, float] | None = None) -> StudyResult:
     """The study's record, the same for every evaluator. The first refit is the one every earlier run made: its
     per-class scores and confusion matrix are reported. Search seconds: the chief's wall time when trials ran in
     parallel, else the sum of every trial's cost."""
@@ -371,7 +372,8 @@ def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[Trial
         refit_test_accuracies=[r.scores.accuracy for r in refits] if len(refits) > 1 or cfg.refits_on_other_seeds
         else [],
         stop_reason=stop_reason, chosen_table_seed=chosen_table_seed,
-        refit_table_seeds=[r.table_seed for r in refits if r.table_seed is not None])
+        refit_table_seeds=[r.table_seed for r in refits if r.table_seed is not None],
+        test_accuracy_by_table_seed=test_accuracy_by_table_seed or {})
 
 
 def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, seed: int, index: int) -> Refit:

@@ -88,21 +88,28 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
     rows = []
     for position, members in enumerate(ordered):
         scores: dict[str, dict[int, float]] = {}
+        by_run: dict[str, dict[int, dict[str, float]]] = {}  # replays: strategy -> seed -> table seed -> test acc
         for run in members:
             for st in run.studies:
                 scores.setdefault(st.result.strategy, {}).setdefault(st.result.seed, st.result.mean_test_accuracy)
+                by_run.setdefault(st.result.strategy, {}).setdefault(st.result.seed,
+                                                                     st.result.test_accuracy_by_table_seed)
         names = sorted(scores)
         common = sorted(set.intersection(*(set(scores[n]) for n in names)))
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
         tests = paired_tests(names, matrix)
+        differences = _single_run_differences(names, common, by_run)
+        # {}: a replay stored before every table seed's final fit was kept; None: a live run
+        missing: dict[int, float] | None = {} if members[0].config.replay else None
+
         versus = {t.b if t.a == "random" else t.a: t for t in tests if "random" in (t.a, t.b)}
-        beats: dict[str, list[tuple[str, float, tuple[float, ...], int]]] = {}
+        beats: dict[str, list[tuple[str, float, tuple[float, ...], int, dict[int, float] | None]]] = {}
         for t in tests:  # significant differences between two strategies other than random search
             if "random" not in (t.a, t.b) and t.significant:
                 sign = 1.0 if t.mean_diff > 0 else -1.0
                 winner, loser = (t.a, t.b) if sign > 0 else (t.b, t.a)
                 beats.setdefault(winner, []).append((loser, sign * t.mean_diff, tuple(sorted(sign * v for v in t.ci)),
-                                                     len(common)))
+                                                     len(common), differences.get((winner, loser), missing)))
         for name in names:
             values = [scores[name][s] for s in common]
             test = versus.get(name)
@@ -116,10 +123,43 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
-                "beats": beats.get(name, []),
+                "beats": beats.get(name, []), "single_runs_vs_random": differences.get((name, "random"), missing),
+                "same_as": sorted(other for other in names if other != name
+                                  and all(scores[other][s] == scores[name][s] for s in common)),
+                "training_runs": _training_runs(members[0]),
                 "runs": ", ".join(f"[{r.root.name}]({summary_link(r.root.name)})" for r in members),
-                "stack": "; ".join(sorted({software_stack(r.env) for r in members}))})
+                "stack": "; ".join(sorted({_stack(r) for r in members}))})
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
+
+
+def _single_run_differences(names: list[str], common: list[int], by_run: dict[str, dict[int, dict[str, float]]]
+                            ) -> dict[tuple[str, str], dict[int, float]]:
+    """(a, b) -> {table seed: mean over the replay seeds of a's minus b's final fit read from that seed alone}, for
+    replays that kept every table seed's final fit; empty otherwise (live runs, replays stored before)."""
+    kept = [by_run[n][s] for n in names for s in common]
+    if not common or not all(kept):
+        return {}
+    table_seeds = sorted(set.intersection(*(set(k) for k in kept)), key=int)
+    return {(a, b): {int(t): float(np.mean([by_run[a][s][t] - by_run[b][s][t] for s in common]))
+                     for t in table_seeds}
+            for a in names for b in names if a != b}
+
+
+def _stack(run: StoredRun) -> str:
+    """What trained a row's numbers: the run's backend, or for a replay the machines that built its table (the
+    replay itself only runs keras-tuner's oracles, on this CPU)."""
+    table = run.env.get("table")
+    if not run.config.replay or not isinstance(table, dict):
+        return software_stack(run.env)
+    built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices", [])})
+    return (f"table trained on {'; '.join(built) or 'unrecorded devices'}; oracles: keras-tuner "
+            f"{run.env.get('keras_tuner')} on CPU")
+
+
+def _training_runs(run: StoredRun) -> int | None:
+    """How many whole-grid training runs per configuration a replayed run read (None for a live run)."""
+    table = run.env.get("table")
+    return len(table["seeds"]) if run.config.replay and isinstance(table, dict) and "seeds" in table else None
 
 
 def _final_fit(config: RunConfig) -> str:
@@ -132,7 +172,9 @@ def _how(config: RunConfig) -> str | None:
     """The protocol settings beyond the budget that change results: trial workers, random streams, refits."""
     parts = [f"{config.workers} workers" if config.workers > 1 else "",
              "independent streams" if config.streams == "independent" else "",
-             f"{config.refits} refits" if config.refits > 1 else ""]
+             f"{config.refits} refits" if config.refits > 1 else "",
+             ("final fits on the table seeds the choice did not read" if config.refits_on_other_seeds else
+              "final fit on a drawn table seed") if config.replay else ""]
     return ", ".join(p for p in parts if p) or None
 
 
@@ -147,7 +189,7 @@ BENCHMARK_COLUMNS = [
     Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", fmt_interval),
     Column("vs_random", "vs random (pp) [95% t-CI]", _vs_random),
     Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
-    Column("stack", "backend / Keras / keras-tuner"), Column("runs", "runs"),
+    Column("stack", "backend / Keras / keras-tuner (replays: what trained the table)"), Column("runs", "runs"),
 ]
 SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits"),
                  Column("stack", "backend / Keras / keras-tuner"),
@@ -210,49 +252,99 @@ def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: P
 def render_verdict(runs: list[StoredRun]) -> str:
     """'Which strategy should I use?': one line per benchmark, only as strong as its seeds allow.
 
-    Only a difference whose Holm-corrected paired test passes is stated as a difference; otherwise the line gives
-    the largest difference the seeds could have missed. One seed gives no verdict at all."""
+    Only a difference whose Holm-corrected paired test passes is stated as a difference, and for a replay only when
+    it also has the same sign read from each single training run of the table (else the line says it depends on
+    training noise, and by how much); otherwise the line gives the largest difference the seeds could have missed.
+    A comparison is stated once when two strategies are identical on every seed. One seed gives no verdict."""
     lines = ["Generated from the committed runs (`results/LEADERBOARD.md` has the tables). Test accuracy, mean "
-             "over seeds; differences are paired by seed, with 95% t-intervals and Holm-corrected paired t-tests.",
-             ""]
+             "over seeds; differences are paired by seed, with 95% t-intervals and paired t-tests Holm-corrected "
+             "over the strategy pairs of each line (3 pairs per line, not across lines). A replayed line's seeds "
+             "are replay seeds: they all read the same table, so its difference must also hold on each of the "
+             "table's training runs alone before it is stated.", ""]
     for benchmark, all_rows in _benchmarks(runs).items():
         protocols: dict[int, list[dict[str, Any]]] = {}
         for row in all_rows:
             protocols.setdefault(row["group"], []).append(row)
         # the protocol with the most seeds speaks for the benchmark (the newest among equals)
         rows = max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
-        best = rows[0]
-        seeds = max(r["seeds"] for r in rows)
-        if seeds < 2:
-            top = [r["strategy"] for r in rows if r["mean"] == best["mean"]]
-            lines.append(f"- {benchmark.title}: **one seed, no verdict.** Highest test accuracy "
-                         f"{100 * best['mean']:.2f}% ({' = '.join(top)}); one seed cannot separate the strategies.")
-            continue
-        others = [_difference(r["strategy"], "beats", loser, diff, ci, n)
-                  for r in rows for loser, diff, ci, n in r["beats"]]
-        winners = [_difference(r["strategy"], "beats" if r["vs_random"][0] > 0 else "trails", "random search",
-                               abs(r["vs_random"][0]), r["vs_random"][1], r["vs_random"][2])
-                   for r in rows if r["significant"]]
-        if winners:
-            lines.append(f"- {benchmark.title}: **" + "; ".join(winners + others) + ".**")
-            continue
-        detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
-        bound = (f"these seeds detect, with 80% power, only differences to random search of "
-                 f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
-        paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
-        means = ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows)
-        if others:
-            lines.append(f"- {benchmark.title}: **no strategy is shown better than random search** at {paired} "
-                         f"seeds ({bound}), **but " + "; ".join(others) + f".** Means {means}.")
-            continue
-        lines.append(f"- {benchmark.title}: **no strategy is shown better** at {paired} seeds ({bound}); "
-                     f"means {means}.")
+        lines.append(f"- {benchmark.title}: {_verdict_line(rows)}")
     return "\n".join(lines) + "\n"
 
 
-def _difference(subject: str, verb: str, other: str, diff: float, ci: tuple[float, ...], seeds: int) -> str:
-    """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
-    return f"{subject} {verb} {other} by {100 * diff:.2f} pp (95% CI {fmt_interval(ci, signed=True)}, {seeds} seeds)"
+def _verdict_line(rows: list[dict[str, Any]]) -> str:
+    best = rows[0]
+    if max(r["seeds"] for r in rows) < 2:
+        top = [r["strategy"] for r in rows if r["mean"] == best["mean"]]
+        return (f"**one seed, no verdict.** Highest test accuracy {100 * best['mean']:.2f}% ({' = '.join(top)}); "
+                "one seed cannot separate the strategies.")
+    paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
+    runs = best["training_runs"]
+    seeds = f"{paired} seeds" if runs is None else f"{paired} replay seeds"
+    unchecked = runs is not None and not any(best["single_runs_vs_random"] or ())
+    footnote = "" if runs is None else (f" Replay seeds over {runs} training runs per configuration" + (
+        "; not checked on single training runs (replayed before that check existed)." if unchecked else "."))
+    twins = {r["strategy"]: r["same_as"] for r in rows}
+    stated: list[str] = []
+    noisy: list[str] = []
+    versus_random = []
+    for r in rows:
+        if not r["significant"]:
+            continue
+        diff, ci, _ = r["vs_random"]
+        others = [t for t in twins["random"] if t != r["strategy"]]
+        subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
+        claim = _Claim(r["strategy"], subject, diff, ci, r["single_runs_vs_random"])
+        (stated if claim.robust else noisy).append(claim.text(seeds))
+        versus_random.append(claim.robust)
+    for r in rows:
+        for loser, diff, ci, _, single in r["beats"]:
+            if "random" in twins[loser] or "random" in twins[r["strategy"]]:
+                continue  # the same comparison as one with random search, stated above
+            claim = _Claim(r["strategy"], loser, diff, ci, single)
+            (stated if claim.robust else noisy).append(claim.text(seeds))
+    noise = (" **Depends on training noise:** " + "; ".join(noisy) + ".") if noisy else ""
+    if any(versus_random):
+        return "**" + "; ".join(stated) + ".**" + noise + footnote
+    detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
+    bound = (f"these seeds detect, with 80% power, only differences to random search of "
+             f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
+    means = ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows)
+    if stated:
+        return (f"**no strategy is shown better than random search** at {seeds} ({bound}), **but "
+                + "; ".join(stated) + f".**{noise} Means {means}.{footnote}")
+    return f"**no strategy is shown better** at {seeds} ({bound});{noise} means {means}.{footnote}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Claim:
+    """A significant paired difference `subject` minus `other`, and how it reads on each single training run."""
+
+    subject: str
+    other: str
+    diff: float
+    ci: tuple[float, ...]
+    single_runs: dict[int, float] | None  # table seed -> the same difference read from that run alone
+
+    @property
+    def robust(self) -> bool:
+        """Live: the test decides. Replayed: also the same sign on every single training run (runs replayed before
+        the check existed are stated, with a note that they were not checked)."""
+        return not self.single_runs or all(np.sign(d) == np.sign(self.diff) for d in self.single_runs.values())
+
+    def text(self, seeds: str) -> str:
+        """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
+        ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
+        if not self.robust:
+            return (f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}), but "
+                    f"{_spread(self.single_runs)} read from single training runs")
+        single = f"; {_spread(self.single_runs)} on each training run alone" if self.single_runs else ""
+        return (f"{self.subject} {'beats' if self.diff > 0 else 'trails'} {self.other} by "
+                f"{100 * abs(self.diff):.2f} pp (95% CI {ci}, {seeds}{single})")
+
+
+def _spread(single_runs: dict[int, float] | None) -> str:
+    values = sorted((single_runs or {}).values())
+    return f"{100 * values[0]:+.2f} to {100 * values[-1]:+.2f} pp"
 
 
 def _load_runs(results_dir: Path) -> tuple[list[StoredRun], list[str]]:

@@ -169,9 +169,10 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     chosen_seed = table_seeds[keras_ids[best.trial_id]]
     refits = [_refit(cfg, table, best.params, table_seed)
               for table_seed in refit_table_seeds(cfg, table, chosen_seed, stream)]
+    by_seed = {str(s): _refit(cfg, table, best.params, s).scores.accuracy for s in table.seeds}
     result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock.spent,
                           device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason,
-                          chosen_table_seed=chosen_seed)
+                          chosen_table_seed=chosen_seed, test_accuracy_by_table_seed=by_seed)
     return result, trials, epochs
 
 
