@@ -188,6 +188,12 @@ def _build_parser() -> argparse.ArgumentParser:
                           "README, 'Tabular benchmark'): keras-tuner's oracles choose as live, in seconds")
     run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                      help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
+    run.add_argument("--table-noise", type=_positive, metavar="RESAMPLES",
+                     help="with --replay: then replay the studies again on this many bootstrap resamples of the "
+                          "table's training runs, for the verdict's table-noise interval (README, 'Tabular benchmark')")
+    run.add_argument("--table-noise-strategies", type=_strategies,
+                     help="strategies to resample with --table-noise (default: random and hyperband, which replay "
+                          "in milliseconds; bayesian costs seconds per study)")
     run.add_argument("--refit-seeds", choices=REFIT_SEEDS,
                      help="with --replay: others (default): one final fit on every table seed but the one the "
                           "chosen trial read, the study scored by their mean; drawn: --refits fits on drawn seeds, "
@@ -324,6 +330,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if scheduler is not None and not cfg.replay:
         raise ConfigError("--scheduler sends replayed studies to a Dask cluster (with --replay); live studies scale "
                           "out with --workers (keras-tuner's chief and workers)")
+    noise = None
+    if getattr(args, "table_noise", None) is not None or getattr(args, "table_noise_strategies", None) is not None:
+        from .tabular.noise import DEFAULT_NOISE_STRATEGIES
+
+        if not cfg.replay or args.table_noise is None:
+            raise ConfigError("--table-noise RESAMPLES resamples a replay's table (with --replay); "
+                              "--table-noise-strategies goes with it")
+        chosen = args.table_noise_strategies or tuple(s for s in DEFAULT_NOISE_STRATEGIES if s in cfg.strategies)
+        if not chosen or not set(chosen) <= set(cfg.strategies):
+            raise ConfigError(f"--table-noise-strategies must be strategies of the run ({', '.join(cfg.strategies)})")
+        noise = (args.table_noise, chosen)
     if scheduler is not None and args.jobs != 1:
         raise ConfigError("--jobs sets local processes; with --scheduler the cluster's workers replay the studies")
     if getattr(args, "dry_run", False):
@@ -346,6 +363,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
             outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
                                  jobs=args.jobs, threads=args.threads, scheduler=scheduler)
+            if noise is not None and not outcome.failed:
+                from .tabular.noise import run_table_noise
+
+                run_table_noise(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
+                                resamples=noise[0], strategies=noise[1], jobs=args.jobs, threads=args.threads,
+                                scheduler=scheduler)
         else:
             outcome = run_benchmark(cfg, results_dir=args.results_dir, data_dir=args.data_dir, run_id=args.run_id,
                                     jobs=getattr(args, "jobs", 1), threads=getattr(args, "threads", None),

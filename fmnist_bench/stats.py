@@ -19,7 +19,7 @@ from .records import EpochRecord, TrialRecord
 
 __all__ = ["Curve", "anytime_curve", "first_reach", "t_interval", "mean_ranks", "win_counts", "PairedTest",
            "paired_tests", "min_detectable_difference", "wilson_interval", "median_with_misses", "curve_on_grid",
-           "band", "ALPHA", "POWER"]
+           "band", "resample_interval", "ALPHA", "POWER"]
 
 ALPHA = 0.05  # family-wise level of the paired tests (Holm)
 POWER = 0.8  # power at which the smallest detectable difference is stated
@@ -75,6 +75,25 @@ def t_interval(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -> 
     mean, sem = float(data.mean()), float(data.std(ddof=1)) / math.sqrt(data.size)
     half = float(sps.t.ppf(0.5 + level / 2, data.size - 1)) * sem
     return mean - half, mean + half
+
+
+def resample_interval(differences: Sequence[np.ndarray], *, level: float = 0.95, seed: int = 0
+                      ) -> tuple[float, float]:
+    """Percentile interval of a mean paired difference measured on each of several bootstrap tables (one array of
+    per-seed differences each): each table's seeds are resampled too, with replacement (fixed by `seed`), so the
+    spread holds both the tables' training noise and the seeds'. NaN differences (a failed study) are left out;
+    NaN without any."""
+    rng = np.random.default_rng(seed)
+    means = []
+    for values in differences:
+        data = np.asarray(values, dtype=float)
+        data = data[np.isfinite(data)]
+        if data.size:
+            means.append(float(data[rng.integers(0, data.size, data.size)].mean()))
+    if not means:
+        return math.nan, math.nan
+    low, high = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
 
 
 def mean_ranks(scores: np.ndarray) -> np.ndarray:

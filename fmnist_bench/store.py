@@ -190,6 +190,9 @@ class RunPaths:
         self.studies_archive = run_dir / "studies.jsonl.gz"
         self.studies_partial = run_dir / "studies.partial.jsonl"
         self.replay_log = self.work / "replay-workers.log"  # spawned replay processes' backend noise
+        # A replayed run's comparisons replayed again on bootstrap resamples of its table (`tabular.noise`)
+        self.table_noise = run_dir / "table_noise.json"
+        self.table_noise_partial = run_dir / "table_noise.partial.jsonl"
 
     @classmethod
     def in_results(cls, results_dir: Path, run_id: str) -> RunPaths:
@@ -602,6 +605,7 @@ class StoredRun:
     env: dict[str, Any]
     studies: list[StoredStudy]
     space_revision: int
+    table_noise: dict[str, Any] | None = None  # a replay's bootstrap over its table's training runs, if made
 
     @property
     def space_label(self) -> str:
@@ -661,4 +665,5 @@ def load_run(run_dir: Path) -> StoredRun:
                 studies.append(load_study(files))
     if not studies:
         raise ResultsError(f"{run_dir} has no complete study yet; finish it with the same `run` command")
-    return StoredRun(run_dir, config, env, studies, _space_revision(document))
+    noise = read_json(paths.table_noise, "table-noise") if paths.table_noise.is_file() else None
+    return StoredRun(run_dir, config, env, studies, _space_revision(document), noise)

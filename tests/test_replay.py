@@ -329,3 +329,55 @@ def test_replays_stored_before_the_rule_keep_their_id_and_their_rule(tmp_path: P
     assert _cfg().digest() != stored.digest()  # a replay under the new rule is another run
     live = RunConfig(preset="standard")
     assert "refit_seeds" not in live.to_dict()  # live runs keep their ids
+
+
+def test_a_resampled_table_redraws_each_configurations_training_runs(tmp_path: Path) -> None:
+    from fmnist_bench.tabular.noise import resampled_table
+    from fmnist_bench.tabular.table import config_key
+
+    _write_table(tmp_path / "ann-grid", seeds=(1, 2, 3))
+    table = load_replay_table(_cfg(), tmp_path)
+    first, again, other = resampled_table(table, 1), resampled_table(table, 1), resampled_table(table, 2)
+    assert first.seeds == [1, 2, 3]  # k pseudo-seeds, each covering the whole grid
+    picks = {key: [next(s for s in (1, 2, 3) if table.curves[s][key] is first.curves[j][key]) for j in (1, 2, 3)]
+             for key in map(config_key, table.spec.configs())}
+    assert any(len(set(p)) < 3 for p in picks.values())  # drawn with replacement, per configuration
+    assert len({tuple(p) for p in picks.values()}) > 1
+    assert all(first.curves[j][k] is again.curves[j][k] for j in (1, 2, 3) for k in picks)  # fixed by the draw
+    assert any(first.curves[j][k] is not other.curves[j][k] for j in (1, 2, 3) for k in picks)
+
+
+def test_table_noise_replays_the_run_on_resampled_tables_and_resumes(tmp_path: Path) -> None:
+    from fmnist_bench.tabular.noise import run_table_noise
+
+    _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2, 3))
+    cfg = _cfg(strategies=("random", "hyperband"), seeds=(1, 2, 3))
+    outcome = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tmp_path / "tables", jobs=2)
+    run_table_noise(cfg, results_dir=tmp_path / "r", tables_dir=tmp_path / "tables", resamples=4,
+                    strategies=("random", "hyperband"), jobs=2)
+    document = json.loads(outcome.paths.table_noise.read_text())
+    assert [d["draw"] for d in document["draws"]] == [1, 2, 3, 4] and document["seeds"] == [1, 2, 3]
+    assert all(len(d["scores"]["random"]) == 3 and len(d["scores"]["hyperband"]) == 3 for d in document["draws"])
+    assert load_run(outcome.paths.root).table_noise == document
+    # a kill after two resamples: the same command replays only the other two, and gets the same numbers
+    from fmnist_bench.store import write_lines
+
+    write_lines(outcome.paths.table_noise_partial, document["draws"][:2])
+    outcome.paths.table_noise.unlink()
+    run_table_noise(cfg, results_dir=tmp_path / "r", tables_dir=tmp_path / "tables", resamples=4,
+                    strategies=("random", "hyperband"))
+    assert json.loads(outcome.paths.table_noise.read_text()) == document
+    assert not outcome.paths.table_noise_partial.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--table-noise", "5"], "resamples a replay's table (with --replay)"),
+    (["run", "--space", "ann-grid", "--replay", "--table-noise-strategies", "bayesian"], "goes with it"),
+    (["run", "--space", "ann-grid", "--replay", "--strategies", "random", "--table-noise", "5",
+      "--table-noise-strategies", "hyperband"], "must be strategies of the run (random)"),
+])
+def test_table_noise_options_are_checked_in_one_line(argv: list[str], words: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]

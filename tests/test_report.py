@@ -273,15 +273,16 @@ def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_p
     line = render_verdict(_replayed_run(tmp_path / "a", {"random": random, "bayesian": bayesian,
                                                          "hyperband": hyperband}))
     assert ("hyperband beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 replay seeds; +1.00 to +3.00 pp "
-            "on each training run alone)") in line
-    assert "Replay seeds over 3 training runs per configuration." in line and "Depends on" not in line
+            "on single training runs)") in line
+    assert "Replay seeds over 3 training runs per configuration; no table-noise interval" in line
+    assert "Depends on" not in line
     # the same pooled difference, but training run 2 alone reverses it: not stated as a win
     hyperband = [(c, {1: 0.81, 2: 0.79, 3: 0.83}) for c in (85, 86, 86, 84, 86, 87)]
     line = render_verdict(_replayed_run(tmp_path / "b", {"random": random, "bayesian": bayesian,
                                                          "hyperband": hyperband}))
     assert "**no strategy is shown better" in line and "beats random" not in line
     assert ("**Depends on training noise:** hyperband vs random search +4.67 pp (95% CI [+4.12, +5.21], 6 replay "
-            "seeds), but -1.00 to +3.00 pp read from single training runs") in line
+            "seeds), but -1.00 to +3.00 pp on single training runs") in line
 
 
 def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:
@@ -292,3 +293,31 @@ def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Pat
     line = render_verdict(_replayed_run(tmp_path, {"random": same, "bayesian": same, "hyperband": hyperband}))
     assert "hyperband beats random search (and bayesian, identical to it on every seed) by 4.67 pp" in line
     assert "beats bayesian" not in line
+
+
+def test_a_replayed_difference_must_also_hold_under_table_noise(tmp_path: Path) -> None:
+    from fmnist_bench.reports.leaderboard import render_verdict
+
+    random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    hyperband = [(c, {1: 0.81, 2: 0.82, 3: 0.83}) for c in (85, 86, 86, 84, 86, 87)]
+    runs = _replayed_run(tmp_path, {"random": random, "bayesian": random, "hyperband": hyperband})
+    noise = RunPaths(runs[0].root).table_noise
+
+    def resamples(shifts: list[float]) -> dict:
+        """Per resample, hyperband = random + shift on every replay seed."""
+        return {"resamples": len(shifts), "strategies": ["random", "hyperband"], "seeds": list(range(1, 7)),
+                "table_seeds": [1, 2, 3], "draws": [{"draw": k, "scores": {"random": [0.8] * 6,
+                                                                            "hyperband": [0.8 + s] * 6}}
+                                                    for k, s in enumerate(shifts, start=1)]}
+
+    atomic_write_json(noise, "table-noise", resamples([0.02 + 0.0001 * k for k in range(40)]))
+    line = render_verdict([load_run(runs[0].root)])
+    assert "hyperband beats random search (and bayesian, identical to it on every seed) by 4.67 pp" in line
+    # percentiles of the 40 resampled means, 2.00-2.39 pp
+    assert "table-noise interval [+2.01, +2.38] over 40 resamples of the training runs and replay seeds)" in line
+    assert "no table-noise interval for bayesian (not resampled)" in line
+    # redrawn training runs reverse it on some resamples: depends on training noise
+    atomic_write_json(noise, "table-noise", resamples([0.02 - 0.001 * k for k in range(40)]))
+    line = render_verdict([load_run(runs[0].root)])
+    assert "**no strategy is shown better** at 6 replay seeds" in line and "beats random" not in line.split("\n- ")[1]
+    assert "**Depends on training noise:** hyperband vs random search (and bayesian, identical to it on every " in line

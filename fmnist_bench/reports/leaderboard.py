@@ -99,17 +99,21 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
         tests = paired_tests(names, matrix)
         differences = _single_run_differences(names, common, by_run)
-        # {}: a replay stored before every table seed's final fit was kept; None: a live run
-        missing: dict[int, float] | None = {} if members[0].config.replay else None
+        noise_run = next((r for r in members if r.table_noise), None)
+        noise = _noise_intervals(noise_run.table_noise) if noise_run and noise_run.table_noise else {}
+        resamples = noise_run.table_noise["resamples"] if noise_run and noise_run.table_noise else None
+        # the robustness checks of a - b; none for live runs, whose seeds are independent training runs
+        checks = {(a, b): _Checks(differences.get((a, b), {}), noise.get((a, b)), resamples)
+                  for a in names for b in names if a != b} if members[0].config.replay else {}
 
         versus = {t.b if t.a == "random" else t.a: t for t in tests if "random" in (t.a, t.b)}
-        beats: dict[str, list[tuple[str, float, tuple[float, ...], int, dict[int, float] | None]]] = {}
+        beats: dict[str, list[tuple[str, float, tuple[float, ...], int, _Checks | None]]] = {}
         for t in tests:  # significant differences between two strategies other than random search
             if "random" not in (t.a, t.b) and t.significant:
                 sign = 1.0 if t.mean_diff > 0 else -1.0
                 winner, loser = (t.a, t.b) if sign > 0 else (t.b, t.a)
                 beats.setdefault(winner, []).append((loser, sign * t.mean_diff, tuple(sorted(sign * v for v in t.ci)),
-                                                     len(common), differences.get((winner, loser), missing)))
+                                                     len(common), checks.get((winner, loser))))
         for name in names:
             values = [scores[name][s] for s in common]
             test = versus.get(name)
@@ -123,7 +127,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
-                "beats": beats.get(name, []), "single_runs_vs_random": differences.get((name, "random"), missing),
+                "beats": beats.get(name, []), "checks_vs_random": checks.get((name, "random")),
                 "same_as": sorted(other for other in names if other != name
                                   and all(scores[other][s] == scores[name][s] for s in common)),
                 "training_runs": _training_runs(members[0]),
@@ -154,6 +158,18 @@ def _stack(run: StoredRun) -> str:
     built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices", [])})
     return (f"table trained on {'; '.join(built) or 'unrecorded devices'}; oracles: keras-tuner "
             f"{run.env.get('keras_tuner')} on CPU")
+
+
+def _noise_intervals(document: dict[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(a, b) -> the table-noise interval of a - b from a run's `table_noise.json` (`tabular.noise`)."""
+    from ..stats import resample_interval
+
+    def scores(draw: dict[str, Any], name: str) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in draw["scores"][name]], dtype=float)
+
+    names = document["strategies"]
+    return {(a, b): resample_interval([scores(d, a) - scores(d, b) for d in document["draws"]])
+            for a in names for b in names if a != b}
 
 
 def _training_runs(run: StoredRun) -> int | None:
@@ -259,8 +275,9 @@ def render_verdict(runs: list[StoredRun]) -> str:
     lines = ["Generated from the committed runs (`results/LEADERBOARD.md` has the tables). Test accuracy, mean "
              "over seeds; differences are paired by seed, with 95% t-intervals and paired t-tests Holm-corrected "
              "over the strategy pairs of each line (3 pairs per line, not across lines). A replayed line's seeds "
-             "are replay seeds: they all read the same table, so its difference must also hold on each of the "
-             "table's training runs alone before it is stated.", ""]
+             "are replay seeds: they all read the same table, so its difference is stated only if it also holds on "
+             "each of the table's training runs alone and under the table-noise interval (the replays repeated on "
+             "bootstrap resamples of the training runs and replay seeds), where they were made.", ""]
     for benchmark, all_rows in _benchmarks(runs).items():
         protocols: dict[int, list[dict[str, Any]]] = {}
         for row in all_rows:
@@ -280,9 +297,6 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
     paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
     runs = best["training_runs"]
     seeds = f"{paired} seeds" if runs is None else f"{paired} replay seeds"
-    unchecked = runs is not None and not any(best["single_runs_vs_random"] or ())
-    footnote = "" if runs is None else (f" Replay seeds over {runs} training runs per configuration" + (
-        "; not checked on single training runs (replayed before that check existed)." if unchecked else "."))
     twins = {r["strategy"]: r["same_as"] for r in rows}
     stated: list[str] = []
     noisy: list[str] = []
@@ -293,16 +307,17 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
         diff, ci, _ = r["vs_random"]
         others = [t for t in twins["random"] if t != r["strategy"]]
         subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
-        claim = _Claim(r["strategy"], subject, diff, ci, r["single_runs_vs_random"])
+        claim = _Claim(r["strategy"], subject, diff, ci, r["checks_vs_random"])
         (stated if claim.robust else noisy).append(claim.text(seeds))
         versus_random.append(claim.robust)
     for r in rows:
-        for loser, diff, ci, _, single in r["beats"]:
+        for loser, diff, ci, _, checks in r["beats"]:
             if "random" in twins[loser] or "random" in twins[r["strategy"]]:
                 continue  # the same comparison as one with random search, stated above
-            claim = _Claim(r["strategy"], loser, diff, ci, single)
+            claim = _Claim(r["strategy"], loser, diff, ci, checks)
             (stated if claim.robust else noisy).append(claim.text(seeds))
     noise = (" **Depends on training noise:** " + "; ".join(noisy) + ".") if noisy else ""
+    footnote = "" if runs is None else f" Replay seeds over {runs} training runs per configuration{_unchecked(rows)}."
     if any(versus_random):
         return "**" + "; ".join(stated) + ".**" + noise + footnote
     detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
@@ -312,38 +327,74 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
     if stated:
         return (f"**no strategy is shown better than random search** at {seeds} ({bound}), **but "
                 + "; ".join(stated) + f".**{noise} Means {means}.{footnote}")
-    return f"**no strategy is shown better** at {seeds} ({bound});{noise} means {means}.{footnote}"
+    if noise:
+        return f"**no strategy is shown better** at {seeds} ({bound}).{noise} Means {means}.{footnote}"
+    return f"**no strategy is shown better** at {seeds} ({bound}); means {means}.{footnote}"
+
+
+def _unchecked(rows: list[dict[str, Any]]) -> str:
+    """What a replayed line could not check, said once."""
+    checks = [r["checks_vs_random"] for r in rows if r["checks_vs_random"] is not None]
+    missing = []
+    if checks and not any(c.single_runs for c in checks):
+        missing.append("not checked on single training runs (replayed before that check existed)")
+    if checks and checks[0].resamples is None:
+        missing.append("no table-noise interval (replay with --table-noise to make one)")
+    else:
+        bare = sorted(r["strategy"] for r in rows if r["checks_vs_random"] is not None
+                      and r["checks_vs_random"].noise is None)
+        if bare:
+            missing.append(f"no table-noise interval for {', '.join(bare)} (not resampled)")
+    return "; " + "; ".join(missing) if missing else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checks:
+    """How a replayed difference a - b holds up beyond its replay seeds."""
+
+    single_runs: dict[int, float]  # table seed -> the difference read from that training run alone ({}: not kept)
+    noise: tuple[float, float] | None  # table-noise interval (bootstrap over training runs and seeds), if resampled
+    resamples: int | None  # how many resamples the run's table-noise interval has (None: none made)
+
+    def agree(self, diff: float) -> bool:
+        single = all(np.sign(d) == np.sign(diff) for d in self.single_runs.values())
+        noise = self.noise is None or (min(self.noise) > 0 if diff > 0 else max(self.noise) < 0)
+        return single and noise
+
+    def describe(self) -> str:
+        parts = [f"{_spread(self.single_runs)} on single training runs"] if self.single_runs else []
+        if self.noise is not None:
+            parts.append(f"table-noise interval {fmt_interval(self.noise, signed=True)} over {self.resamples} "
+                         "resamples of the training runs and replay seeds")
+        return "; ".join(parts)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Claim:
-    """A significant paired difference `subject` minus `other`, and how it reads on each single training run."""
+    """A significant paired difference `subject` minus `other`, and how it holds beyond the seeds it was paired on."""
 
     subject: str
     other: str
     diff: float
     ci: tuple[float, ...]
-    single_runs: dict[int, float] | None  # table seed -> the same difference read from that run alone
+    checks: _Checks | None  # None: a live run, whose seeds are independent training runs
 
     @property
     def robust(self) -> bool:
-        """Live: the test decides. Replayed: also the same sign on every single training run (runs replayed before
-        the check existed are stated, with a note that they were not checked)."""
-        return not self.single_runs or all(np.sign(d) == np.sign(self.diff) for d in self.single_runs.values())
+        return self.checks is None or self.checks.agree(self.diff)
 
     def text(self, seeds: str) -> str:
         """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
         ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
+        more = self.checks.describe() if self.checks else ""
         if not self.robust:
-            return (f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}), but "
-                    f"{_spread(self.single_runs)} read from single training runs")
-        single = f"; {_spread(self.single_runs)} on each training run alone" if self.single_runs else ""
+            return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}), but {more}"
         return (f"{self.subject} {'beats' if self.diff > 0 else 'trails'} {self.other} by "
-                f"{100 * abs(self.diff):.2f} pp (95% CI {ci}, {seeds}{single})")
+                f"{100 * abs(self.diff):.2f} pp (95% CI {ci}, {seeds}{'; ' + more if more else ''})")
 
 
-def _spread(single_runs: dict[int, float] | None) -> str:
-    values = sorted((single_runs or {}).values())
+def _spread(single_runs: dict[int, float]) -> str:
+    values = sorted(single_runs.values())
     return f"{100 * values[0]:+.2f} to {100 * values[-1]:+.2f} pp"
 
 
