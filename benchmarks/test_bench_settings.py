@@ -1,6 +1,6 @@
 """Where an epoch's time goes: the reference MLP at several batch sizes, with and without XLA (jit_compile).
 
-These numbers chose the default batch size (256) and jit setting (off); see README "Performance".
+These numbers chose the default batch size (256) and jit setting (off); see docs/performance.md.
 """
 
 from __future__ import annotations

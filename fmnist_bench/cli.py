@@ -185,12 +185,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--replay", action="store_true", default=None,
                      help="read every trial from the space's tabular benchmark instead of training (grid spaces; "
-                          "README, 'Tabular benchmark'): keras-tuner's oracles choose as live, in seconds")
+                          "docs/tabular.md): keras-tuner's oracles choose as live, in seconds")
     run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
                      help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
     run.add_argument("--table-noise", type=_positive, metavar="RESAMPLES",
                      help="with --replay: then replay the studies again on this many bootstrap resamples of the "
-                          "table's training runs, for the verdict's table-noise interval (README, 'Tabular benchmark')")
+                          "table's training runs, for the verdict's table-noise interval (docs/tabular.md)")
     run.add_argument("--table-noise-strategies", type=_strategies,
                      help="strategies to resample with --table-noise (default: random and hyperband, which replay "
                           "in milliseconds; bayesian costs seconds per study)")
@@ -201,7 +201,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
     run.add_argument("--scheduler", type=_address,
                      help="with --replay: replay the studies on the Dask cluster at this address (tcp://HOST:PORT; "
-                          "needs the dask extra; README, 'On a Dask cluster')")
+                          "needs the dask extra; docs/scaling.md)")
     run.add_argument("--threads", type=_positive,
                      help="threads of each study or replay process: TensorFlow's pools and BLAS/OpenMP's (default: "
                           "the cores divided by --jobs; a replay with --jobs 1 keeps the libraries' defaults)")
@@ -283,7 +283,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "table", parents=common, help="build a tabular benchmark of a grid space (for `run --replay`)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train every configuration of a grid space once per seed and store its per-epoch curve "
-                    "(README, 'Tabular benchmark'). Resumable: the same command continues an interrupted build.",
+                    "(docs/tabular.md). Resumable: the same command continues an interrupted build.",
         epilog=f"examples:\n  {PROG} table build --space ann-grid --jobs 2\n"
                f"  {PROG} table build --seed 2 --sample 40     (a validation seed)")
     table.add_argument("action", choices=["build", "validate"],
@@ -296,7 +296,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        help=f"build: configurations trained at once (default: one per core: {os.cpu_count() or 1})")
     table.add_argument("--scheduler", type=_address,
                        help="build: train on the Dask cluster at this address instead (tcp://HOST:PORT; needs the "
-                            "dask extra; README, 'On a Dask cluster')")
+                            "dask extra; docs/scaling.md)")
     table.add_argument("--threads", type=_positive, help="build: threads per job (default: 1)")
     table.add_argument("--device", choices=DEVICES,
                        help="build: auto uses a GPU when the backend sees one (default: auto)")

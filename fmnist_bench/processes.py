@@ -67,7 +67,8 @@ def native_thread_env(threads: int) -> dict[str, str]:
 
     Without them every process sizes its pools to all cores: with `--jobs 2` on 2 cores, two replay processes ran
     2 OpenBLAS threads each and the keras-tuner Bayesian oracle's numpy/scikit-learn work took twice as long
-    (README, "Replay speed"). A variable the user set stays as set (as joblib does), so a user can still choose.
+    (docs/tabular.md, "Replay speed"). A variable the user set stays as set (as joblib does), so a user can still
+    choose.
     """
     return {name: os.environ.get(name, str(threads)) for name in NATIVE_THREAD_VARIABLES}
 

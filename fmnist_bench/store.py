@@ -217,6 +217,16 @@ class RunPaths:
         return self.root / "curves_time.png"
 
     @property
+    def ranks(self) -> Path:
+        """Anytime ranks over the budget (runs of 5 or more seeds)."""
+        return self.root / "ranks.png"
+
+    @property
+    def critical_difference(self) -> Path:
+        """The critical-difference diagram of final test accuracy (runs of 5 or more seeds)."""
+        return self.root / "critical_difference.png"
+
+    @property
     def curves_regret(self) -> Path:
         """A replayed run's simple regret against epochs spent."""
         return self.root / "curves_regret.png"

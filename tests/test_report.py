@@ -89,6 +89,8 @@ def test_summary_and_figures_are_written(results: Path) -> None:
     assert summary.stat().st_mode & 0o777 == 0o666 & ~mask  # ordinary file permissions, not mkstemp's 0600
     text = summary.read_text()
     assert "## Across 2 seeds" in text and "Paired differences" in text and "| 88.00% " in text
+    # it opens with its verdict, by the README's rules (2 seeds: +7 pp [-31, +45] is no difference)
+    assert text.splitlines()[2].startswith("**Verdict** (by the README's rules): **no strategy is shown better** at 2")
     assert "**88.00%**" not in text  # no mean is bolded as a winner: the intervals decide, not the order
     for png in [results / "runs/r1/curves_epochs.png", results / "runs/r1/curves_time.png",
                 results / "runs/r1/studies/random-seed1/confusion.png"]:
@@ -321,3 +323,38 @@ def test_a_replayed_difference_must_also_hold_under_table_noise(tmp_path: Path) 
     line = render_verdict([load_run(runs[0].root)])
     assert "**no strategy is shown better** at 6 replay seeds" in line and "beats random" not in line.split("\n- ")[1]
     assert "**Depends on training noise:** hyperband vs random search (and bayesian, identical to it on every " in line
+
+
+def test_one_seed_benchmarks_are_named_below_the_verdict_not_given_one(tmp_path: Path) -> None:
+    from fmnist_bench.reports.leaderboard import render_verdict
+
+    _benchmark_run(tmp_path, "one", {"random": (80,), "bayesian": (84,)}, "2026-11-20T10:00:00+00:00")
+    verdict = render_verdict([load_run(tmp_path / "runs" / "one")])
+    assert "\n- " not in verdict and "one seed, no verdict" not in verdict
+    assert verdict.rstrip().endswith("has them): `ann r2`, 27 epochs, CPU, live.")
+
+
+def test_ranks_over_the_budget_and_the_critical_difference_diagram(tmp_path: Path) -> None:
+    """Hyperband's incumbent leads from its second epoch on every seed, Bayesian's trails throughout; final test
+    accuracy ranks them the same way on every seed of 6."""
+    from fmnist_bench.reports.ranks import anytime_ranks, shows_ranks
+
+    cfg = CFG.replace(seeds=tuple(range(1, 7)))
+    paths = RunPaths(tmp_path / "runs" / "ranked")
+    atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
+    atomic_write_json(paths.env, "env", {"started_at": "2026-12-01T10:00:00+00:00"})
+    for seed in cfg.seeds:
+        _study(paths, "random", seed, 85, [0.85, 0.86, 0.86])
+        _study(paths, "hyperband", seed, 90, [0.85, 0.88, 0.89])
+        _study(paths, "bayesian", seed, 80, [0.84, 0.85, 0.85])
+    run = load_run(paths.root)
+    assert shows_ranks(run)
+    names, grid, ranks = anytime_ranks(run)
+    hyperband, random, bayesian = names.index("hyperband"), names.index("random"), names.index("bayesian")
+    assert list(ranks[:, hyperband, 0]) == [1.5] * 6 and list(ranks[:, bayesian, 0]) == [3.0] * 6  # epoch 1: a tie
+    assert list(ranks[:, hyperband, 1]) == [1.0] * 6 and list(ranks[:, random, 1]) == [2.0] * 6
+    summary = write_report(paths.root).read_text()
+    assert "### Ranks" in summary and "mean ranks hyperband 1.00, random 2.00, bayesian 3.00" in summary
+    assert "Nemenyi's test separates hyperband and bayesian" in summary
+    for png in (paths.ranks, paths.critical_difference):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

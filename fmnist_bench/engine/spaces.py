@@ -22,7 +22,7 @@ __all__ = ["SPACES", "STEPS_PER_EXECUTION", "AnnGridSpace", "AnnSpace", "CnnSpac
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 # Training steps per call into the compiled graph. On 2 CPU cores it cut the reference MLP's epoch time by 10-12%
-# (Python overhead per step) and gave bit-identical weights and metrics to 1 (measured, README "Performance").
+# (Python overhead per step) and gave bit-identical weights and metrics to 1 (measured, docs/performance.md).
 STEPS_PER_EXECUTION = 16
 
 

@@ -225,7 +225,7 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
     device_name = runtime.configure(device=device, threads=threads)
     write_state_atomically()
     # keras-tuner's Hyperband resumes a promoted trial from its parent's weights with a fresh optimizer; Keras warns
-    # about the optimizer state it skips on every promotion. Documented in the README, not repeated per trial.
+    # about the optimizer state it skips on every promotion. Documented (docs/method.md), not repeated per trial.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable.
     warnings.filterwarnings("ignore", message="The optimal value found for dimension")

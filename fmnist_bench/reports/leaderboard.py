@@ -29,6 +29,7 @@ from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writab
 from ..markdown import Column, fmt_interval, markdown_table
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
+           "verdict_sentence",
            "write_leaderboard", "write_verdict", "VERDICT_START", "VERDICT_END"]
 
 # Fixed reference points: the original notebook project, and Zalando's published MLP benchmark.
@@ -155,7 +156,7 @@ def _stack(run: StoredRun) -> str:
     table = run.env.get("table")
     if not run.config.replay or not isinstance(table, dict):
         return software_stack(run.env)
-    built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices", [])})
+    built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices") or []})
     return (f"table trained on {'; '.join(built) or 'unrecorded devices'}; oracles: keras-tuner "
             f"{run.env.get('keras_tuner')} on CPU")
 
@@ -271,29 +272,48 @@ def render_verdict(runs: list[StoredRun]) -> str:
     Only a difference whose Holm-corrected paired test passes is stated as a difference, and for a replay only when
     it also has the same sign read from each single training run of the table (else the line says it depends on
     training noise, and by how much); otherwise the line gives the largest difference the seeds could have missed.
-    A comparison is stated once when two strategies are identical on every seed. One seed gives no verdict."""
+    A comparison is stated once when two strategies are identical on every seed. A benchmark with one seed, or of
+    a space's earlier revision, gets no line: it is named below the others."""
     lines = ["Generated from the committed runs (`results/LEADERBOARD.md` has the tables). Test accuracy, mean "
              "over seeds; differences are paired by seed, with 95% t-intervals and paired t-tests Holm-corrected "
              "over the strategy pairs of each line (3 pairs per line, not across lines). A replayed line's seeds "
              "are replay seeds: they all read the same table, so its difference is stated only if it also holds on "
              "each of the table's training runs alone and under the table-noise interval (the replays repeated on "
              "bootstrap resamples of the training runs and replay seeds), where they were made.", ""]
-    for benchmark, all_rows in _benchmarks(runs).items():
+    benchmarks = _benchmarks(runs)
+    newest: dict[str, int] = {}  # space -> its newest revision with a benchmark
+    for benchmark in benchmarks:
+        space, _, revision = benchmark.space.partition(" r")
+        newest[space] = max(newest.get(space, 1), int(revision or 1))
+    left_out = []
+    for benchmark, all_rows in benchmarks.items():
         protocols: dict[int, list[dict[str, Any]]] = {}
         for row in all_rows:
             protocols.setdefault(row["group"], []).append(row)
         # the protocol with the most seeds speaks for the benchmark (the newest among equals)
         rows = max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
+        space, _, revision = benchmark.space.partition(" r")
+        if int(revision or 1) < newest[space] or max(r["seeds"] for r in rows) < 2:
+            left_out.append(benchmark.title.replace(" per study", ""))
+            continue
         lines.append(f"- {benchmark.title}: {_verdict_line(rows)}")
+    if left_out:
+        lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
+                  "has them): " + "; ".join(left_out) + "."]
     return "\n".join(lines) + "\n"
+
+
+def verdict_sentence(run: StoredRun) -> str:
+    """A run's own verdict, by the README's rules (a run's summary opens with it)."""
+    if len(run.config.strategies) < 2:
+        return "one strategy: nothing to compare."
+    if len(run.seeds) < 2:
+        return "**one seed, no verdict:** one seed cannot separate the strategies."
+    return _verdict_line(pooled_rows([run]))
 
 
 def _verdict_line(rows: list[dict[str, Any]]) -> str:
     best = rows[0]
-    if max(r["seeds"] for r in rows) < 2:
-        top = [r["strategy"] for r in rows if r["mean"] == best["mean"]]
-        return (f"**one seed, no verdict.** Highest test accuracy {100 * best['mean']:.2f}% ({' = '.join(top)}); "
-                "one seed cannot separate the strategies.")
     paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
     runs = best["training_runs"]
     seeds = f"{paired} seeds" if runs is None else f"{paired} replay seeds"

@@ -17,6 +17,9 @@ from ..config import RunConfig
 from ..engine.envinfo import software_stack
 from ..errors import ResultsError
 from ..records import StudyResult
+from .figures import figure_bytes
+from .leaderboard import verdict_sentence
+from .ranks import ranks_section, render_critical_difference_png, render_ranks_png, shows_ranks
 from ..stats import ALPHA, POWER, anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses, \
     paired_tests, t_interval, wilson_interval, win_counts
 from ..store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, load_run, read_json, \
@@ -313,13 +316,13 @@ def render_regret_png(run: StoredRun, ref: Any) -> bytes:
         mean, low, high = band(np.vstack(rows))
         line, = ax.plot(grid, mean, label=f"{name} (n={len(rows)})", drawstyle="steps-post", linestyle=style)
         ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
-    ax.set_xlabel("training epochs spent")
-    ax.set_ylabel("simple regret (pp of validation accuracy)")
+    ax.set_xlabel("training epochs spent (simulated: the table's epochs)")
+    ax.set_ylabel("simple regret (pp of validation accuracy, log above 0.1)")
     ax.set_title(f"Simple regret ({run.config.space}, replayed, {len(run.seeds)} seeds, mean and 95% t-interval)")
-    ax.set_ylim(bottom=0)
+    ax.set_yscale("symlog", linthresh=0.1)  # log above 0.1 pp, where the strategies separate; linear to 0 below
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
-    data = _figure_bytes(fig)
+    data = figure_bytes(fig)
     plt.close(fig)
     return data
 
@@ -381,7 +384,7 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
     paths = RunPaths(run.root)
     complete = len(run.studies)
     expected = len(cfg.strategies) * len(cfg.seeds)
-    parts = [f"# Run {run.root.name}\n",
+    parts = [f"# Run {run.root.name}\n", f"**Verdict** (by the README's rules): {verdict_sentence(run)}\n",
              f"Search space `{run.space_label}`, {len(run.strategies)} strategies x {len(run.seeds)} seed(s), "
              f"budget {_budget(cfg)} per study. {complete} of {expected} studies complete. "
              + _design(cfg) + _replay_note(run) + "\n"]
@@ -411,6 +414,11 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
                   "", _paired_section(run)]
     if run.config.replay:
         parts.append(regret_section(run, reference if reference is not None else _replay_reference(run)))
+    if shows_ranks(run):
+        figures = f"![anytime ranks]({paths.link(paths.ranks)})" + (
+            f" ![critical-difference diagram]({paths.link(paths.critical_difference)})"
+            if paths.critical_difference.is_file() else "")
+        parts.append(ranks_section(run, figures=figures))
     rows, columns = class_rows(run)
     parts += ["## Per class (test set)\n",
               markdown_table(rows, columns, legend=(
@@ -442,14 +450,6 @@ def final_table(results: list[StudyResult]) -> str:
                                    "search time", "final fit"], tablefmt="simple", disable_numparse=True)
 
 
-def _figure_bytes(fig: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 def render_confusion_png(result: StudyResult) -> bytes:
     """Counts in each cell, colour = share of the true class (row-normalised), class names on both axes."""
     import matplotlib
@@ -472,7 +472,7 @@ def render_confusion_png(result: StudyResult) -> bytes:
     ax.set_ylabel("true class")
     ax.set_title(f"{result.strategy}, seed {result.seed}: test accuracy {_pct(result.test.accuracy)}")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
-    data = _figure_bytes(fig)
+    data = figure_bytes(fig)
     plt.close(fig)
     return data
 
@@ -510,7 +510,7 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
                  + (", mean and 95% t-interval over seeds)" if n_seeds > 1 else ")"))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    data = _figure_bytes(fig)
+    data = figure_bytes(fig)
     plt.close(fig)
     return data
 
@@ -549,6 +549,12 @@ def write_report(run_dir: Path) -> Path:
         for st in run.studies:
             atomic_write_bytes(paths.study(st.result.strategy, st.result.seed).confusion,
                                render_confusion_png(st.result))
+    if shows_ranks(run):
+        atomic_write_bytes(paths.ranks, render_ranks_png(run))
+        try:
+            atomic_write_bytes(paths.critical_difference, render_critical_difference_png(run))
+        except ImportError:  # the ranks extra is not installed: the summary says how to get the diagram
+            paths.critical_difference.unlink(missing_ok=True)
     atomic_write_bytes(paths.curves_epochs, render_curves_png(run, by="epochs"))
     atomic_write_bytes(paths.curves_time, render_curves_png(run, by="seconds"))
     atomic_write_text(paths.summary, render_summary(run, reference))

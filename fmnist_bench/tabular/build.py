@@ -1,7 +1,7 @@
 """`table build`: train every configuration of a grid space once per seed, resumably, on every core.
 
 Each configuration trains in a worker process (spawned, single-threaded by default: on 2 CPU cores two small nets at
-once beat one net on two threads, README "Tabular benchmark"), or on a Dask cluster's workers (`cluster`). The
+once beat one net on two threads, docs/tabular.md), or on a Dask cluster's workers (`cluster`). The
 parent appends each finished curve to the seed's `.partial.jsonl` with an fsync, so a kill loses at most the
 configurations in flight; the same command resumes. When every configuration is in, the curves are written in grid
 order to `seed<k>.jsonl.gz` and the partial file removed.

@@ -327,7 +327,7 @@ def _init_replayer(table: Table) -> None:
     inputs once per Gaussian-process prediction of keras-tuner's acquisition search (a replayed study ran in 0.89x
     the time without the checks, `benchmarks/test_bench_replay.py`). Replays skip those checks: the proposals are
     the same (the benchmark asserts it), and the oracle seconds a replay records are that much lower than a live
-    study's on the same machine (README, "Tabular benchmark").
+    study's on the same machine (docs/tabular.md).
     """
     import warnings
 

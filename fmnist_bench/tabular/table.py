@@ -186,7 +186,7 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
                          f"{', '.join(GRIDS)}")
     if not files.spec.is_file():
         raise TableError(f"no table at {folder}; build one with `python -m fmnist_bench table build"
-                         f"{' --space ' + space if space else ''}` (see README, 'Tabular benchmark')")
+                         f"{' --space ' + space if space else ''}` (see docs/tabular.md)")
     spec = read_spec(folder)
     if space is not None and spec.space != space:
         raise TableError(f"the table at {folder} is for space {spec.space!r}, not {space!r}")
