@@ -101,6 +101,10 @@ def _check_software(where: str, identity: Callable[[], dict[str, str | None]], e
 def _new_child(farm_id: str) -> None:
     if _SET_UP["pool"] is not None:
         _SET_UP["pool"].shutdown(cancel_futures=True)
+    # A worker started by a nanny (`dask worker`'s default) is a daemonic process, and multiprocessing refuses
+    # children to those (Dask's own switch is distributed.worker.daemon: False); the task child exits with its
+    # worker anyway (`watch_parent`), which is what the rule guards against.
+    multiprocessing.current_process().daemon = False
     _SET_UP.update(farm=farm_id, child_ready=False, pool=concurrent.futures.ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("spawn"), initializer=watch_parent,
         initargs=(os.getpid(), EXIT_FAILED)))

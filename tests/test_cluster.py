@@ -98,12 +98,13 @@ class LoopbackCluster:
         self.processes.append(process)
         return process
 
-    def add_worker(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """A one-thread worker without a nanny (a killed worker stays dead), joined before this returns."""
+    def add_worker(self, name: str, env: dict[str, str] | None = None, *, nanny: bool = True) -> subprocess.Popen:
+        """A one-thread worker, joined before this returns: under a nanny as `dask worker` starts it by default,
+        or without one (a killed worker then stays dead)."""
         from distributed import Client
 
-        worker = self._start(["worker", "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name],
-                             dict(env or os.environ))
+        worker = self._start(["worker", "--nthreads", "1", "--nanny" if nanny else "--no-nanny", "--no-dashboard",
+                              "--name", name], dict(env or os.environ))
         with Client(self.address, timeout="30s") as client:
             client.wait_for_workers(len([p for p in self.processes[1:] if p.poll() is None]),
                                     timeout=HANG_GUARD_SECONDS)
@@ -159,7 +160,7 @@ def _untimed_curves(folder: Path) -> list[dict]:
 @pytest.mark.usefixtures("real_data_available")
 def test_a_table_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_build(
         loopback: LoopbackCluster, tmp_path: Path) -> None:
-    doomed = loopback.add_worker("doomed", with_fault("cluster-task", 1, "SIGKILL", "self"))
+    doomed = loopback.add_worker("doomed", with_fault("cluster-task", 1, "SIGKILL", "self"), nanny=False)
     loopback.add_worker("survivor")
     lines: list[str] = []
     build_table(SPEC, 1, tables_dir=tmp_path / "remote", data_dir=None, device="cpu", jobs=1, threads=1,
