@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -28,6 +33,23 @@ def deterministic_tf() -> None:
 
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(1)
+
+
+TABLES = Path(__file__).resolve().parents[1] / "results" / "tables"
+
+
+def replayed_bayesian_studies(results_dir: Path, *options: str) -> list[dict]:
+    """`run --replay --strategies bayesian --seeds 4` on the committed table as a user runs it, with `options`
+    (how many processes, threads, which cluster); its studies minus what measures time, for the benchmarks that
+    assert a speed setting changes nothing else."""
+    subprocess.run([sys.executable, "-m", "fmnist_bench", "-q", "run", "--space", "ann-grid", "--replay",
+                    "--strategies", "bayesian", "--seeds", "4", *options,
+                    "--results-dir", str(results_dir), "--tables-dir", str(TABLES)],
+                   check=True, stdout=subprocess.DEVNULL)
+    [archive] = results_dir.glob("runs/*/studies.jsonl.gz")
+    studies = [json.loads(line) for line in gzip.open(archive, "rt")]
+    return [{"result": {k: v for k, v in s["result"].items() if "seconds" not in k},
+             "trials": [{k: v for k, v in t.items() if "seconds" not in k} for t in s["trials"]]} for s in studies]
 
 
 def alternate_pairs(benchmark, first: tuple[str, Callable[[], None]], second: tuple[str, Callable[[], None]], *,

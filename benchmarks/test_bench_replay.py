@@ -14,11 +14,10 @@ import sklearn
 from fmnist_bench.config import make_config
 from fmnist_bench.tabular.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
 
-from conftest import alternate_pairs
+from conftest import TABLES, alternate_pairs, replayed_bayesian_studies
 
 CFG = make_config("standard", space="ann-grid", replay=True)
 SEEDS = range(1, 6)
-TABLES = Path(__file__).resolve().parents[1] / "results" / "tables"
 
 
 @pytest.fixture(scope="module")
@@ -69,24 +68,6 @@ def test_bayesian_oracle_with_and_without_sklearn_input_checks(benchmark, table)
     assert proposals["with checks"][0] == proposals["without checks"][0]
 
 
-def _replay_run(results_dir: Path, threads: int) -> list[dict]:
-    """`run --replay` as a user runs it, Bayesian studies in 2 processes of `threads` BLAS threads; its studies
-    minus what measures time."""
-    import gzip
-    import json
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-m", "fmnist_bench", "-q", "run", "--space", "ann-grid", "--replay",
-                    "--strategies", "bayesian", "--seeds", "4", "--jobs", "2", "--threads", str(threads),
-                    "--results-dir", str(results_dir), "--tables-dir", str(TABLES)],
-                    check=True, stdout=subprocess.DEVNULL)
-    [archive] = results_dir.glob("runs/*/studies.jsonl.gz")
-    studies = [json.loads(line) for line in gzip.open(archive, "rt")]
-    return [{"result": {k: v for k, v in s["result"].items() if "seconds" not in k},
-             "trials": [{k: v for k, v in t.items() if "seconds" not in k} for t in s["trials"]]} for s in studies]
-
-
 def test_replay_processes_with_bounded_and_default_blas_threads(benchmark, tmp_path: Path) -> None:
     """Two replay processes on 2 cores with one BLAS/OpenMP thread each (the harness's default since #30) against
     the libraries' own default of a thread per core in every process (what it did before): the whole command,
@@ -99,7 +80,8 @@ def test_replay_processes_with_bounded_and_default_blas_threads(benchmark, tmp_p
     studies: dict[str, list] = {"bounded": [], "default": []}
 
     def replay(name: str, threads: int) -> None:
-        studies[name].append(_replay_run(tmp_path / f"{name}{next(runs)}", threads))
+        studies[name].append(replayed_bayesian_studies(tmp_path / f"{name}{next(runs)}", "--jobs", "2",
+                                                       "--threads", str(threads)))
 
     alternate_pairs(benchmark, ("bounded", lambda: replay("bounded", 1)),
                     ("default", lambda: replay("default", os.cpu_count() or 1)), pairs=3)
