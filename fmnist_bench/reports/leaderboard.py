@@ -100,9 +100,9 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
         tests = paired_tests(names, matrix)
         differences = _single_run_differences(names, common, by_run)
-        noise_run = next((r for r in members if r.table_noise), None)
-        noise = _noise_intervals(noise_run.table_noise) if noise_run and noise_run.table_noise else {}
-        resamples = noise_run.table_noise["resamples"] if noise_run and noise_run.table_noise else None
+        noise_document = next((r.table_noise for r in members if r.table_noise), None)
+        noise = _noise_intervals(noise_document) if noise_document else {}
+        resamples = noise_document["resamples"] if noise_document else None
         # the robustness checks of a - b; none for live runs, whose seeds are independent training runs
         checks = {(a, b): _Checks(differences.get((a, b), {}), noise.get((a, b)), resamples)
                   for a in names for b in names if a != b} if members[0].config.replay else {}

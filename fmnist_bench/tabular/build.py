@@ -238,7 +238,7 @@ def _store_curves(finished: Iterator[tuple[dict[str, Any], Any]], spec: TableSpe
         progress(f"table {spec.space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
                  f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
                  f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
-    return {"seconds": spent["seconds"], "devices": sorted(devices)}
+    return spent
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -91,7 +91,7 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     from ..markdown import fmt_seconds
     from ..processes import core_share
     from ..store import append_document, atomic_write_json, read_json, read_lines
-    from ..tabular.replay import _init_replayer
+    from ..tabular.replay import _init_replayer, _replay_threads
 
     header = {"resamples": resamples, "strategies": list(strategies), "seeds": list(cfg.seeds),
               "table_seeds": table.seeds}
@@ -107,7 +107,8 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     start = last = time.perf_counter()
     for number, (draw, future) in enumerate(farm(
             functools.partial(_resample_scores, cfg, strategies), pending, jobs=jobs,
-            threads=threads or (1 if client else core_share(jobs)), initializer=_init_replayer, initargs=(table,),
+            threads=_replay_threads(jobs, threads, client) or core_share(jobs), initializer=_init_replayer,
+            initargs=(table,),
             log=paths.replay_log, client=client, identity=software_identity), 1):
         done[draw] = future.result()
         append_document(paths.table_noise_partial, done[draw])

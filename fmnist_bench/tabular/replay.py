@@ -167,9 +167,9 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         clock.spent += trials[-1].cost_seconds
     best = choose(trials, strategy, seed)
     chosen_seed = table_seeds[keras_ids[best.trial_id]]
-    refits = [_refit(cfg, table, best.params, table_seed)
-              for table_seed in refit_table_seeds(cfg, table, chosen_seed, stream)]
-    by_seed = {str(s): _refit(cfg, table, best.params, s).scores.accuracy for s in table.seeds}
+    fits = {s: _refit(cfg, table, best.params, s) for s in table.seeds}  # each training run's final fit, read once
+    refits = [fits[s] for s in refit_table_seeds(cfg, table, chosen_seed, stream)]
+    by_seed = {str(s): fit.scores.accuracy for s, fit in fits.items()}
     result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock.spent,
                           device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason,
                           chosen_table_seed=chosen_seed, test_accuracy_by_table_seed=by_seed)
