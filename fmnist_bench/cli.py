@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .config import PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, RunConfig, \
-    load_config_file, make_config
+from .config import DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, \
+    RunConfig, load_config_file, make_config, require_optuna
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .engine.runtime import DEVICES
@@ -115,7 +115,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
     parser.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
     parser.add_argument("--strategies", type=_strategies,
-                        help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: all)")
+                        help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: "
+                             f"{','.join(DEFAULT_STRATEGIES)}, keras-tuner's; tpe and tpe-hyperband are Optuna's "
+                             "TPE without and with its Hyperband pruner, the `optuna` extra)")
     parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
     parser.add_argument("--budget-epochs", type=_positive,
                         help="training epochs each study may spend searching (same for every strategy) "
@@ -326,6 +328,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .store import RunPaths
 
     cfg = _config(args)
+    require_optuna(cfg.strategies)
     scheduler = getattr(args, "scheduler", None)
     if scheduler is not None and not cfg.replay:
         raise ConfigError("--scheduler sends replayed studies to a Dask cluster (with --replay); live studies scale "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,20 @@ __all__ = [
     "SPACE_REVISIONS",
     "STREAMS",
     "STRATEGY_NAMES",
+    "DEFAULT_STRATEGIES",
+    "OPTUNA_STRATEGIES",
+    "require_optuna",
     "load_config_file",
     "make_config",
     "preset_config",
 ]
 
-STRATEGY_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian")
+# keras-tuner's three oracles are the default set (every preset's run id depends on it); Optuna's TPE, alone and with
+# its Hyperband pruner, needs the `optuna` extra (engine.tpe)
+DEFAULT_STRATEGIES: tuple[str, ...] = ("random", "hyperband", "bayesian")
+OPTUNA_STRATEGIES: tuple[str, ...] = ("tpe", "tpe-hyperband")
+STRATEGY_NAMES: tuple[str, ...] = DEFAULT_STRATEGIES + OPTUNA_STRATEGIES
+OPTUNA_TESTED = ("4.0", "6")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
 SPACE_NAMES: tuple[str, ...] = ("ann", "cnn", "ann-grid")
 # Bumped whenever a space's ranges change, so runs of the old and new space never share a run id or a leaderboard
 # label. ann r2: neurons up to 1024 (r1 stopped at 512, whose best models plateaued at 88.0-88.2% test accuracy).
@@ -90,7 +99,7 @@ class RunConfig:
 
     preset: str = "standard"
     space: str = "ann"
-    strategies: tuple[str, ...] = STRATEGY_NAMES
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     seeds: tuple[int, ...] = (1,)
     epochs_per_trial: int = 9
     budget_epochs: int = 90
@@ -322,3 +331,26 @@ def load_config_file(path: Path) -> RunConfig:
         raise ConfigError(f"unknown space {space!r} in {path}; choose one of: {', '.join(SPACE_NAMES)}")
     merged = preset_config(preset, space).to_dict() | data
     return RunConfig.from_dict(merged)
+
+
+def require_optuna(strategies: tuple[str, ...]) -> None:
+    """Check, without importing it, that Optuna is installed in the tested range when a strategy needs it.
+
+    Raises:
+        ConfigError: the `optuna` extra is missing, or its version is outside `OPTUNA_TESTED`.
+    """
+    from importlib import metadata
+
+    wanted = [s for s in strategies if s in OPTUNA_STRATEGIES]
+    if not wanted:
+        return
+    low, high = OPTUNA_TESTED
+    try:
+        version = metadata.version("optuna")
+    except metadata.PackageNotFoundError:
+        raise ConfigError(f"strategy {wanted[0]!r} is Optuna's; install the optional extra: pip install "
+                          "'fmnist-bench[optuna]' (in a checkout: pip install -e '.[cpu,optuna]')") from None
+    release = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if not tuple(int(p) for p in low.split(".")) <= release < tuple(int(p) for p in high.split(".")):
+        raise ConfigError(f"optuna {version} is installed; fmnist-bench's {wanted[0]!r} is tested with "
+                          f">={low},<{high}: pip install 'optuna>={low},<{high}'")

@@ -29,6 +29,12 @@ def epoch_span(values: dict[str, Any], default_epochs: int) -> tuple[int, int]:
     return int(values.get("tuner/initial_epoch", 0)), int(values.get("tuner/epochs", default_epochs))
 
 
+def pruned_reason(epoch: int) -> str:
+    """The reason of a COMPLETE trial that a pruner stopped after `epoch`: its record's `epochs_target` is that
+    epoch, since the budget is charged the epochs it trained."""
+    return f"pruned after epoch {epoch}"
+
+
 def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """keras-tuner's mixed dict -> (search-space params, Hyperband bookkeeping without the 'tuner/' prefix)."""
     params = {k: v for k, v in values.items() if not k.startswith("tuner/")}
@@ -52,7 +58,7 @@ class TrialRecord:
     bracket: int | None = None
     round: int | None = None
     parent: str | None = None  # Hyperband: the trial whose checkpoint this one continued
-    reason: str = ""  # why a FAILED trial failed
+    reason: str = ""  # why a FAILED trial failed, or that a pruner stopped a COMPLETE one (`pruned_reason`)
     rss_mb: float | None = None  # resident memory of the study process when the trial ended (leak check)
     # Seconds between the end of the previous trial in this process (or the start of the search) and this trial's
     # start: the oracle's own compute (Bayesian's Gaussian-process fit), which `seconds` leaves out. None in

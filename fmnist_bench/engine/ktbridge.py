@@ -17,13 +17,13 @@ import keras_tuner as kt
 from ..errors import ConfigError
 
 __all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
-           "is_worker", "oracle_servicer_class", "patient_client", "reseed_bayesian", "route_state_files",
-           "set_chief_timeout", "stopped_trial_response"]
+           "is_worker", "oracle_servicer_class", "patient_client", "random_values", "reseed_bayesian",
+           "route_state_files", "set_chief_timeout", "stopped_trial_response"]
 
 TESTED = ("1.4.7", "1.5")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
 # What this module reaches into (attributes with their dot); no other module may name them (tests/test_architecture.py)
 PRIVATE_NAMES = ("keras_tuner.src", ".save_json", "._random_state", "._is_worker", "._oracle", "._save_trial",
-                 "._display", ".TIMEOUT", ".metrics.metrics")
+                 "._display", ".TIMEOUT", ".metrics.metrics", "._random_values")
 
 
 def _release(version: str) -> tuple[int, ...]:
@@ -54,6 +54,13 @@ def route_state_files(save_json: Callable[[str, Any], str]) -> None:
 def reseed_bayesian(oracle: Any, state: Any) -> None:
     """BayesianOptimizationOracle draws from `_random_state`, which it never saves: a resumed study re-derives it."""
     oracle._random_state = state
+
+
+def random_values(oracle: Any) -> dict[str, Any] | None:
+    """The oracle's next random configuration, as RandomSearch draws it (`Oracle._random_values`: from its seed
+    state, which keras-tuner saves, skipping configurations already tried); None when only repeats are left."""
+    values: dict[str, Any] | None = oracle._random_values()
+    return values
 
 
 def is_worker(tuner: Any) -> bool:

@@ -1,4 +1,5 @@
-"""RandomSearch, Hyperband and BayesianOptimization under one epoch budget, with the harness's hooks.
+"""RandomSearch, Hyperband, BayesianOptimization and Optuna's TPE (`engine.tpe`, with or without its Hyperband
+pruner) under one epoch budget, with the harness's hooks.
 
 Fairness: every oracle stops handing out trials once the next trial would push the epochs it has planned past
 `budget_epochs`, so all strategies spend (close to) the same number of training epochs. Hyperband's own schedule
@@ -21,6 +22,7 @@ import keras_tuner as kt
 import numpy as np
 
 from ..engine import ktbridge
+from ..engine.tpe import EPOCH_REPORT, OptunaOracle
 from ..config import RunConfig
 from ..errors import ProcessRecycle, ResultsError
 from ..records import epoch_span
@@ -114,12 +116,24 @@ class _EpochBudget:
         self.trials = in_creation_order(self.trials)
 
     def epochs_planned(self) -> int:
-        return sum(trial_cost(t.hyperparameters.values, self.default_epochs) for t in self.trials.values())
+        return sum(self.trial_epochs(t) for t in self.trials.values())
+
+    def trial_epochs(self, trial: kt.engine.trial.Trial) -> int:
+        """The epochs a trial costs the budget: those its schedule plans."""
+        return trial_cost(trial.hyperparameters.values, self.default_epochs)
+
+    def next_trial_cost(self) -> int | None:
+        """The next trial's epochs when known before asking the strategy (then a spent budget asks nothing)."""
+        return None
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         stopped = {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
             self.stop_reason = STOP_SECONDS
+            return stopped
+        known = self.next_trial_cost()
+        if known is not None and self.epochs_planned() + known > self.epoch_budget:
+            self.stop_reason = STOP_EPOCHS
             return stopped
         response = super().populate_space(trial_id)  # type: ignore[misc]  # a mixin: the oracle class follows it
         if response["status"] == kt.engine.trial.TrialStatus.STOPPED:
@@ -150,13 +164,25 @@ class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
         return super().populate_space(trial_id)
 
 
+class _TPEOracle(_EpochBudget, OptunaOracle):
+    """Optuna's TPE under the harness's budgets: a trial plans `epochs_per_trial` epochs, and one the pruner stopped
+    costs the epochs it trained."""
+
+    def trial_epochs(self, trial: kt.engine.trial.Trial) -> int:
+        pruned = self.pruned_epochs(trial.trial_id)
+        return super().trial_epochs(trial) if pruned is None else pruned
+
+    def next_trial_cost(self) -> int | None:
+        return self.default_epochs
+
+
 class TrialObserver(Protocol):
     """What the study listens to; the tuner calls it, the study records and reports."""
 
     def trial_started(self, trial: kt.engine.trial.Trial) -> None: ...
     def epoch_started(self, trial: kt.engine.trial.Trial, epoch: int) -> None: ...
     def epoch_ended(self, trial: kt.engine.trial.Trial, epoch: int, logs: dict[str, float]) -> None: ...
-    def trial_ended(self, trial: kt.engine.trial.Trial, reason: str) -> None: ...
+    def trial_ended(self, trial: kt.engine.trial.Trial, reason: str, pruned: bool = False) -> None: ...
     def spent_seconds(self) -> float: ...
 
 
@@ -166,13 +192,16 @@ class HarnessTuner(kt.Tuner):
     oracle: Any  # set by kt.Tuner.__init__; a worker swaps it for a patient client
 
     def __init__(self, *, oracle: kt.Oracle, hypermodel: kt.HyperModel, directory: str, project_name: str,
-                 seed: int, observer: TrialObserver, trials_per_process: int | None = None) -> None:
+                 seed: int, observer: TrialObserver, trials_per_process: int | None = None,
+                 reports_epochs: bool = False) -> None:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, directory=directory,
                           project_name=project_name, overwrite=False)
         self._study_seed = seed
         self._observer = observer
         self._failure_reasons: dict[str, str] = {}
         self._trials_left = trials_per_process
+        self._reports_epochs = reports_epochs
+        self._pruned: set[str] = set()  # trials the oracle's pruner stopped, until their end is recorded
         if ktbridge.is_worker(self):
             self.oracle = ktbridge.patient_client(self, IDLE_PAUSE_SECONDS)
 
@@ -191,6 +220,14 @@ class HarnessTuner(kt.Tuner):
     def on_epoch_end(self, trial: kt.engine.trial.Trial, model: Any, epoch: int, logs: Any = None) -> None:
         super().on_epoch_end(trial, model, epoch, logs=logs)
         self._observer.epoch_ended(trial, epoch, dict(logs or {}))
+        # A pruning strategy: the oracle may stop the trial after this epoch (a diverged epoch fails the trial instead,
+        # and is not reported, as in a replay)
+        if self._reports_epochs and math.isfinite(float((logs or {}).get("loss", math.nan))):
+            report = {name: float(value) for name, value in (logs or {}).items()} | {EPOCH_REPORT: 1.0}
+            if self.oracle.update_trial(trial.trial_id, report, step=epoch).status == \
+                    kt.engine.trial.TrialStatus.STOPPED:
+                model.stop_training = True
+                self._pruned.add(trial.trial_id)
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -212,7 +249,10 @@ class HarnessTuner(kt.Tuner):
         reason = self._failure_reasons.pop(trial.trial_id, "")
         if not reason and trial.message:
             reason = trial.message.strip().splitlines()[-1]
-        self._observer.trial_ended(trial, reason)  # our record first: a kill between the two retries the trial
+        pruned = trial.trial_id in self._pruned
+        self._pruned.discard(trial.trial_id)
+        # our record first: a kill between the two retries the trial
+        self._observer.trial_ended(trial, reason, pruned=pruned)
         super().on_trial_end(trial)  # saves the oracle: from here on a new process resumes after this trial
         if self._trials_left is not None:
             self._trials_left -= 1
@@ -245,16 +285,32 @@ def _hyperband(cfg: RunConfig, seed: int) -> kt.Oracle:
                             hyperband_iterations=cfg.budget_epochs, **_common(cfg, seed))
 
 
+def _startup_trials(cfg: RunConfig) -> int:
+    # keras-tuner's default of 3 x 4 random points would leave no guided trials in a 10-trial budget; TPE starts
+    # after as many random trials as the Bayesian oracle, so the two differ only in the model that follows them.
+    return max(3, _n_trials(cfg) // 3)
+
+
 def _bayesian(cfg: RunConfig, seed: int) -> kt.Oracle:
-    # keras-tuner's default of 3 x 4 random points would leave no guided trials in a 10-trial budget.
-    n_trials = _n_trials(cfg)
-    return _BayesianOracle(max_trials=n_trials, num_initial_points=max(3, n_trials // 3), **_common(cfg, seed))
+    return _BayesianOracle(max_trials=_n_trials(cfg), num_initial_points=_startup_trials(cfg), **_common(cfg, seed))
+
+
+def _tpe(cfg: RunConfig, seed: int) -> kt.Oracle:
+    return _TPEOracle(max_trials=_n_trials(cfg), startup_trials=_startup_trials(cfg), **_common(cfg, seed))
+
+
+def _tpe_hyperband(cfg: RunConfig, seed: int) -> kt.Oracle:
+    # No trial cap: pruned trials cost less, so the epoch budget alone ends the search (as for Hyperband).
+    return _TPEOracle(startup_trials=_startup_trials(cfg), pruner_epochs=cfg.epochs_per_trial,
+                      reduction_factor=cfg.hyperband_factor, **_common(cfg, seed))
 
 
 STRATEGIES: dict[str, Callable[[RunConfig, int], kt.Oracle]] = {
     "random": _random,
     "hyperband": _hyperband,
     "bayesian": _bayesian,
+    "tpe": _tpe,
+    "tpe-hyperband": _tpe_hyperband,
 }
 # The tuner that runs a strategy's trials: Hyperband's own (it trains a promotion from its parent's checkpoint for
 # the epochs the schedule gives), else the harness's.
@@ -269,4 +325,5 @@ def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.Hype
     oracle = STRATEGIES[strategy](cfg, stream)
     oracle.spent_seconds = observer.spent_seconds
     return tuner_class(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name,
-                       seed=stream, observer=observer, trials_per_process=trials_per_process)
+                       seed=stream, observer=observer, trials_per_process=trials_per_process,
+                       reports_epochs=bool(getattr(oracle, "prunes", False)))

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from ..config import RunConfig
 from ..errors import StudyFailed
 from ..faults import after_trial_recorded
-from ..records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values, \
-    study_name
+from ..records import ClassScores, EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, pruned_reason, \
+    split_values, study_name
 from ..store import RunPaths, StudyPaths, atomic_write_json, keep_traceback, read_json, set_aside, write_failure, \
     write_study
 from ..markdown import fmt_seconds
@@ -86,10 +86,12 @@ class StudyRecorder:
             accuracy=float(logs.get("accuracy", "nan")), val_loss=float(logs.get("val_loss", "nan")),
             val_accuracy=float(logs.get("val_accuracy", "nan")), seconds=time.perf_counter() - self._epoch_start))
 
-    def trial_ended(self, trial: Any, reason: str) -> None:
+    def trial_ended(self, trial: Any, reason: str, pruned: bool = False) -> None:
         params, budget = split_values(dict(trial.hyperparameters.values))
         first, last = epoch_span(trial.hyperparameters.values, self.cfg.epochs_per_trial)
         ok = trial.status == "COMPLETED" and self._epochs
+        if ok and pruned:
+            last = first + len(self._epochs)
         scores = [e.val_accuracy for e in self._epochs if e.val_accuracy == e.val_accuracy]
         record = TrialRecord(
             trial_id=self.record_id(trial.trial_id), number=int(trial.trial_id),
@@ -99,7 +101,9 @@ class StudyRecorder:
             seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
             round=budget.get("round"),
             parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
-            reason="" if ok else (reason or "trial ended without reporting an epoch"), rss_mb=_rss_mb(),
+            reason=(pruned_reason(last) if pruned else "") if ok
+            else (reason or "trial ended without reporting an epoch"),
+            rss_mb=_rss_mb(),
             oracle_seconds=self._oracle_seconds)
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import StudyFailed, TableError
-from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, split_values
+from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, pruned_reason, split_values
 from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
@@ -152,14 +152,20 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         first, last = epoch_span(values, cfg.epochs_per_trial)
         record_id = f"{name}-t{int(trial.trial_id):03d}"
         keras_ids[record_id] = trial.trial_id
+        start = time.perf_counter()
         trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
-        trial.status = kt.engine.trial.TrialStatus.FAILED if reason else kt.engine.trial.TrialStatus.COMPLETED
-        trial.message = reason or None
+        oracle_seconds += time.perf_counter() - start if getattr(oracle, "prunes", False) else 0.0
+        pruned = not reason and first + trained < last
+        if pruned:  # the budget is charged the epochs it trained
+            last, reason = first + trained, pruned_reason(first + trained)
+        failed = bool(reason) and not pruned
+        trial.status = kt.engine.trial.TrialStatus.FAILED if failed else kt.engine.trial.TrialStatus.COMPLETED
+        trial.message = reason if failed else None
         oracle.end_trial(trial)
         seconds = curve.setup_seconds + float(np.sum(curve.seconds[first:first + trained]))
         trials.append(TrialRecord(
             trial_id=record_id, number=int(trial.trial_id),
-            status=TrialStatus.FAILED if reason else TrialStatus.COMPLETE,
+            status=TrialStatus.FAILED if failed else TrialStatus.COMPLETE,
             score=score, params=params, epochs_target=last,
             initial_epoch=first, epochs_trained=trained, seconds=round(seconds, 4), bracket=budget.get("bracket"),
             round=budget.get("round"), parent=f"{name}-t{int(parent):03d}" if parent else None, reason=reason,
@@ -180,8 +186,14 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
                    epochs: list[EpochRecord]) -> tuple[int, float | None, str]:
     """Read epochs first+1..last of the curve and report the trial's result to the oracle as keras-tuner does
     (`BaseTuner._run_and_update_trial`): once, the metrics of its best epoch (the first maximum of val_accuracy),
-    at that epoch's index in the trial's history. Returns (epochs trained, the trial's score, failure reason): the
-    score is that best epoch's validation accuracy, None for a failed trial."""
+    at that epoch's index in the trial's history. A pruning oracle also gets every epoch as the live tuner sends it
+    (`HarnessTuner.on_epoch_end`) and may stop the trial after it. Returns (epochs trained, the trial's score,
+    failure reason): the score is that best epoch's validation accuracy, None for a failed trial."""
+    import keras_tuner as kt
+
+    from ..engine.tpe import EPOCH_REPORT
+
+    prunes = getattr(oracle, "prunes", False)
     history: list[dict[str, float]] = []
     for index in range(first, last):
         loss = float(curve.loss[index])
@@ -194,6 +206,9 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
         history.append(metrics)
         if not np.isfinite(loss):
             return len(history), None, f"diverged: training loss became {loss} in epoch {index + 1}"
+        if prunes and oracle.update_trial(trial_id, metrics | {EPOCH_REPORT: 1.0}, step=len(history) - 1).status \
+                == kt.engine.trial.TrialStatus.STOPPED:
+            break
     best = 0
     for step, metrics in enumerate(history):
         if metrics["val_accuracy"] > history[best]["val_accuracy"]:
