@@ -1,6 +1,7 @@
 """Replay speed on the committed `ann-grid` table at the standard 90-epoch budget: seconds per study for each
 strategy, and how much of it is the oracle's own compute (`TrialRecord.oracle_seconds`) rather than table lookups
-and bookkeeping. The target (issue #19): 100 seeds x 3 strategies in at most 10 minutes on 2 cores."""
+and bookkeeping (Optuna's TPE beside keras-tuner's three). The target (issue #19): 100 seeds x 3 strategies in at
+most 10 minutes on 2 cores."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import sklearn
 
-from fmnist_bench.config import make_config
+from fmnist_bench.config import STRATEGY_NAMES, make_config
 from fmnist_bench.tabular.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
 
 from conftest import TABLES, alternate_pairs, replayed_bayesian_studies
@@ -26,7 +27,7 @@ def table():
     return load_replay_table(CFG, TABLES)
 
 
-@pytest.mark.parametrize("strategy", CFG.strategies)
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 def test_replay_seconds_per_study(benchmark, table, strategy: str) -> None:
     benchmark.group = "one replayed study (ann-grid, 90 epochs)"
     oracle: list[float] = []
@@ -42,6 +43,19 @@ def test_replay_seconds_per_study(benchmark, table, strategy: str) -> None:
     per_study = (time.perf_counter() - start) / len(SEEDS)
     benchmark.extra_info.update({"seconds_per_study": per_study, "studies": len(SEEDS),
                                  "oracle_share": sum(oracle) / (per_study * len(SEEDS))})
+
+
+def test_tpe_and_bayesian_replayed_studies(benchmark, table) -> None:
+    """The model-based strategies side by side (issue #26: a replayed TPE study should cost well under a Bayesian
+    one): the same two seeds each side, in alternating pairs, in the replay's own process set-up."""
+    benchmark.group = "replayed studies, seeds 1-2 (ann-grid, 90 epochs)"
+
+    def studies(strategy: str) -> None:
+        with sklearn.config_context(**ORACLE_SKLEARN_CONFIG):
+            for seed in (1, 2):
+                replay_study(CFG, strategy, seed, table)
+
+    alternate_pairs(benchmark, ("tpe", lambda: studies("tpe")), ("bayesian", lambda: studies("bayesian")), pairs=3)
 
 
 def test_bayesian_oracle_with_and_without_sklearn_input_checks(benchmark, table) -> None:

@@ -198,8 +198,10 @@ def test_pytorch_is_never_imported_nor_required(tmp_path: Path) -> None:
         "import sys; from pathlib import Path\n"
         "from fmnist_bench.config import PRESETS; from fmnist_bench.store import RunPaths\n"
         "from fmnist_bench.engine.study import run_study\n"
-        "run_study(PRESETS['smoke'].replace(budget_epochs=2), 'hyperband', 1, RunPaths(Path(sys.argv[1])),"
+        "for strategy in ('hyperband', 'tpe-hyperband'):  # keras-tuner's and Optuna's (the extra installed)\n"
+        "    run_study(PRESETS['smoke'].replace(budget_epochs=2), strategy, 1, RunPaths(Path(sys.argv[1])),"
         " data_dir=None, device='auto', threads=2)\n"
+        "assert 'optuna' in sys.modules\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
                           timeout=300)

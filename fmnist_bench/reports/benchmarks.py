@@ -30,6 +30,8 @@ PAIRED_RATIOS: list[tuple[str, str, str, str, str, float | None]] = [
      "test_bayesian_oracle_with_and_without_sklearn_input_checks", "without checks", "with checks", "time", None),
     ("replay, 2 processes on 2 cores: time with 1 BLAS thread each / with the libraries' default (all cores)",
      "test_replay_processes_with_bounded_and_default_blas_threads", "bounded", "default", "time", None),
+    ("replayed study: Optuna's TPE time / keras-tuner's BayesianOptimization time (ann-grid, 90 epochs)",
+     "test_tpe_and_bayesian_replayed_studies", "tpe", "bayesian", "time", None),
     ("replay on a local Dask cluster: time with two workers / with one (2 cores)",
      "test_replay_on_two_dask_workers_against_one", "two workers", "one worker", "time", None),
 ]

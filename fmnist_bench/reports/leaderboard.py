@@ -276,7 +276,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
     a space's earlier revision, gets no line: it is named below the others."""
     lines = ["Generated from the committed runs (`results/LEADERBOARD.md` has the tables). Test accuracy, mean "
              "over seeds; differences are paired by seed, with 95% t-intervals and paired t-tests Holm-corrected "
-             "over the strategy pairs of each line (3 pairs per line, not across lines). A replayed line's seeds "
+             "over every pair of the strategies on each line (3 pairs for three strategies, 10 for five; not across "
+             "lines). A replayed line's seeds "
              "are replay seeds: they all read the same table, so its difference is stated only if it also holds on "
              "each of the table's training runs alone and under the table-noise interval (the replays repeated on "
              "bootstrap resamples of the training runs and replay seeds), where they were made.", ""]
