@@ -42,3 +42,33 @@ def test_a_worker_heard_from_recently_keeps_its_trial() -> None:
     chief._expire_silent(servicer)
     assert oracle.ongoing_trials and not oracle.ended
     assert not chief._finished(servicer)  # a trial is still out
+
+
+def test_a_hand_started_worker_connects_to_the_address_it_was_given(tmp_path, monkeypatch, caplog) -> None:
+    """`worker --oracle HOST:PORT` is how this machine reaches the chief (a forwarded port may differ from the one
+    the chief bound): the worker uses it, and says so when the chief announced another port."""
+    import logging
+
+    from fmnist_bench.orchestration import distributed
+    from fmnist_bench.store import RunPaths, atomic_write_json
+
+    announce = RunPaths(tmp_path / "run").chief_announcement
+    announce.parent.mkdir(parents=True)
+    study = {"study": "random-seed1", "strategy": "random", "seed": 1, "port": 50051, "pid": 1}
+    atomic_write_json(announce, "chief", study)
+    jobs = []
+
+    class FakeChild:  # the worker process: records its job, then the chief announces the end of the run
+        def __init__(self, job) -> None:
+            jobs.append(job)
+
+        def wait(self) -> int:
+            atomic_write_json(announce, "chief", {"state": "done"})
+            return 0
+
+    monkeypatch.setattr(distributed, "Child", FakeChild)
+    with caplog.at_level(logging.WARNING):
+        distributed.join_chief(tmp_path / "run", "gateway:6000", device="cpu", threads=1, data_dir=None,
+                               chief_timeout=5)
+    assert [job.oracle for job in jobs] == ["gateway:6000"]
+    assert "listens on port 50051; connecting to gateway:6000 as given" in caplog.text

@@ -92,22 +92,29 @@ def _free_port() -> int:
 
 
 def test_chief_and_hand_started_worker_finish_a_run_and_both_exit(tmp_path: Path) -> None:
-    port = _free_port()
     cfg = PRESETS["smoke"].replace(strategies=("random", "hyperband"))
     run_dir = tmp_path / "runs" / cfg.run_id
-    # The worker starts first: it must wait for the chief rather than fail.
-    worker = subprocess.Popen([*CLI, "worker", "--oracle", f"127.0.0.1:{port}", "--run-dir", str(run_dir),
-                               "--threads", "1", "--chief-timeout", "120"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    chief = subprocess.Popen([*CLI, "chief", "--preset", "smoke", "--strategies", "random,hyperband",
-                              "--workers", "1", "--port", str(port), "--results-dir", str(tmp_path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        chief_out, chief_err = chief.communicate(timeout=600)
-        _, worker_err = worker.communicate(timeout=120)
-    finally:
-        for process in (chief, worker):
-            process.kill()
+    for _ in range(3):  # a port found free can be taken before the chief binds it: then try another
+        port = _free_port()
+        # The worker starts first: it must wait for the chief rather than fail.
+        worker = subprocess.Popen([*CLI, "worker", "--oracle", f"127.0.0.1:{port}", "--run-dir", str(run_dir),
+                                   "--threads", "1", "--chief-timeout", "120"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        chief = subprocess.Popen([*CLI, "chief", "--preset", "smoke", "--strategies", "random,hyperband",
+                                  "--workers", "1", "--port", str(port), "--results-dir", str(tmp_path)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            chief_out, chief_err = chief.communicate(timeout=600)
+            if f"cannot listen on 127.0.0.1:{port}" in chief_err:
+                continue
+            _, worker_err = worker.communicate(timeout=120)
+            break
+        finally:
+            for process in (chief, worker):
+                process.kill()
+                process.wait()
+    else:
+        pytest.fail("three ports found free were taken before the chief could bind them")
     assert chief.returncode == 0, chief_err[-3000:]
     assert worker.returncode == 0, worker_err[-3000:]
     assert f"--run-dir {run_dir.resolve()}" in chief_err  # tells the user how to start workers

@@ -133,12 +133,17 @@ def join_chief(run_dir: Path, oracle: str, *, device: str, threads: int, data_di
     Raises:
         StudyFailed: no study was announced in time, or a study's worker failed.
     """
-    host = oracle.rpartition(":")[0]
+    host, _, port = oracle.rpartition(":")
 
     def join(study: dict[str, Any]) -> str | None:
+        # The address the user gave is the one this machine reaches the chief at (a forwarded port may differ from
+        # the one the chief bound); a mismatch is said once per study, since it is usually a typo.
+        if int(port) != int(study["port"]):
+            log.warning("the chief of study %s listens on port %s; connecting to %s as given (--oracle)",
+                        study["study"], study["port"], oracle)
         child = Child(WorkerJob(run_dir, study["strategy"], study["seed"],
                                 tuner_id=f"{study['study']}.{socket.gethostname()}-{os.getpid()}",
-                                oracle=f"{host}:{study['port']}", device=device, threads=threads, data_dir=data_dir,
+                                oracle=oracle, device=device, threads=threads, data_dir=data_dir,
                                 chief_timeout=chief_timeout, parent_pid=os.getpid(),
                                 log_level=logging.getLogger().getEffectiveLevel()))
         return None if child.wait() == 0 else child.describe_exit()
