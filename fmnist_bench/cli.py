@@ -365,7 +365,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                   "not `chief`")
 
             outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
-                                 jobs=args.jobs, threads=args.threads, scheduler=scheduler)
+                                 jobs=args.jobs, threads=args.threads, scheduler=scheduler, in_process=False)
             if noise is not None and not outcome.failed:
                 from .tabular.noise import run_table_noise
 

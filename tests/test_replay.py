@@ -381,3 +381,24 @@ def test_table_noise_options_are_checked_in_one_line(argv: list[str], words: str
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0]
+
+
+def test_a_one_job_replay_from_the_command_line_runs_in_a_child(tables: Path, tmp_path: Path) -> None:
+    """As every other study: the CLI's process never imports keras-tuner nor sets scikit-learn's configuration
+    (ARCHITECTURE.md), and the records equal the in-process replay's."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from fmnist_bench.cli import main\n"
+              "code = main(sys.argv[1:])\n"
+              "print(code, sorted(m for m in ('keras_tuner', 'tensorflow', 'sklearn') if m in sys.modules))\n")
+    argv = ["-q", "run", "--space", "ann-grid", "--replay", "--strategies", "random,hyperband", "--seeds", "2",
+            "--epochs-per-trial", "3", "--budget-epochs", "18", "--final-epochs", str(EPOCHS), "--jobs", "1",
+            "--tables-dir", str(tables), "--results-dir", str(tmp_path / "cli")]
+    proc = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stderr[-2000:]
+    (run,) = (tmp_path / "cli" / "runs").iterdir()
+    cfg = load_run(run).config
+    here = run_replay(cfg, results_dir=tmp_path / "here", tables_dir=tables)
+    assert [_untimed(d) for d in gzip.decompress((run / "studies.jsonl.gz").read_bytes()).decode().splitlines()] \
+        == [_untimed(d) for d in gzip.decompress(here.paths.studies_archive.read_bytes()).decode().splitlines()]

@@ -89,7 +89,6 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     from ..cluster import farm
     from ..engine.envinfo import software_identity
     from ..markdown import fmt_seconds
-    from ..processes import core_share
     from ..store import append_document, atomic_write_json, read_json, read_lines
     from ..tabular.replay import _init_replayer, _replay_threads
 
@@ -107,7 +106,7 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     start = last = time.perf_counter()
     for number, (draw, future) in enumerate(farm(
             functools.partial(_resample_scores, cfg, strategies), pending, jobs=jobs,
-            threads=_replay_threads(jobs, threads, client) or core_share(jobs), initializer=_init_replayer,
+            threads=_replay_threads(jobs, threads, client) or 1, initializer=_init_replayer,
             initargs=(table,),
             log=paths.replay_log, client=client, identity=software_identity), 1):
         done[draw] = future.result()

@@ -255,7 +255,8 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
 
 
 def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: str | None = None,
-               jobs: int = 1, threads: int | None = None, scheduler: str | None = None) -> Any:
+               jobs: int = 1, threads: int | None = None, scheduler: str | None = None, in_process: bool = True
+               ) -> Any:
     """Replay every (strategy, seed) study of `cfg` that the run folder lacks: `jobs` processes, each replaying
     many studies, or the workers of the Dask cluster at `scheduler` (a study is independent of which process
     replays it: every random stream is keyed by the study).
@@ -263,8 +264,9 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     Finished studies are appended to the run's partial file as they end (a kill loses at most the studies in
     progress); when every study is in, they are written in (seed, strategy) order to `studies.jsonl.gz`.
     Each of the `jobs` processes bounds its BLAS/OpenMP pools to `threads` (default: its share of the cores), so
-    that keras-tuner's Bayesian oracle does not oversubscribe them; one job replays in this process, bounded only
-    when `threads` is given.
+    that keras-tuner's Bayesian oracle does not oversubscribe them. One job replays in this process (bounded only
+    when `threads` is given) when `in_process`, else in one spawned process: the CLI's choice, whose own process
+    never imports keras-tuner or changes scikit-learn's global configuration.
 
     Raises:
         TableError: no usable table. ResultsError: the results folder is unusable, locked, or another config.
@@ -292,9 +294,10 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                  paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
                  len(done), f"on the Dask cluster at {scheduler}" if client else f"{jobs} process(es)", paths.root)
         failed: list[str] = []
+        here = in_process and client is None and (jobs == 1 or len(pending) <= 1)
         start = last_note = time.perf_counter()
         for number, (cell, outcome) in enumerate(_replay_cells(cfg, table, pending, jobs, threads,
-                                                                       paths.replay_log, client), 1):
+                                                               paths.replay_log, client, here), 1):
             if isinstance(outcome, str):
                 failed.append(outcome)
                 log.error("%s", outcome)
@@ -313,7 +316,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
             atomic_write_json(paths.env, "env", env | {
                 "finished_at": utc_now(), "devices": [replay_device(table)],
                 "replay_jobs": None if client else jobs, "replay_scheduler": scheduler,
-                "replay_threads": _replay_threads(jobs, threads, client),
+                "replay_threads": _replay_threads(jobs, threads, client, here),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
@@ -326,13 +329,13 @@ _TABLE: dict[str, Any] = {}
 ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
-def _replay_threads(jobs: int, threads: int | None, client: Any) -> int | None:
-    """BLAS/OpenMP threads of each replaying process (None: the libraries' defaults, one local process)."""
+def _replay_threads(jobs: int, threads: int | None, client: Any, in_process: bool = False) -> int | None:
+    """BLAS/OpenMP threads of each replaying process (None: the libraries' defaults, in the caller's process)."""
     from ..processes import core_share
 
     if client is not None:
         return threads or 1
-    return threads if jobs == 1 else threads or core_share(jobs)
+    return threads if in_process else threads or core_share(jobs)
 
 
 def _init_replayer(table: Table) -> None:
@@ -368,13 +371,14 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
 
 
 def _replay_cells(cfg: RunConfig, table: Table, cells: list[tuple[str, int]], jobs: int, threads: int | None,
-                  log_path: Path, client: Any) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
-    """(cell, outcome) as studies finish: in this process with one job, else in `jobs` spawned processes or on the
+                  log_path: Path, client: Any, in_process: bool
+                  ) -> Iterator[tuple[tuple[str, int], dict[str, Any] | str]]:
+    """(cell, outcome) as studies finish: in this process (`in_process`), else in `jobs` spawned processes or on the
     Dask `client`'s workers (each gets the table from here: they need no copy of the tables folder)."""
     from ..cluster import farm
     from ..engine.envinfo import software_identity
 
-    if client is None and (jobs == 1 or len(cells) <= 1):
+    if in_process:
         from threadpoolctl import threadpool_limits
 
         _init_replayer(table)
