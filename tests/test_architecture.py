@@ -79,9 +79,10 @@ def test_module_names_in_strings_exist() -> None:
 # Where TensorFlow, Keras, JAX and keras-tuner may be imported: the processes that train, replay or serve trials.
 # The parent CLI process (cli, runner, reports) never imports them, so it starts fast and a backend dies with its
 # process.
-BACKEND_MODULES = ("tensorflow", "keras", "jax", "keras_tuner")
-MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.strategies",
-                       "engine.study", "tabular.build", "tabular.replay", "orchestration.distributed"}
+BACKEND_MODULES = ("tensorflow", "keras", "jax", "keras_tuner", "optuna")
+MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.tpe",
+                       "engine.strategies", "engine.study", "tabular.build", "tabular.replay",
+                       "orchestration.distributed"}
 
 
 def test_only_study_worker_build_and_replay_modules_import_a_backend() -> None:
