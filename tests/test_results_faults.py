@@ -41,13 +41,18 @@ class _Blocker:
         self.folder = folder
         self.filler = folder / "filler"
 
-    def block(self) -> str:
-        """Fill the disk (tmpfs) or take the write permission away; return the cause the error line must name."""
+    def block(self, leave: int = 0) -> str:
+        """Fill the disk (tmpfs) up to `leave` free bytes, or take the write permission away; return the cause the
+        error line must name."""
         if os.geteuid() == 0:
+            def free() -> int:
+                stat = os.statvfs(self.folder)
+                return stat.f_bavail * stat.f_frsize
+
             with self.filler.open("wb") as handle:
                 with contextlib.suppress(OSError):
-                    while True:
-                        handle.write(b"\0" * 2**20)
+                    while free() > leave:
+                        handle.write(b"\0" * min(2**20, max(free() - leave, 4096)))
                         handle.flush()
             return os.strerror(errno.ENOSPC)
         for path in [self.folder, *self.folder.rglob("*")]:
@@ -151,6 +156,19 @@ def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_
         assert again.returncode == 0, again.stderr[-3000:]
         assert "cut off mid-write" not in again.stderr  # resumed, not restarted
         _assert_same_as(run_dir, uninterrupted())
+
+
+def test_a_disk_that_fills_during_the_first_checkpoint_ends_the_run_in_one_line(tmp_path: Path) -> None:
+    """About a megabyte free: the run's own files fit, the first trial's checkpoint does not (h5py's
+    "Exception ignored" tracebacks of a half-written file must not reach the user)."""
+    with _small_disk(tmp_path / "disk") as disk:
+        cause = disk.block(leave=1_000_000)
+        proc = subprocess.run([*CLI, "run", "--preset", "smoke", "--strategies", "random", "--results-dir",
+                               str(disk.folder / "results")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("fmnist-bench: error:")]
+    assert f"({cause})" in error and "run the same command again" in error
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-5000:]
 
 
 def test_a_worker_that_cannot_write_stops_the_study_and_the_run_in_one_line(tmp_path: Path) -> None:
