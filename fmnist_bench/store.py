@@ -37,7 +37,8 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "run_lock", "write_csv", "list_run_dirs", "require_run_dirs", "append_document", "read_lines", "write_lines",
            "write_lines_gz",
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
-           "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "prepare_run", "read_config",
+           "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "open_run", "prepare_run",
+           "record_finish", "read_config",
            "benchmarks_json_path", "benchmarks_report_path",
            "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
            "reclaim_work"]
@@ -361,6 +362,28 @@ class RunOutcome:
     paths: RunPaths
     results: list[StudyResult]
     failed: list[str]  # one line per study that ended without a result
+
+
+@contextlib.contextmanager
+def open_run(results_dir: Path, run_id: str, cfg: RunConfig, env: dict[str, Any]) -> Iterator[RunPaths]:
+    """The run folder of a live or replayed run, ready for its work: both folders writable, the folder locked
+    against a second writer for the duration, its config and environment recorded or checked (`prepare_run`).
+
+    Raises:
+        ResultsError: a folder is not writable, another process holds the run, or it holds another config.
+    """
+    ensure_writable_dir(results_dir)
+    paths = RunPaths.in_results(results_dir, run_id)
+    ensure_writable_dir(paths.root)
+    with run_lock(paths):
+        prepare_run(paths, cfg, env)
+        yield paths
+
+
+def record_finish(paths: RunPaths, fields: dict[str, Any]) -> None:
+    """Add what the end of a run knows (its finish time, devices, replay settings) to its env.json."""
+    env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
+    atomic_write_json(paths.env, "env", env | fields)
 
 
 def prepare_run(paths: RunPaths, cfg: RunConfig, env: dict[str, Any]) -> None:

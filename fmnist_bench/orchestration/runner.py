@@ -24,7 +24,7 @@ from ..processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, co
 from ..records import StudyResult, study_name
 from ..engine.runtime import check_device, device_class, keras_backend
 from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
-    prepare_run, read_config, read_json, run_lock
+    open_run, read_config, read_json, record_finish
 from ..markdown import fmt_seconds
 
 __all__ = ["completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
@@ -100,14 +100,11 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     ensure_writable_dir(results_dir)
     load_raw(data_dir)
     check_device(device)
-    paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
-    ensure_writable_dir(paths.root)
     cells = cfg.cells
     threads = threads or core_share(jobs)  # each study's TensorFlow and BLAS/OpenMP pools (processes.Child)
     if serving is None and cfg.workers > 1:
         serving = Serving(local_workers=cfg.workers)
-    with run_lock(paths):
-        prepare_run(paths, cfg, collect_env())
+    with open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
         _refuse_other_device(paths, done, device)
         pending = [cell for cell in cells if cell not in done]
@@ -130,9 +127,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
             if serving is not None and serving.announce is not None:
                 atomic_write_json(serving.announce, "chief", {"state": "done"})  # hand-started workers exit
         if pending:  # a rerun of a complete run must not move its finish time
-            env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
-            atomic_write_json(paths.env, "env", env | {"finished_at": utc_now(),
-                                                        "devices": sorted({r.device for r in done.values()})})
+            record_finish(paths, {"finished_at": utc_now(), "devices": sorted({r.device for r in done.values()})})
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 

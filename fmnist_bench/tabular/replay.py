@@ -274,17 +274,12 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     """
     from ..cluster import connected
     from ..engine.envinfo import collect_env, utc_now
-    from ..store import (RunOutcome, RunPaths, StoredStudy, append_document, atomic_write_json, ensure_writable_dir,
-                        prepare_run, read_json, read_lines, run_lock, write_lines_gz)
+    from ..store import RunOutcome, StoredStudy, append_document, open_run, read_lines, record_finish, write_lines_gz
     from ..markdown import fmt_seconds
 
     table = load_replay_table(cfg, tables_dir)
-    ensure_writable_dir(results_dir)
-    paths = RunPaths.in_results(results_dir, run_id or cfg.run_id)
-    ensure_writable_dir(paths.root)
     cells = cfg.cells
-    with connected(scheduler) as client, run_lock(paths):
-        prepare_run(paths, cfg, collect_env())
+    with connected(scheduler) as client, open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
         stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
                   if path.is_file() for d in read_lines(path)]
         done = {(st.result.strategy, st.result.seed): st for st in stored
@@ -312,8 +307,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
         if pending:
             write_lines_gz(paths.studies_archive, (done[c].to_dict() for c in cells if c in done))
             paths.studies_partial.unlink(missing_ok=True)
-            env = {k: v for k, v in read_json(paths.env, "env").items() if k not in ("schema", "kind")}
-            atomic_write_json(paths.env, "env", env | {
+            record_finish(paths, {
                 "finished_at": utc_now(), "devices": [replay_device(table)],
                 "replay_jobs": None if client else jobs, "replay_scheduler": scheduler,
                 "replay_threads": _replay_threads(jobs, threads, client, here),
