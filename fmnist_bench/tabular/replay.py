@@ -155,7 +155,8 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         start = time.perf_counter()
         trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
         oracle_seconds += time.perf_counter() - start if getattr(oracle, "prunes", False) else 0.0
-        pruned = not reason and first + trained < last
+        # stopped by the pruner (told to Optuna as PRUNED), at its last epoch too, as live
+        pruned = not reason and getattr(oracle, "prunes", False) and oracle.pruned_epochs(trial.trial_id) is not None
         if pruned:  # the budget is charged the epochs it trained
             last, reason = first + trained, pruned_reason(first + trained)
         failed = bool(reason) and not pruned
