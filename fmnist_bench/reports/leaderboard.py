@@ -287,21 +287,53 @@ def render_verdict(runs: list[StoredRun]) -> str:
         space, _, revision = benchmark.space.partition(" r")
         newest[space] = max(newest.get(space, 1), int(revision or 1))
     left_out = []
-    for benchmark, all_rows in benchmarks.items():
-        protocols: dict[int, list[dict[str, Any]]] = {}
-        for row in all_rows:
-            protocols.setdefault(row["group"], []).append(row)
-        # the protocol with the most seeds speaks for the benchmark (the newest among equals)
-        rows = max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
+    speaking = {benchmark: _speaking_rows(all_rows) for benchmark, all_rows in benchmarks.items()}
+    for benchmark, rows in speaking.items():
         space, _, revision = benchmark.space.partition(" r")
         if int(revision or 1) < newest[space] or max(r["seeds"] for r in rows) < 2:
             left_out.append(benchmark.title.replace(" per study", ""))
             continue
-        lines.append(f"- {benchmark.title}: {_verdict_line(rows)}")
+        check = ""
+        if benchmark.mode == "replayed":
+            live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
+            check = _live_check(rows, next((r for r in live if r), None))
+        lines.append(f"- {benchmark.title}: {_verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
                   "has them): " + "; ".join(left_out) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _speaking_rows(all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the protocol that speaks for a benchmark: the one with the most seeds (the newest among equals)."""
+    protocols: dict[int, list[dict[str, Any]]] = {}
+    for row in all_rows:
+        protocols.setdefault(row["group"], []).append(row)
+    return max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
+
+
+def _live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | None) -> str:
+    """A replayed line's out-of-sample check: each strategy's paired difference to random search where the same
+    protocol (preset, final fit, budget) was trained live, beside the replay's estimate, and whether that estimate
+    lies inside the live interval; nothing without such a run of two or more seeds."""
+    if not live or min(r["seeds"] for r in live) < 2 or \
+            (live[0]["preset"], live[0]["final_fit"]) != (replayed[0]["preset"], replayed[0]["final_fit"]):
+        return ""
+    predicted = {r["strategy"]: r["vs_random"][0] for r in replayed if r["vs_random"] is not None}
+    parts = []
+    for r in live:
+        if r["vs_random"] is None or r["strategy"] not in predicted:
+            continue
+        diff, ci, _ = r["vs_random"]
+        inside = min(ci) <= predicted[r["strategy"]] <= max(ci)
+        parts.append(f"{r['strategy']} {100 * diff:+.2f} pp {fmt_interval(ci, signed=True)} against the replay's "
+                     f"{100 * predicted[r['strategy']]:+.2f} ("
+                     + ("agrees: inside the live interval" if inside else "**disagrees**: outside the live interval")
+                     + ")")
+    if not parts:
+        return ""
+    return (f" **Live check** (this protocol trained live, {min(r['seeds'] for r in live)} seeds, differences to "
+            "random search, 95% paired t): " + "; ".join(parts) + ".")
 
 
 def verdict_sentence(run: StoredRun) -> str:
