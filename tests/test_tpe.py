@@ -220,3 +220,41 @@ def test_the_pruner_stops_the_trials_of_keras_tuner_workers(tmp_path: Path) -> N
     assert pruned and all(int(t["epochs_trained"]) == int(t["epochs_target"]) == 1 for t in pruned)
     assert sum(int(t["epochs_trained"]) for t in trials) <= 12
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_without_optuna_installed_keras_tuners_strategies_replay_and_optunas_are_refused(tables: Path,
+                                                                                          tmp_path: Path) -> None:
+    """A process where Optuna cannot be imported nor found by its metadata (as without the extra): keras-tuner's
+    three strategies replay a run and never import it; asking for TPE is one line and exit 2."""
+    script = f"""
+import importlib.abc, importlib.metadata as metadata, sys
+from pathlib import Path
+
+class NoOptuna(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "optuna":
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
+
+sys.meta_path.insert(0, NoOptuna())
+found = metadata.version
+def version(name):
+    if name == "optuna":
+        raise metadata.PackageNotFoundError(name)
+    return found(name)
+metadata.version = version
+
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_replay import _cfg
+from fmnist_bench.cli import main
+from fmnist_bench.tabular.replay import run_replay
+outcome = run_replay(_cfg(seeds=(1,)), results_dir=Path(sys.argv[1]) / "r", tables_dir=Path(sys.argv[2]))
+print("replayed", len(outcome.results), "optuna" in sys.modules)
+sys.exit(main(["-q", "run", "--preset", "smoke", "--strategies", "random,tpe-hyperband", "--results-dir",
+               sys.argv[1]]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(tables)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "replayed 3 False"
+    (line,) = [x for x in proc.stderr.splitlines() if "fmnist-bench" in x]
+    assert "'tpe-hyperband' is Optuna's" in line and "pip install 'fmnist-bench[optuna]'" in line
