@@ -82,3 +82,27 @@ def test_best_trial_prefers_the_earlier_of_equal_scores_and_skips_failures() -> 
     trials = [_record(0, 0.85), _record(1, None), _record(2, 0.87), _record(3, 0.87)]
     assert best_trial(trials).number == 2
     assert best_trial([_record(0, None)]) is None
+
+
+def test_time_a_trial_waits_on_the_oracle_mid_trial_is_the_oracles_not_the_trials(tmp_path: Path) -> None:
+    """A pruning strategy's per-epoch answers are the oracle's compute (issue #26's accounting): moved from the
+    trial's seconds to its oracle seconds, the total cost unchanged."""
+    import types
+
+    import keras_tuner as kt
+
+    files = StudyPaths(tmp_path / "study", tmp_path / "work")
+    recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="tpe-hyperband", seed=1, files=files)
+    hp = kt.HyperParameters()
+    hp.values = {"neurons": 64}
+    trial = types.SimpleNamespace(trial_id="0", hyperparameters=hp, status="COMPLETED")
+    recorder.trial_started(trial)
+    recorder.epoch_started(trial, 0)
+    recorder.epoch_ended(trial, 0, {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.5, "val_accuracy": 0.8})
+    recorder.oracle_answered(30.0)  # far more than the test itself can take, so the move shows
+    before = recorder._oracle_seconds
+    recorder.trial_ended(trial, "", pruned=True)
+    (record,) = recorder._finished.values()
+    assert record.oracle_seconds == pytest.approx(before + 30.0)
+    assert record.seconds < 0  # the elapsed wall time minus the 30 s said to be the oracle's
+    assert record.reason == "pruned after epoch 1" and record.epochs_target == 1

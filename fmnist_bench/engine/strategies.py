@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -183,6 +184,7 @@ class TrialObserver(Protocol):
     def epoch_started(self, trial: kt.engine.trial.Trial, epoch: int) -> None: ...
     def epoch_ended(self, trial: kt.engine.trial.Trial, epoch: int, logs: dict[str, float]) -> None: ...
     def trial_ended(self, trial: kt.engine.trial.Trial, reason: str, pruned: bool = False) -> None: ...
+    def oracle_answered(self, seconds: float) -> None: ...
     def spent_seconds(self) -> float: ...
 
 
@@ -224,8 +226,10 @@ class HarnessTuner(kt.Tuner):
         # and is not reported, as in a replay)
         if self._reports_epochs and math.isfinite(float((logs or {}).get("loss", math.nan))):
             report = {name: float(value) for name, value in (logs or {}).items()} | {EPOCH_REPORT: 1.0}
-            if self.oracle.update_trial(trial.trial_id, report, step=epoch).status == \
-                    kt.engine.trial.TrialStatus.STOPPED:
+            start = time.perf_counter()
+            answer = self.oracle.update_trial(trial.trial_id, report, step=epoch)
+            self._observer.oracle_answered(time.perf_counter() - start)  # the pruner's compute is the oracle's
+            if answer.status == kt.engine.trial.TrialStatus.STOPPED:
                 model.stop_training = True
                 self._pruned.add(trial.trial_id)
 

@@ -50,6 +50,7 @@ class StudyRecorder:
         self._epoch_start = 0.0
         self._previous_end = time.perf_counter()  # the oracle's time before the first trial counts from here
         self._oracle_seconds: float | None = None
+        self._answered_seconds = 0.0  # the oracle's mid-trial answers (`oracle_answered`) in the current trial
         self._epochs: list[EpochRecord] = []
         # Trials ended in earlier processes of this study (resume), keyed by id: a retried trial replaces its entry.
         self._finished: dict[str, TrialRecord] = {}
@@ -76,6 +77,12 @@ class StudyRecorder:
         self._epochs = []
         self._trial_start = time.perf_counter()
         self._oracle_seconds = self._trial_start - self._previous_end
+        self._answered_seconds = 0.0
+
+    def oracle_answered(self, seconds: float) -> None:
+        """The trial waited `seconds` on the oracle mid-trial (a pruner judging an epoch): the oracle's compute, not
+        the trial's."""
+        self._answered_seconds += seconds
 
     def epoch_started(self, trial: Any, epoch: int) -> None:
         self._epoch_start = time.perf_counter()
@@ -98,13 +105,13 @@ class StudyRecorder:
             status=TrialStatus.COMPLETE if ok else TrialStatus.FAILED,
             score=max(scores) if ok and scores else None, params=params,
             epochs_target=last, initial_epoch=first, epochs_trained=len(self._epochs),
-            seconds=time.perf_counter() - self._trial_start, bracket=budget.get("bracket"),
+            seconds=time.perf_counter() - self._trial_start - self._answered_seconds, bracket=budget.get("bracket"),
             round=budget.get("round"),
             parent=self.record_id(budget["trial_id"]) if budget.get("trial_id") is not None else None,
             reason=(pruned_reason(last) if pruned else "") if ok
             else (reason or "trial ended without reporting an epoch"),
             rss_mb=_rss_mb(),
-            oracle_seconds=self._oracle_seconds)
+            oracle_seconds=None if self._oracle_seconds is None else self._oracle_seconds + self._answered_seconds)
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
         self._finished[record.trial_id] = record
@@ -117,6 +124,7 @@ class StudyRecorder:
         self._epochs = []
         self._trial_start = time.perf_counter()
         self._oracle_seconds = None  # the chief's oracle served other workers meanwhile: nothing to attribute
+        self._answered_seconds = 0.0
         self.trial_ended(trial, reason)
 
     def spent_seconds(self) -> float:
