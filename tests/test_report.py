@@ -368,12 +368,17 @@ def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> 
         return [base | {"strategy": "random", "vs_random": None}] + [
             base | {"strategy": name, "vs_random": (diff, ci, seeds)} for name, (diff, ci) in differences.items()]
 
-    replayed = rows(100, tpe=(-0.0025, (-0.0042, -0.0009)), hyperband=(0.004, (0.0026, 0.0059)))
-    live = rows(5, tpe=(0.0064, (-0.0021, 0.0150)), hyperband=(0.003, (-0.002, 0.008)))
+    replayed = rows(100, tpe=(-0.0025, (-0.0042, -0.0009)), hyperband=(0.004, (0.0026, 0.0059)),
+                    bayesian=(0.002, (0.001, 0.003)))
+    live = rows(5, tpe=(0.0064, (-0.0021, 0.0150)), hyperband=(0.003, (-0.002, 0.008)),
+                bayesian=(0.003, (0.001, 0.005)))
     line = _live_check(replayed, live)
     assert "5 seeds" in line
     assert "tpe +0.64 pp [-0.21, +1.50] against the replay's -0.25 (**disagrees**: outside the live interval)" in line
-    assert "hyperband +0.30 pp [-0.20, +0.80] against the replay's +0.40 (agrees: inside the live interval)" in line
+    assert ("hyperband +0.30 pp [-0.20, +0.80] against the replay's +0.40 (agrees: inside the live interval, which "
+            "also holds 0)") in line
+    assert ("bayesian +0.30 pp [+0.10, +0.50] against the replay's +0.20 (confirms: inside the live interval, which "
+            "excludes 0)") in line
     assert _live_check(replayed, rows(5, preset="standard", tpe=(0.0, (-0.01, 0.01)))) == ""  # another protocol
     assert _live_check(replayed, rows(1, tpe=(0.0, (float("nan"), float("nan"))))) == ""  # one seed: no check
     assert _live_check(replayed, None) == ""

@@ -314,8 +314,9 @@ def _speaking_rows(all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | None) -> str:
     """A replayed line's out-of-sample check: each strategy's paired difference to random search where the same
-    protocol (preset, final fit, budget) was trained live, beside the replay's estimate, and whether that estimate
-    lies inside the live interval; nothing without such a run of two or more seeds."""
+    protocol (preset, final fit, budget) was trained live, beside the replay's estimate: the live run confirms it
+    (the estimate inside the live interval, which excludes 0), agrees (inside, the interval holds 0) or disagrees
+    (outside); nothing without such a run of two or more seeds."""
     if not live or min(r["seeds"] for r in live) < 2 or \
             (live[0]["preset"], live[0]["final_fit"]) != (replayed[0]["preset"], replayed[0]["final_fit"]):
         return ""
@@ -325,11 +326,14 @@ def _live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | Non
         if r["vs_random"] is None or r["strategy"] not in predicted:
             continue
         diff, ci, _ = r["vs_random"]
-        inside = min(ci) <= predicted[r["strategy"]] <= max(ci)
+        if not min(ci) <= predicted[r["strategy"]] <= max(ci):
+            outcome = "**disagrees**: outside the live interval"
+        elif min(ci) > 0 or max(ci) < 0:
+            outcome = "confirms: inside the live interval, which excludes 0"
+        else:
+            outcome = "agrees: inside the live interval, which also holds 0"
         parts.append(f"{r['strategy']} {100 * diff:+.2f} pp {fmt_interval(ci, signed=True)} against the replay's "
-                     f"{100 * predicted[r['strategy']]:+.2f} ("
-                     + ("agrees: inside the live interval" if inside else "**disagrees**: outside the live interval")
-                     + ")")
+                     f"{100 * predicted[r['strategy']]:+.2f} ({outcome})")
     if not parts:
         return ""
     return (f" **Live check** (this protocol trained live, {min(r['seeds'] for r in live)} seeds, differences to "
