@@ -228,9 +228,24 @@ def watch_parent(parent_pid: int, exit_code: int) -> None:
 
 _writes_in_progress = 0
 _deferred: list[int] = []  # a stop signal that arrived during a write, raised once the write is done
+_stops_received: list[int] = []  # every stop signal handled, the last one re-sent if Python swallowed it
+
+
+def _resend_swallowed_stop(unraisable: Any) -> None:
+    """A stop's KeyboardInterrupt raised where Python cannot propagate it (inside a garbage-collection callback such
+    as JAX's, or a `__del__`) would be printed as "Exception ignored ... KeyboardInterrupt" and the process would run
+    on until killed: send the signal again, so that it lands in ordinary code."""
+    if unraisable.exc_type is KeyboardInterrupt and _stops_received and hasattr(signal, "setitimer"):
+        # a moment later, once this hook and the callback have returned (a signal sent now would be handled at once,
+        # inside the hook, and swallowed again; one that lands in a callback again comes back here)
+        signal.signal(signal.SIGALRM, _raise_interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    _stops_received.append(signum)
     if _writes_in_progress:
         _deferred.append(signum)
         return
@@ -262,9 +277,11 @@ def interrupt_on_sigterm() -> Iterator[None]:
         return
     stops = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) != signal.SIG_IGN else [])
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in stops}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _resend_swallowed_stop
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -108,3 +108,37 @@ def test_sigterm_outside_a_write_interrupts_at_once() -> None:
         for _ in range(1000):  # the handler runs between two bytecodes
             pass
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
+
+
+def test_a_stop_that_lands_in_a_garbage_collection_callback_still_stops_the_process() -> None:
+    """Python swallows an exception raised inside a gc callback (JAX registers one) and prints "Exception ignored";
+    a SIGTERM whose KeyboardInterrupt landed there once left a study running with a traceback on the screen (seen in
+    CI). Here the signal arrives inside a callback: the process must still be interrupted, without that output."""
+    import subprocess
+    import sys
+
+    script = """
+import gc, os, signal
+from fmnist_bench.processes import interrupt_on_sigterm
+
+fired = []
+
+def callback(phase, info):
+    if phase == "start" and not fired:
+        fired.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(100000))  # the handler runs here, inside the callback
+
+with interrupt_on_sigterm():
+    try:
+        gc.callbacks.append(callback)
+        gc.collect()
+        gc.callbacks.clear()
+        sum(range(10**8))
+        print("ran on")
+    except KeyboardInterrupt:
+        print("interrupted")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
