@@ -32,6 +32,7 @@ __all__ = [
     "STRATEGY_NAMES",
     "DEFAULT_STRATEGIES",
     "OPTUNA_STRATEGIES",
+    "in_tested_range",
     "require_optuna",
     "load_config_file",
     "make_config",
@@ -333,6 +334,15 @@ def load_config_file(path: Path) -> RunConfig:
     return RunConfig.from_dict(merged)
 
 
+def in_tested_range(version: str, tested: tuple[str, str]) -> bool:
+    """Whether `version` (its first three numbers) lies from tested[0] (inclusive) to tested[1] (exclusive): the
+    ranges the tests ran with, for keras-tuner (`engine.ktbridge`) and Optuna."""
+    def release(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+    return release(tested[0]) <= release(version) < release(tested[1])
+
+
 def require_optuna(strategies: tuple[str, ...]) -> None:
     """Check, without importing it, that Optuna is installed in the tested range when a strategy needs it.
 
@@ -350,7 +360,6 @@ def require_optuna(strategies: tuple[str, ...]) -> None:
     except metadata.PackageNotFoundError:
         raise ConfigError(f"strategy {wanted[0]!r} is Optuna's; install the optional extra: pip install "
                           "'fmnist-bench[optuna]' (in a checkout: pip install -e '.[cpu,optuna]')") from None
-    release = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-    if not tuple(int(p) for p in low.split(".")) <= release < tuple(int(p) for p in high.split(".")):
+    if not in_tested_range(version, OPTUNA_TESTED):
         raise ConfigError(f"optuna {version} is installed; fmnist-bench's {wanted[0]!r} is tested with "
                           f">={low},<{high}: pip install 'optuna>={low},<{high}'")

@@ -228,14 +228,14 @@ def watch_parent(parent_pid: int, exit_code: int) -> None:
 
 _writes_in_progress = 0
 _deferred: list[int] = []  # a stop signal that arrived during a write, raised once the write is done
-_stops_received: list[int] = []  # every stop signal handled, the last one re-sent if Python swallowed it
+_stop_handled = False  # a stop signal reached `_raise_interrupt`: a swallowed KeyboardInterrupt is then ours
 
 
 def _resend_swallowed_stop(unraisable: Any) -> None:
     """A stop's KeyboardInterrupt raised where Python cannot propagate it (inside a garbage-collection callback such
     as JAX's, or a `__del__`) would be printed as "Exception ignored ... KeyboardInterrupt" and the process would run
     on until killed: send the signal again, so that it lands in ordinary code."""
-    if unraisable.exc_type is KeyboardInterrupt and _stops_received and hasattr(signal, "setitimer"):
+    if unraisable.exc_type is KeyboardInterrupt and _stop_handled and hasattr(signal, "setitimer"):
         # a moment later, once this hook and the callback have returned (a signal sent now would be handled at once,
         # inside the hook, and swallowed again; one that lands in a callback again comes back here)
         signal.signal(signal.SIGALRM, _raise_interrupt)
@@ -245,7 +245,8 @@ def _resend_swallowed_stop(unraisable: Any) -> None:
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    _stops_received.append(signum)
+    global _stop_handled
+    _stop_handled = True
     if _writes_in_progress:
         _deferred.append(signum)
         return

@@ -9,11 +9,11 @@ memory. Each function here says which internal it touches and why. Upgrading ker
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import keras_tuner as kt
 
+from ..config import in_tested_range
 from ..errors import ConfigError
 
 __all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
@@ -26,14 +26,10 @@ PRIVATE_NAMES = ("keras_tuner.src", ".save_json", "._random_state", "._is_worker
                  "._display", ".TIMEOUT", ".metrics.metrics", "._random_values")
 
 
-def _release(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
-
-
 def check_version(version: str) -> None:
     """Raises ConfigError: keras-tuner `version` is outside the tested range."""
     low, high = TESTED
-    if not _release(low) <= _release(version) < _release(high):
+    if not in_tested_range(version, TESTED):
         raise ConfigError(f"keras-tuner {version} is installed; fmnist-bench is tested with >={low},<{high} (its "
                           "internals are used in fmnist_bench/engine/ktbridge.py): pip install "
                           f"'keras-tuner>={low},<{high}'")

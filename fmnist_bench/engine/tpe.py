@@ -201,7 +201,7 @@ class OptunaOracle(kt.Oracle):
         super().end_trial(trial)
 
     def _storage_id(self, trial_id: str) -> int:
-        return int(self._study.trials[self._numbers[trial_id]]._trial_id)
+        return int(self._study.get_trials(deepcopy=False)[self._numbers[trial_id]]._trial_id)
 
     def get_state(self) -> dict[str, Any]:
         with self._lock:

@@ -131,6 +131,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     stream = stream_seed(cfg, strategy, seed)
     clock = _Clock()
     oracle = _oracle(cfg, strategy, seed, table, clock)
+    prunes = getattr(oracle, "prunes", False)  # reports every epoch, and its pruning calls are oracle compute
     name = f"{strategy}-s{seed}"
     trials: list[TrialRecord] = []
     epochs: list[EpochRecord] = []
@@ -154,9 +155,9 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         keras_ids[record_id] = trial.trial_id
         start = time.perf_counter()
         trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
-        oracle_seconds += time.perf_counter() - start if getattr(oracle, "prunes", False) else 0.0
+        oracle_seconds += time.perf_counter() - start if prunes else 0.0
         # stopped by the pruner (told to Optuna as PRUNED), at its last epoch too, as live
-        pruned = not reason and getattr(oracle, "prunes", False) and oracle.pruned_epochs(trial.trial_id) is not None
+        pruned = not reason and prunes and oracle.pruned_epochs(trial.trial_id) is not None
         if pruned:  # the budget is charged the epochs it trained
             last, reason = first + trained, pruned_reason(first + trained)
         failed = bool(reason) and not pruned
