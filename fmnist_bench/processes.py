@@ -3,8 +3,9 @@
 A run's parent starts one process per study (`StudyJob`), a study that serves its trials starts worker processes
 (`WorkerJob`), and table builds and replays fill pools of spawned processes (`spawned`). Keeping them here means one
 command-line format, built and parsed by the same class; one meaning per exit code; one way to forward a child's
-stderr (TensorFlow's start-up noise dropped, the child's one-line error kept for the parent's own message); and one
-terminate-wait-kill sequence. Children run `python -m fmnist_bench.orchestration.child`, which maps exceptions to
+stderr (TensorFlow's start-up noise dropped, the child's one-line error kept for the parent's own message); one
+terminate-wait-kill sequence; and one polling loop's bookkeeping (`Supervisor`), shared by a run's study processes
+and a chief's local workers. Children run `python -m fmnist_bench.orchestration.child`, which maps exceptions to
 these exit codes.
 
 This module imports nothing from the package but `errors`, so every layer may use it.
@@ -26,12 +27,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+
+from .errors import ResultsError
 
 __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
            "EXIT_USAGE", "JOB_KINDS", "NATIVE_THREAD_VARIABLES", "Child", "Serving", "StudyJob", "WorkerJob",
            "command", "core_share", "finishing_writes", "interrupt_on_sigterm", "limit_native_threads", "log_to_stderr",
-           "native_thread_env", "spawned", "stop", "watch_parent"]
+           "native_thread_env", "spawned", "stop", "Supervisor", "watch_parent"]
 
 EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
 EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr
@@ -215,6 +218,56 @@ def stop(children: Iterable[Child]) -> None:
         except subprocess.TimeoutExpired:
             child.process.kill()
             child.process.wait()
+
+
+Key = TypeVar("Key")
+
+
+class Supervisor(Generic[Key]):
+    """The children of one polling loop, keyed by what each runs: a run's study processes, a chief's local workers.
+
+    Both loops need the same three things: to notice a child that ended without blocking on the others; to stop
+    every other child at once when one could not write results (they share the folder, so they could not either);
+    and to leave no child behind however the loop ends. As a context manager, leaving it stops what still runs.
+    """
+
+    def __init__(self) -> None:
+        self.running: dict[Key, Child] = {}
+
+    def __enter__(self) -> Supervisor[Key]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_all()
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def start(self, key: Key, child: Child) -> None:
+        self.running[key] = child
+
+    def stop_all(self) -> None:
+        stop(self.running.values())
+        self.running.clear()
+
+    def ended(self, name: Callable[[Key], str], poll_seconds: float = POLL_SECONDS) -> list[tuple[Key, Child, int]]:
+        """Wait one poll interval, then take out every child that has ended, with its exit code.
+
+        Raises:
+            ResultsError: a child exited with EXIT_RESULTS ("`name(key)`: its error"); the others are stopped.
+        """
+        time.sleep(poll_seconds)
+        ended: list[tuple[Key, Child, int]] = []
+        for key, child in list(self.running.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            del self.running[key]
+            if code == EXIT_RESULTS:
+                self.stop_all()
+                raise ResultsError(f"{name(key)}: {child.describe_exit()}")
+            ended.append((key, child, code))
+        return ended
 
 
 def watch_parent(parent_pid: int, exit_code: int) -> None:

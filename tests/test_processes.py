@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_bench.errors import ResultsError
 from fmnist_bench.processes import CHILD_MODULE, EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, \
-    WorkerJob, command, interrupt_on_sigterm, native_thread_env, spawned
+    Supervisor, WorkerJob, command, interrupt_on_sigterm, native_thread_env, spawned
 
 
 @pytest.mark.parametrize("job", [
@@ -142,3 +143,41 @@ with interrupt_on_sigterm():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+class _Script:
+    """A child process that exits with `code` (at once, or when stopped): what `Supervisor` sees of a `Child`."""
+
+    def __init__(self, code: int, *, wait: bool = False) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", f"import sys, time; time.sleep({600 if wait else 0}); "
+                                         f"sys.exit({code})"])
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def describe_exit(self) -> str:
+        return f"exited with code {self.process.returncode}"
+
+
+def test_a_supervised_child_that_cannot_write_results_stops_the_others_and_the_loop() -> None:
+    with Supervisor[str]() as children:
+        sleeper, full_disk = _Script(0, wait=True), _Script(EXIT_RESULTS)
+        children.start("study a", sleeper)  # type: ignore[arg-type]
+        children.start("study b", full_disk)  # type: ignore[arg-type]
+        full_disk.process.wait()
+        with pytest.raises(ResultsError, match="^study b: exited with code 5$"):
+            children.ended(str, poll_seconds=0)
+        assert sleeper.process.poll() is not None and not children  # stopped, not left running
+
+
+def test_a_supervisor_hands_back_each_ended_child_once_and_stops_the_rest_on_the_way_out() -> None:
+    sleeper, crashed = _Script(0, wait=True), _Script(3)
+    with pytest.raises(KeyboardInterrupt):
+        with Supervisor[str]() as children:
+            children.start("worker0", sleeper)  # type: ignore[arg-type]
+            children.start("worker1", crashed)  # type: ignore[arg-type]
+            crashed.process.wait()
+            assert [(key, code) for key, _, code in children.ended(str, poll_seconds=0)] == [("worker1", 3)]
+            assert children.ended(str, poll_seconds=0) == [] and list(children.running) == ["worker0"]
+            raise KeyboardInterrupt
+    assert sleeper.process.poll() is not None

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ResultsError, StudyFailed
-from ..processes import EXIT_RESULTS, POLL_SECONDS, Child, StudyJob, WorkerJob, stop
+from ..processes import POLL_SECONDS, Child, StudyJob, Supervisor, WorkerJob
 from ..records import study_name
 from ..store import RunPaths, StudyPaths, atomic_write_json, read_json
 
@@ -193,12 +193,6 @@ class ChiefSearch:
             "seed": self.job.seed, "port": port, "pid": os.getpid()})
 
 
-@dataclasses.dataclass
-class _LocalWorker:
-    tuner_id: str
-    child: Child
-
-
 class Chief:
     """Serve one study's oracle until its budget is spent and every trial handed out has ended.
 
@@ -224,7 +218,7 @@ class Chief:
         self.local_workers = local_workers
         self.worker_timeout = worker_timeout
         self.on_listen = on_listen
-        self.workers: list[_LocalWorker] = []
+        self.workers: Supervisor[str] = Supervisor()  # local worker processes by tuner id
         self.tuner_ids_seen: set[str] = set()
         self._restarts_left = local_workers  # a worker that keeps crashing must not loop forever
         self._next_id = 0
@@ -253,23 +247,24 @@ class Chief:
         log.info("[%s] chief listening on %s:%d", self.tuner_prefix, self.bind, port)
         if self.on_listen is not None:
             self.on_listen(port)
+        # a worker that cannot write stops the others and the study (Supervisor.ended); any way out stops them
         try:
-            for _ in range(self.local_workers):
-                self._start_worker()
-            while not self._finished(servicer):
-                time.sleep(POLL_SECONDS)
-                if servicer.failed_write is not None:  # the oracle's own state could not be saved: stop the study
-                    raise servicer.failed_write
-                self._reap_workers()
-                self._expire_silent(servicer)
-                self.tuner_ids_seen |= set(servicer.last_seen)
+            with self.workers:
+                for _ in range(self.local_workers):
+                    self._start_worker()
+                while not self._finished(servicer):
+                    ended = self.workers.ended(lambda tuner_id: f"worker {tuner_id}")
+                    if servicer.failed_write is not None:  # the oracle's own state could not be saved: stop
+                        raise servicer.failed_write
+                    self._replace_crashed(ended)
+                    self._expire_silent(servicer)
+                    self.tuner_ids_seen |= set(servicer.last_seen)
         finally:
-            self._stop_workers()
             server.stop(grace=1).wait()
         return len(self.tuner_ids_seen)
 
     def _finished(self, servicer: Any) -> bool:
-        if any(w.child.poll() is None for w in self.workers):
+        if self.workers:
             return False
         if servicer.stop_triggered and not self.oracle.ongoing_trials:
             return self.spawn is not None or not self.oracle.tuner_ids
@@ -282,23 +277,17 @@ class Chief:
         assert self.spawn is not None
         tuner_id = f"{self.tuner_prefix}.worker{self._next_id}"
         self._next_id += 1
-        self.workers.append(_LocalWorker(tuner_id, self.spawn(tuner_id, self.port)))
+        self.workers.start(tuner_id, self.spawn(tuner_id, self.port))
 
-    def _reap_workers(self) -> None:
-        for worker in list(self.workers):
-            code = worker.child.poll()
-            if code is None:
-                continue
-            self.workers.remove(worker)
-            self.oracle.tuner_ids.discard(worker.tuner_id)
-            if code == EXIT_RESULTS:  # a replacement could not write either: the study stops, its trials kept
-                raise ResultsError(f"worker {worker.tuner_id}: {worker.child.describe_exit()}")
+    def _replace_crashed(self, ended: list[tuple[str, Child, int]]) -> None:
+        for tuner_id, _, code in ended:
+            self.oracle.tuner_ids.discard(tuner_id)
             if code != 0:
-                self._give_up(worker.tuner_id, f"worker {worker.tuner_id} exited with code {code} during the trial")
+                self._give_up(tuner_id, f"worker {tuner_id} exited with code {code} during the trial")
                 if self._restarts_left:
                     self._restarts_left -= 1
                     log.warning("[%s] worker %s exited with code %d; starting a replacement", self.tuner_prefix,
-                                worker.tuner_id, code)
+                                tuner_id, code)
                     self._start_worker()
 
     def _expire_silent(self, servicer: Any) -> None:
@@ -310,9 +299,8 @@ class Chief:
                 self._give_up(tuner_id, f"worker {tuner_id} was silent for more than {self.worker_timeout:.0f} s")
                 self.oracle.tuner_ids.discard(tuner_id)
                 servicer.last_seen.pop(tuner_id, None)
-                for worker in self.workers:
-                    if worker.tuner_id == tuner_id:
-                        worker.child.kill()  # hung: reaped (and replaced) on the next poll
+                if tuner_id in self.workers.running:
+                    self.workers.running[tuner_id].kill()  # hung: reaped (and replaced) on the next poll
         for tuner_id in list(self.oracle.tuner_ids):  # a worker that died between trials would be waited for
             if now - servicer.last_seen.get(tuner_id, now) > self.worker_timeout:
                 self.oracle.tuner_ids.discard(tuner_id)
@@ -328,6 +316,3 @@ class Chief:
         trial.status = kt.engine.trial.TrialStatus.FAILED
         trial.message = reason
         self.oracle.end_trial(trial)  # also drops it from ongoing_trials and saves the oracle
-
-    def _stop_workers(self) -> None:
-        stop(w.child for w in self.workers)

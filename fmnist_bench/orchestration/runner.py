@@ -19,8 +19,7 @@ from ..data import load_raw
 from ..engine.envinfo import collect_env, utc_now
 from ..errors import ResultsError
 from ..grids import GRIDS
-from ..processes import EXIT_RECYCLE, EXIT_RESULTS, Child, Serving, StudyJob, core_share, \
-    interrupt_on_sigterm, stop
+from ..processes import EXIT_RECYCLE, Child, Serving, StudyJob, Supervisor, core_share, interrupt_on_sigterm
 from ..records import StudyResult, study_name
 from ..engine.runtime import check_device, device_class, keras_backend
 from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
@@ -149,48 +148,36 @@ def _refuse_other_device(paths: RunPaths, done: dict[tuple[str, int], StudyResul
 def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int], StudyJob],
                  done: dict[tuple[str, int], StudyResult], *, jobs: int, total: int) -> list[str]:
     failed: list[str] = []
-    running: dict[tuple[str, int], tuple[Child, float]] = {}
     queue = list(pending)
     durations: list[float] = []
     started_at: dict[tuple[str, int], float] = {}
-    with interrupt_on_sigterm():
-        try:
-            while queue or running:
-                while queue and len(running) < jobs:
-                    strategy, seed = cell = queue.pop(0)
-                    if cell not in started_at:
-                        log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1,
-                                 total, strategy, seed)
-                        started_at[cell] = time.perf_counter()
-                    running[cell] = (Child(pending[cell]), started_at[cell])
-                time.sleep(0.2)
-                for cell, (child, started) in list(running.items()):
-                    code = child.poll()
-                    if code is None:
-                        continue
-                    del running[cell]
-                    if code == EXIT_RECYCLE:
-                        queue.insert(0, cell)  # same study, fresh process, resumes after its last finished trial
-                        continue
-                    if code == EXIT_RESULTS:  # the other studies could not write either: stop them all now
-                        stop(c for c, _ in running.values())
-                        raise ResultsError(f"{study_name(*cell)}: {child.describe_exit()}")
-                    durations.append(time.perf_counter() - started)
-                    result = completed_study(paths, cfg, *cell)
-                    if result is None:
-                        failed.append(f"{study_name(*cell)}: {child.describe_exit()}")
-                        log.error("study %s failed; the other studies go on", study_name(*cell))
-                        continue
-                    done[cell] = result
-                    remaining = len(queue) + len(running)
-                    eta = sum(durations) / len(durations) * remaining / jobs
-                    # the process's wall time; the tables show search and final fit, which it contains
-                    log.info("study %d/%d done: %s seed %d, test accuracy %.4f; process wall time %s (search %s, "
-                             "final fit %s, the rest start-up and evaluation)%s", len(done) + len(failed), total,
-                             cell[0], cell[1], result.test.accuracy, fmt_seconds(durations[-1]),
-                             fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
-                             f"; ~{fmt_seconds(eta)} left" if remaining else "")
-        except KeyboardInterrupt:
-            stop(c for c, _ in running.values())
-            raise
+    # a study that cannot write stops the others (Supervisor.ended); Ctrl-C or SIGTERM stops them on the way out
+    with interrupt_on_sigterm(), Supervisor[tuple[str, int]]() as running:
+        while queue or running:
+            while queue and len(running) < jobs:
+                strategy, seed = cell = queue.pop(0)
+                if cell not in started_at:
+                    log.info("study %d/%d: %s seed %d started", len(done) + len(failed) + len(running) + 1,
+                             total, strategy, seed)
+                    started_at[cell] = time.perf_counter()
+                running.start(cell, Child(pending[cell]))
+            for cell, child, code in running.ended(lambda cell: study_name(*cell), poll_seconds=0.2):
+                if code == EXIT_RECYCLE:
+                    queue.insert(0, cell)  # same study, fresh process, resumes after its last finished trial
+                    continue
+                durations.append(time.perf_counter() - started_at[cell])
+                result = completed_study(paths, cfg, *cell)
+                if result is None:
+                    failed.append(f"{study_name(*cell)}: {child.describe_exit()}")
+                    log.error("study %s failed; the other studies go on", study_name(*cell))
+                    continue
+                done[cell] = result
+                remaining = len(queue) + len(running)
+                eta = sum(durations) / len(durations) * remaining / jobs
+                # the process's wall time; the tables show search and final fit, which it contains
+                log.info("study %d/%d done: %s seed %d, test accuracy %.4f; process wall time %s (search %s, "
+                         "final fit %s, the rest start-up and evaluation)%s", len(done) + len(failed), total,
+                         cell[0], cell[1], result.test.accuracy, fmt_seconds(durations[-1]),
+                         fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
+                         f"; ~{fmt_seconds(eta)} left" if remaining else "")
     return failed
