@@ -67,6 +67,17 @@ def _seeds(text: str) -> tuple[int, ...]:
     return tuple(range(1, values[0] + 1)) if "," not in text else tuple(values)
 
 
+def _table_seeds(text: str) -> tuple[int, ...]:
+    """'5,6,7' (in any order) means table seeds 5, 6 and 7."""
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        values = []
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"table seeds are integers >= 1, e.g. 5,6,7; found {text!r}")
+    return tuple(values)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -200,6 +211,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="with --replay: others (default): one final fit on every table seed but the one the "
                           "chosen trial read, the study scored by their mean; drawn: --refits fits on drawn seeds, "
                           "the chosen trial's own included (replays stored before 2026-12-01)")
+    run.add_argument("--table-seeds", type=_table_seeds,
+                     help="with --replay: read only these whole-grid seeds of the table, e.g. 5,6,7 (one backend's "
+                          "training runs, for the verdict on each backend's seeds; default: all of them)")
     run.add_argument("--jobs", type=_positive, default=1, help="studies to run in parallel (default: 1)")
     run.add_argument("--scheduler", type=_address,
                      help="with --replay: replay the studies on the Dask cluster at this address (tcp://HOST:PORT; "
@@ -316,7 +330,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
         "refits": args.refits, "budget_seconds": args.budget_seconds,
-        "replay": getattr(args, "replay", None), "refit_seeds": getattr(args, "refit_seeds", None)}.items()
+        "replay": getattr(args, "replay", None), "refit_seeds": getattr(args, "refit_seeds", None),
+        "table_seeds": getattr(args, "table_seeds", None)}.items()
         if v is not None})
 
 

@@ -96,6 +96,8 @@ class RunConfig:
             mean, as a live final fit starts from a fresh initialisation instead of reusing the search's run.
             "drawn": `refits` final fits, each on a table seed drawn at random, the chosen trial's own included
             (the rule of every replay stored before it existed, which reads as missing). Replays only.
+        table_seeds: replays only: read these whole-grid seeds of the table alone, for trials and final fits (for
+            example the training runs of one backend, for the verdict on each backend's seeds); None: all of them.
     """
 
     preset: str = "standard"
@@ -120,6 +122,7 @@ class RunConfig:
     lr_plateau_patience: int = 2
     replay: bool = False
     refit_seeds: str = "others"
+    table_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -174,7 +177,7 @@ class RunConfig:
 _KEEP = object()
 _ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
                                         "budget_seconds": None, "replay": False,
-                                        "lr_plateau_patience": 2, "refit_seeds": "drawn"}
+                                        "lr_plateau_patience": 2, "refit_seeds": "drawn", "table_seeds": None}
 STREAMS = ("paired", "independent")
 REFIT_SEEDS = ("others", "drawn")
 LEGACY_REFIT_SEEDS = "drawn"  # what a stored config without the key was replayed with
@@ -194,7 +197,7 @@ def _coerce(name: str, value: Any) -> Any:
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"config key {name!r} must be {expected}, found {value!r}")
 
-    if name in ("strategies", "seeds"):
+    if name in ("strategies", "seeds") or (name == "table_seeds" and value is not None):
         if not isinstance(value, list):
             raise bad("a list")
         return tuple(value)
@@ -254,6 +257,8 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError(f"streams must be one of {', '.join(STREAMS)}, found {cfg.streams!r}")
     if cfg.replay:
         _validate_replay(cfg)
+    elif cfg.table_seeds is not None:
+        raise ConfigError("table_seeds chooses the training runs a replay reads; it needs --replay")
     if not 0.0 < cfg.target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy must be in (0, 1], found {cfg.target_accuracy}")
 
@@ -272,6 +277,10 @@ def _validate_replay(cfg: RunConfig) -> None:
                           "test_subset out")
     if cfg.refit_seeds not in REFIT_SEEDS:
         raise ConfigError(f"refit_seeds must be one of {', '.join(REFIT_SEEDS)}, found {cfg.refit_seeds!r}")
+    if cfg.table_seeds is not None and (
+            not cfg.table_seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in cfg.table_seeds)
+            or list(cfg.table_seeds) != sorted(set(cfg.table_seeds))):
+        raise ConfigError(f"table_seeds must be increasing integers >= 1, e.g. 5,6,7; found {cfg.table_seeds!r}")
     if cfg.refit_seeds == "others" and cfg.refits != 1:
         raise ConfigError(f"a replay's final fits read every table seed but the chosen trial's own (one each), so "
                           f"refits {cfg.refits} does not apply; use --refit-seeds drawn for {cfg.refits} drawn ones")

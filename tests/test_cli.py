@@ -144,7 +144,7 @@ def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
     subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
     assert options["run"] - options["chief"] == {"--jobs", "--threads", "--dry-run", "--trials-per-process", "--replay",
-                                                  "--tables-dir", "--scheduler", "--refit-seeds",
+                                                  "--tables-dir", "--scheduler", "--refit-seeds", "--table-seeds",
                                                   "--table-noise", "--table-noise-strategies"}
 
 

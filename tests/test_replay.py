@@ -402,3 +402,44 @@ def test_a_one_job_replay_from_the_command_line_runs_in_a_child(tables: Path, tm
     here = run_replay(cfg, results_dir=tmp_path / "here", tables_dir=tables)
     assert [_untimed(d) for d in gzip.decompress((run / "studies.jsonl.gz").read_bytes()).decode().splitlines()] \
         == [_untimed(d) for d in gzip.decompress(here.paths.studies_archive.read_bytes()).decode().splitlines()]
+
+
+def test_a_replay_on_some_training_runs_reads_those_alone_and_is_another_run(tmp_path: Path) -> None:
+    """The verdict on one backend's training runs: trials, final fits and the record read only the seeds asked for."""
+    _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2, 3))
+    cfg = _cfg(seeds=tuple(range(1, 7)), strategies=("random", "hyperband"), table_seeds=(2, 3))
+    outcome = run_replay(cfg, results_dir=tmp_path / "results", tables_dir=tmp_path / "tables")
+    for result in outcome.results:
+        assert result.chosen_table_seed in (2, 3)
+        assert result.refit_table_seeds == [5 - result.chosen_table_seed]  # the other one of 2 and 3
+        assert sorted(result.test_accuracy_by_table_seed) == ["2", "3"]
+    assert {r.chosen_table_seed for r in outcome.results} == {2, 3}
+    env = json.loads(outcome.paths.env.read_text())
+    assert env["table"]["seeds"] == [2, 3] and sorted(env["table"]["builds"]) == ["2", "3"]
+    assert cfg.digest() != cfg.replace(table_seeds=None).digest()
+    assert "table_seeds" not in cfg.replace(table_seeds=None).to_dict()  # replays on every run keep their ids
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--replay", "--table-seeds", "2,4"], "has no whole-grid seed 4; its whole-grid seeds are 1, 2"),
+    (["--table-seeds", "1,2"], "table_seeds chooses the training runs a replay reads; it needs --replay"),
+    (["--replay", "--table-seeds", "0"], "table seeds are integers >= 1, e.g. 5,6,7; found '0'"),
+])
+def test_table_seeds_that_a_replay_cannot_read_are_one_line(argv: list[str], words: str, tables: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    error = _error(capsys, ["run", "--space", "ann-grid", "--tables-dir", str(tables), "--results-dir",
+                            str(tmp_path / "results"), *argv])
+    assert words in error
+
+
+def test_a_finished_replays_regret_reference_stays_on_the_training_runs_it_read(tmp_path: Path) -> None:
+    """A table that gains a seed after a replay must not change that replay's report (its committed summary)."""
+    from fmnist_bench.reports.summary import write_report
+
+    spec = _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2))
+    cfg = _cfg(seeds=(1, 2), strategies=("random", "hyperband"))
+    outcome = run_replay(cfg, results_dir=tmp_path, tables_dir=tmp_path / "tables")
+    before = write_report(outcome.paths.root).read_text()
+    write_curves(TablePaths(tmp_path / "tables" / "ann-grid").curves(3), [_curve(c, 30) for c in spec.configs()])
+    assert load_table(tmp_path / "tables" / "ann-grid").seeds == [1, 2, 3]
+    assert write_report(outcome.paths.root).read_text() == before

@@ -248,16 +248,19 @@ def test_a_leaderboard_names_its_own_results_folder_and_how_to_rebuild_it(result
     assert "(runs/r1/summary.md)" in text  # links stay relative to the file
 
 
-def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, float]]]]) -> list:
-    """A replayed run over a 3-seed table: per strategy and replay seed, its score (correct out of 100) and its
-    final fit's test accuracy read from each table seed alone."""
+def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, float]]]], name: str = "replayed",
+                  table_seeds: tuple[int, ...] | None = None, builds: dict | None = None) -> list:
+    """A replayed run over a 3-seed table (or over `table_seeds` of it alone, trained as `builds` say): per strategy
+    and replay seed, its score (correct out of 100) and its final fit's test accuracy read from each table seed."""
     from fmnist_bench.config import make_config
 
     seeds = max(map(len, per_seed.values()))
-    cfg = make_config("standard", space="ann-grid", replay=True).replace(seeds=tuple(range(1, seeds + 1)))
-    paths = RunPaths(results / "runs" / "replayed")
+    cfg = make_config("standard", space="ann-grid", replay=True).replace(seeds=tuple(range(1, seeds + 1)),
+                                                                         table_seeds=table_seeds)
+    paths = RunPaths(results / "runs" / name)
     atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
-    atomic_write_json(paths.env, "env", {"started_at": "2026-12-01T10:00:00+00:00", "table": {"seeds": [1, 2, 3]}})
+    atomic_write_json(paths.env, "env", {"started_at": "2026-12-01T10:00:00+00:00",
+                                         "table": {"seeds": list(table_seeds or (1, 2, 3)), "builds": builds or {}}})
     for strategy, studies in per_seed.items():
         for seed, (correct, by_table_seed) in enumerate(studies, start=1):
             _study(paths, strategy, seed, correct, [0.85, 0.86],
@@ -285,6 +288,36 @@ def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_p
     assert "**no strategy is shown better" in line and "beats random" not in line
     assert ("**Depends on training noise:** hyperband vs random search +4.67 pp (95% CI [+4.12, +5.21], 6 replay "
             "seeds), but -1.00 to +3.00 pp on single training runs") in line
+
+
+def test_the_verdict_on_each_backends_training_runs_follows_the_line_on_all_of_them(tmp_path: Path) -> None:
+    from fmnist_bench.reports.leaderboard import render_leaderboard, render_verdict
+
+    def built(backend: str, device: str, *seeds: int) -> dict:
+        return {str(s): {"devices": [device], "backend": backend} for s in seeds}
+
+    random = [(c, {1: 0.80, 2: 0.80, 3: 0.80, 4: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    ahead = [(c, {1: 0.82, 2: 0.83, 3: 0.82, 4: 0.81}) for c in (85, 86, 86, 84, 86, 87)]
+    level = [(c, {1: 0.80, 2: 0.80, 3: 0.80, 4: 0.80}) for c in (81, 80, 82, 80, 82, 81)]
+    runs = _replayed_run(tmp_path, {"random": random, "hyperband": ahead}, builds=built("jax", "gpu: H100", 1, 2)
+                         | built("tensorflow", "cpu: EPYC", 3, 4))
+    runs += _replayed_run(tmp_path, {"random": random, "hyperband": ahead}, "jax", table_seeds=(1, 2),
+                          builds=built("jax", "gpu: H100 (jax)", 1, 2))
+    runs += _replayed_run(tmp_path, {"random": random, "hyperband": level}, "tf", table_seeds=(3, 4),
+                          builds=built("tensorflow", "cpu: EPYC", 3, 4))
+    verdict = render_verdict(runs)
+    lines = [line for line in verdict.splitlines() if line.startswith("- `ann-grid`")]
+    assert len(lines) == 1 and lines[0].startswith("- `ann-grid`, 90 epochs per study, replayed from its table: "
+                                                   "**hyperband beats random search by 4.67 pp")
+    assert ("**On JAX/GPU training runs alone** (table seeds 1, 2): **hyperband beats random search by 4.67 pp"
+            in lines[0])
+    assert ("**On TensorFlow/CPU training runs alone** (table seeds 3, 4): **no strategy is shown better** at 6 "
+            "replay seeds" in lines[0])
+    assert "## `ann-grid`, 90 epochs per study, replayed from its table's seeds 3, 4 alone" in \
+        render_leaderboard(runs, [])
+    # without a replay on every training run, one backend's replay speaks on a line of its own
+    alone = render_verdict(runs[2:])
+    assert "- `ann-grid`, 90 epochs per study, replayed from its table's seeds 3, 4 alone: **no strategy" in alone
 
 
 def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:
@@ -358,6 +391,23 @@ def test_ranks_over_the_budget_and_the_critical_difference_diagram(tmp_path: Pat
     assert "Nemenyi's test separates hyperband and bayesian" in summary
     for png in (paths.ranks, paths.critical_difference):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_critical_difference_diagram_is_the_same_bytes_in_every_process() -> None:
+    """A committed figure re-renders byte for byte: scikit-posthocs draws a crossbar's strategies in set order,
+    which follows str hashes (PYTHONHASHSEED). This committed run's diagram has two crossbars."""
+    import hashlib
+    import subprocess
+    import sys
+
+    run = Path(__file__).resolve().parents[1] / "results" / "runs" / "standard-ann-grid-replay-65e4531d"
+    code = ("import sys; from fmnist_bench.store import load_run; "
+            "from pathlib import Path; from fmnist_bench.reports.ranks import render_critical_difference_png; "
+            f"sys.stdout.buffer.write(render_critical_difference_png(load_run(Path({str(run)!r}))))")
+    figures = {hashlib.sha256(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                                             env=os.environ | {"PYTHONHASHSEED": seed}).stdout).hexdigest()
+               for seed in ("1", "3", "4")}
+    assert figures == {hashlib.sha256((run / "critical_difference.png").read_bytes()).hexdigest()}
 
 
 def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> None:

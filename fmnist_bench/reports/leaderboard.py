@@ -48,20 +48,22 @@ class Benchmark:
     budget_seconds: float  # 0 for an epoch budget alone
     device: str  # "cpu" or "gpu"
     mode: str = "live"
+    table_seeds: str = ""  # a replay on some of the table's training runs alone ("5, 6, 7"); "": all of them
 
     @property
     def title(self) -> str:
         budget = f"{self.budget_epochs} epochs" if not self.budget_seconds else \
             f"{self.budget_seconds:g} s (at most {self.budget_epochs} epochs)"
         if self.mode == "replayed":
-            return f"`{self.space}`, {budget} per study, replayed from its table"
+            where = f"its table's seeds {self.table_seeds} alone" if self.table_seeds else "its table"
+            return f"`{self.space}`, {budget} per study, replayed from {where}"
         return f"`{self.space}`, {budget} per study, {self.device.upper()}, {self.mode}"
 
 
 def benchmark_of(run: StoredRun) -> Benchmark:
     budget = (run.space_label, int(run.config.budget_epochs), float(run.config.budget_seconds or 0))
     if run.config.replay:
-        return Benchmark(*budget, "table", "replayed")
+        return Benchmark(*budget, "table", "replayed", ", ".join(map(str, run.config.table_seeds or ())))
     devices = {st.result.device.split(":", 1)[0] for st in run.studies}
     return Benchmark(*budget, "gpu" if "gpu" in devices else "cpu")
 
@@ -131,7 +133,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "beats": beats.get(name, []), "checks_vs_random": checks.get((name, "random")),
                 "same_as": sorted(other for other in names if other != name
                                   and all(scores[other][s] == scores[name][s] for s in common)),
-                "training_runs": _training_runs(members[0]),
+                "training_runs": _training_runs(members[0]), "table_stack": _table_stack(members[0]),
                 "runs": ", ".join(f"[{r.root.name}]({summary_link(r.root.name)})" for r in members),
                 "stack": "; ".join(sorted({_stack(r) for r in members}))})
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
@@ -159,6 +161,16 @@ def _stack(run: StoredRun) -> str:
     built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices") or []})
     return (f"table trained on {'; '.join(built) or 'unrecorded devices'}; oracles: keras-tuner "
             f"{run.env.get('keras_tuner')} on CPU")
+
+
+def _table_stack(run: StoredRun) -> str | None:
+    """'JAX/GPU', 'TensorFlow/CPU' or both: what trained the table seeds a replay read (None: live, or a replay
+    whose record does not name its tables' backends)."""
+    builds = run.env.get("table", {}).get("builds", {}) if run.config.replay else {}
+    names = {"jax": "JAX", "tensorflow": "TensorFlow"}
+    stacks = {f"{names.get(b['backend'], b['backend'])}/{d.split(':', 1)[0].upper()}"
+              for b in builds.values() if b.get("backend") for d in b.get("devices") or []}
+    return " + ".join(sorted(stacks)) or None
 
 
 def _noise_intervals(document: dict[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -289,6 +301,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
     left_out = []
     speaking = {benchmark: _speaking_rows(all_rows) for benchmark, all_rows in benchmarks.items()}
     for benchmark, rows in speaking.items():
+        if benchmark.table_seeds and dataclasses.replace(benchmark, table_seeds="") in speaking:
+            continue  # said on the line of the replay on every training run (_on_each_backend)
         space, _, revision = benchmark.space.partition(" r")
         if int(revision or 1) < newest[space] or max(r["seeds"] for r in rows) < 2:
             left_out.append(benchmark.title.replace(" per study", ""))
@@ -296,7 +310,7 @@ def render_verdict(runs: list[StoredRun]) -> str:
         check = ""
         if benchmark.mode == "replayed":
             live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
-            check = _live_check(rows, next((r for r in live if r), None))
+            check = _live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
         lines.append(f"- {benchmark.title}: {_verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
@@ -338,6 +352,18 @@ def _live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | Non
         return ""
     return (f" **Live check** (this protocol trained live, {min(r['seeds'] for r in live)} seeds, differences to "
             "random search, 95% paired t): " + "; ".join(parts) + ".")
+
+
+def _on_each_backend(benchmark: Benchmark, speaking: dict[Benchmark, list[dict[str, Any]]]) -> str:
+    """The verdict, by the same rules, of the same protocol replayed on some of the table's training runs alone (one
+    backend's, when the table mixes them): one sentence per such replay, after the line on all of them."""
+    parts = []
+    for other, rows in speaking.items():
+        if other.table_seeds and dataclasses.replace(other, table_seeds="") == benchmark and \
+                min(r["seeds"] for r in rows) >= 2:
+            parts.append(f" **On {rows[0]['table_stack'] or 'these'} training runs alone** (table seeds "
+                         f"{other.table_seeds}): " + _verdict_line(rows))
+    return "".join(parts)
 
 
 def verdict_sentence(run: StoredRun) -> str:

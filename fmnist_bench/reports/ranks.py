@@ -13,6 +13,7 @@ differences in the summary say that.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from typing import Any
 
@@ -86,6 +87,13 @@ def _final_ranks(run: StoredRun) -> tuple[Any, Any, float]:
         float(friedman)
 
 
+class _StableName(str):
+    """A strategy name whose hash is the same in every process (a str's changes with PYTHONHASHSEED)."""
+
+    def __hash__(self) -> int:
+        return int.from_bytes(hashlib.sha256(self.encode()).digest()[:8], "big")
+
+
 def render_critical_difference_png(run: StoredRun) -> bytes:
     """Raises ImportError without scikit-posthocs (the `ranks` extra)."""
     import matplotlib
@@ -94,6 +102,10 @@ def render_critical_difference_png(run: StoredRun) -> bytes:
     import scikit_posthocs as sp
 
     mean_ranks, nemenyi, friedman = _final_ranks(run)
+    # scikit-posthocs keeps the strategies under one crossbar in a set and draws them in its iteration order:
+    # names whose hash does not change between processes make the same figure byte for byte in every process
+    labels = [_StableName(name) for name in mean_ranks.index]
+    mean_ranks, nemenyi = mean_ranks.set_axis(labels), nemenyi.set_axis(labels).set_axis(labels, axis=1)
     fig, ax = plt.subplots(figsize=(7.5, 2.5))
     sp.critical_difference_diagram(mean_ranks, nemenyi, ax=ax)
     ax.set_title(f"Mean rank of test accuracy ({run.space_label}, {len(run.seeds)} seeds; Friedman p "

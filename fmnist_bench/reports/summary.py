@@ -218,16 +218,22 @@ def _replay_note(run: StoredRun) -> str:
 
 
 def _replay_reference(run: StoredRun) -> Any:
-    """The regret reference of a replayed run, from the table it was replayed from.
+    """The regret reference of a replayed run, from the training runs it was replayed on: the seeds its record
+    names (a table that gained a seed since still gives a finished run's report as it was), else those its config
+    names, else all.
 
     Raises:
-        TableError: the table is no longer where the run recorded it.
+        TableError: the table is no longer where the run recorded it, or lost one of those seeds.
     """
     from ..tabular.regret import reference
     from ..tabular.table import load_table
 
     cfg = run.config
-    table = load_table(Path(run.env.get("table", {}).get("folder", "")), space=cfg.space)
+    recorded = run.env.get("table", {})
+    table = load_table(Path(recorded.get("folder", "")), space=cfg.space)
+    seeds = recorded.get("seeds") or cfg.table_seeds
+    if seeds:
+        table = table.only(tuple(seeds))
     return reference(table, epochs_per_trial=cfg.epochs_per_trial, final_epochs=cfg.final_epochs,
                      patience=cfg.patience)
 

@@ -252,6 +252,8 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
     from ..tabular.table import load_table
 
     table = load_table(tables_dir / cfg.space, space=cfg.space, revision=cfg.space_revision)
+    if cfg.table_seeds is not None:
+        table = table.only(cfg.table_seeds)
     check_table(cfg, table)
     return table
 
@@ -317,6 +319,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
+                                     | {"backend": b.get("env", {}).get("keras_backend")}
                                      for s, b in table.builds.items() if s in table.seeds}}})
     return RunOutcome(paths, [done[c].result for c in cells if c in done], failed)
 

@@ -159,6 +159,19 @@ class Table:
         size = len(self.spec.configs())
         return sorted(s for s, curves in self.curves.items() if len(curves) == size)
 
+    def only(self, seeds: tuple[int, ...]) -> Table:
+        """The table reduced to these whole-grid seeds: a replay on one backend's training runs alone.
+
+        Raises:
+            TableError: a seed that is not one of the table's whole-grid seeds.
+        """
+        missing = [s for s in seeds if s not in self.seeds]
+        if missing:
+            raise TableError(f"the table at {self.folder} has no whole-grid seed {', '.join(map(str, missing))}; its "
+                             f"whole-grid seeds are {', '.join(map(str, self.seeds))}")
+        return dataclasses.replace(self, curves={s: self.curves[s] for s in seeds},
+                                   builds={s: self.builds[s] for s in seeds if s in self.builds})
+
     def curve(self, params: dict[str, Any], seed: int) -> Curve:
         """Raises: TableError: the table has no curve for this configuration (another grid, or a hole)."""
         try:
