@@ -19,7 +19,7 @@ import pytest
 from conftest import HANG_GUARD_SECONDS, child_processes, processes_mentioning, wait_until_no_process_mentions
 from fmnist_bench.config import PRESETS, make_config
 
-pytestmark = [pytest.mark.usefixtures("real_data_available"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("real_data_available"), pytest.mark.slow, pytest.mark.timing]
 CLI = [sys.executable, "-m", "fmnist_bench"]
 
 

@@ -83,6 +83,7 @@ def test_rerun_resumes_instead_of_repeating(smoke: tuple[Path, subprocess.Comple
     assert env.read_text() == before  # nothing ran, so the recorded finish time stays true
 
 
+@pytest.mark.timing
 def test_a_second_run_killed_and_resumed_gives_the_records_of_the_first(
         smoke: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     """Reproducibility and exact resume in one second run: it is killed mid-way through Hyperband, so random
@@ -109,6 +110,7 @@ def test_a_second_run_killed_and_resumed_gives_the_records_of_the_first(
         assert _outcome(mine) == _outcome(theirs), strategy
 
 
+@pytest.mark.timing
 def test_ctrl_c_stops_promptly_and_says_how_to_resume(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", "--results-dir", str(tmp_path)]
     # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an inherited
@@ -290,6 +292,7 @@ def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_a_time_budget_ends_the_search_before_the_epoch_budget(tmp_path: Path) -> None:
     # a millisecond: no trial (a model built, compiled and trained for 2 epochs) fits in it on any machine
     proc = _run(tmp_path, "--strategies", "random", "--budget-epochs", "60", "--budget-seconds", "0.001")

@@ -141,6 +141,7 @@ def _block_mid_run(disk: _Blocker, command: list[str], run_dir: Path) -> None:
     assert not list(run_dir.rglob("*.tmp")), "a temporary file survived"
 
 
+@pytest.mark.timing
 def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_the_same_command_finishes_it(
         tmp_path: Path, uninterrupted: Callable[[], Path]) -> None:
     with _small_disk(tmp_path / "disk") as disk:
@@ -158,6 +159,7 @@ def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_
         _assert_same_as(run_dir, uninterrupted())
 
 
+@pytest.mark.timing
 def test_a_disk_that_fills_during_the_first_checkpoint_ends_the_run_in_one_line(tmp_path: Path) -> None:
     """About a megabyte free: the run's own files fit, the first trial's checkpoint does not (h5py's
     "Exception ignored" tracebacks of a half-written file must not reach the user)."""
@@ -171,6 +173,7 @@ def test_a_disk_that_fills_during_the_first_checkpoint_ends_the_run_in_one_line(
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-5000:]
 
 
+@pytest.mark.timing
 def test_a_worker_that_cannot_write_stops_the_study_and_the_run_in_one_line(tmp_path: Path) -> None:
     """With --workers the failed write happens in a worker process: the chief stops the study, the runner the run."""
     args = ["run", "--preset", "smoke", "--strategies", "random", "--budget-epochs", "12", "--workers", "2"]
