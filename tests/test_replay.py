@@ -424,6 +424,7 @@ def test_a_replay_on_some_training_runs_reads_those_alone_and_is_another_run(tmp
     (["--replay", "--table-seeds", "2,4"], "has no whole-grid seed 4; its whole-grid seeds are 1, 2"),
     (["--table-seeds", "1,2"], "table_seeds chooses the training runs a replay reads; it needs --replay"),
     (["--replay", "--table-seeds", "0"], "table seeds are integers >= 1, e.g. 5,6,7; found '0'"),
+    (["--replay", "--table-seeds", "2"], "--table-seeds 2 is one training run; final fits on the seeds the chosen"),
 ])
 def test_table_seeds_that_a_replay_cannot_read_are_one_line(argv: list[str], words: str, tables: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,6 +77,9 @@ def check_table(cfg: RunConfig, table: Table) -> None:
         raise TableError(f"the table at {table.folder} has no seed covering the whole grid; finish one with "
                          "`table build`")
     if cfg.refits_on_other_seeds and len(table.seeds) < 2:
+        if cfg.table_seeds is not None:
+            raise TableError(f"--table-seeds {table.seeds[0]} is one training run; final fits on the seeds the "
+                             "chosen trial did not read need two or more (or pass --refit-seeds drawn)")
         raise TableError(f"the table at {table.folder} has one whole-grid seed; final fits on the seeds the chosen "
                          "trial did not read need two or more (build another with `table build --seed K`)")
 
