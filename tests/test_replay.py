@@ -429,7 +429,7 @@ def test_a_replay_on_some_training_runs_reads_those_alone_and_is_another_run(tmp
 def test_table_seeds_that_a_replay_cannot_read_are_one_line(argv: list[str], words: str, tables: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     error = _error(capsys, ["run", "--space", "ann-grid", "--tables-dir", str(tables), "--results-dir",
-                            str(tmp_path / "results"), *argv])
+                            str(tmp_path / "results"), "--epochs-per-trial", "3", "--final-epochs", str(EPOCHS), *argv])
     assert words in error
 
 
