@@ -18,12 +18,12 @@ from ..errors import ConfigError
 
 __all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
            "is_worker", "oracle_servicer_class", "patient_client", "random_values", "reseed_bayesian",
-           "route_state_files", "set_chief_timeout", "stopped_trial_response"]
+           "route_state_files", "set_chief_timeout", "settle_reloaded_trials", "stopped_trial_response"]
 
 TESTED = ("1.4.7", "1.5")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
 # What this module reaches into (attributes with their dot); no other module may name them (tests/test_architecture.py)
 PRIVATE_NAMES = ("keras_tuner.src", ".save_json", "._random_state", "._is_worker", "._oracle", "._save_trial",
-                 "._display", ".TIMEOUT", ".metrics.metrics", "._random_values")
+                 "._display", ".TIMEOUT", ".metrics.metrics", "._random_values", "._retry_queue", "._run_times")
 
 
 def check_version(version: str) -> None:
@@ -45,6 +45,28 @@ def route_state_files(save_json: Callable[[str, Any], str]) -> None:
     from keras_tuner.src import utils
 
     utils.save_json = save_json
+
+
+def settle_reloaded_trials(oracle: Any) -> None:
+    """Make a reloaded oracle agree with what its saved state says happened, as an unbroken search's would.
+
+    keras-tuner writes a trial's file, then its own state (`Oracle.create_trial`, `Oracle.end_trial`), and drops
+    an ended trial from `ongoing_trials` only after saving. A kill between two writes, or between a trial's end and
+    the next trial's start, left on reload (1) a trial file the saved state never heard of: created, never run,
+    RUNNING forever, yet counted by the epoch budget (a chief killed under load lost one of its six trials this
+    way); (2) an ended trial still listed as ongoing, which `Oracle.reload` puts in `_retry_queue`, so it was
+    trained again. The first is forgotten: the saved random state proposes its values again, under its id. The
+    second stays ended, with the bookkeeping `end_trial` would have saved.
+    """
+    started = set(oracle.start_order)
+    for trial_id in [t for t in oracle.trials if t not in started]:
+        del oracle.trials[trial_id]
+    ended = (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)  # INVALID may be retried
+    for trial_id in [t for t in oracle._retry_queue if oracle.trials[t].status in ended]:
+        oracle._retry_queue.remove(trial_id)
+        if trial_id not in oracle.end_order:
+            oracle.end_order.append(trial_id)
+            oracle._run_times[trial_id] += 1
 
 
 def reseed_bayesian(oracle: Any, state: Any) -> None:

@@ -114,6 +114,7 @@ class _EpochBudget:
         for the 4th trial of the full run's seed 5) and went its own way from there. Back in creation order, a
         resumed study proposes what an uninterrupted one does."""
         super().reload()  # type: ignore[misc]  # a mixin: the oracle class follows it
+        ktbridge.settle_reloaded_trials(self)
         self.trials = in_creation_order(self.trials)
 
     def epochs_planned(self) -> int:
