@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import concurrent.futures.process
 import contextlib
+import logging
 import multiprocessing
 import os
 import threading
@@ -35,6 +36,8 @@ from .processes import EXIT_FAILED, limit_native_threads, spawned, watch_parent
 __all__ = ["SCHEDULER_TIMEOUT_SECONDS", "WORKER_WAIT_SECONDS", "connected", "farm"]
 
 SCHEDULER_TIMEOUT_SECONDS = 10
+_log = logging.getLogger(__name__)  # `farm` has a parameter named `log` (its workers' stderr file)
+MAX_SETUP_RESENDS = 3  # a farm's set-up lost with dying workers: sent again this many times before giving up
 WORKER_WAIT_SECONDS = 120  # a scheduler with no worker yet: how long to wait for the first one before giving up
 Item = TypeVar("Item")
 
@@ -178,13 +181,32 @@ def farm(function: Callable[[Item], Any], items: Iterable[Item], *, jobs: int, t
         return
     from distributed import as_completed
 
-    # sent once to every worker, not with each task (a replay's table is megabytes)
-    [setup] = client.scatter([(initializer, initargs, identity, identity(), threads)], broadcast=True, hash=False)
+    def scatter() -> Any:  # sent once to every worker, not with each task (a replay's table is megabytes)
+        [future] = client.scatter([(initializer, initargs, identity, identity(), threads)], broadcast=True,
+                                  hash=False)
+        return future
+
+    setup, resends = scatter(), 0
     farm_id = f"{os.getpid()}-{uuid.uuid4().hex}"
-    pending = {client.submit(_run_task, farm_id, function, item, setup, pure=False): item for item in items}
+    pending = {client.submit(_run_task, farm_id, function, item, setup, pure=False): (item, resends)
+               for item in items}
     try:
-        for future in as_completed(list(pending), loop=client.loop):
-            yield pending.pop(future), future
+        finished = as_completed(list(pending), loop=client.loop)
+        for future in finished:
+            item, sent_with = pending.pop(future)
+            # Dask cannot recompute scattered data: a worker that dies holding the only copy of the set-up (the
+            # scheduler logs "lose scattered data") cancels every task waiting on it. Send it again and resubmit.
+            if future.cancelled() and setup.status != "finished" and resends < MAX_SETUP_RESENDS:
+                resends += 1
+                _log.warning("a Dask worker died holding the only copy of the set-up; sending it again (%d of at "
+                             "most %d)", resends, MAX_SETUP_RESENDS)
+                setup = scatter()
+            if future.cancelled() and sent_with < resends:
+                again = client.submit(_run_task, farm_id, function, item, setup, pure=False)
+                pending[again] = (item, resends)
+                finished.add(again)
+                continue
+            yield item, future
     finally:  # a closed client has released its futures already (the scheduler forgets them)
         if pending and client.status == "running":
             client.cancel(list(pending))
