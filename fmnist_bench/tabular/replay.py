@@ -322,7 +322,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
-                                     | {"backend": b.get("env", {}).get("keras_backend")}
+                                     | {"backend": table.backend(s)}
                                      for s, b in table.builds.items() if s in table.seeds}}})
     return RunOutcome(paths, [done[c].result for c in cells if c in done], failed)
 

@@ -172,6 +172,11 @@ class Table:
         return dataclasses.replace(self, curves={s: self.curves[s] for s in seeds},
                                    builds={s: self.builds[s] for s in seeds if s in self.builds})
 
+    def backend(self, seed: int) -> str | None:
+        """The Keras backend that trained this seed, from its build record (None: not recorded)."""
+        backend = self.builds.get(seed, {}).get("env", {}).get("keras_backend")
+        return None if backend is None else str(backend)
+
     def curve(self, params: dict[str, Any], seed: int) -> Curve:
         """Raises: TableError: the table has no curve for this configuration (another grid, or a hole)."""
         try:

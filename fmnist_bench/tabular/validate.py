@@ -94,7 +94,7 @@ def backend_effect(table: Table, *, epochs: int) -> dict[str, Any] | None:
 
     groups: dict[str, list[int]] = {}
     for seed in table.seeds:
-        groups.setdefault(_backend(table, seed), []).append(seed)
+        groups.setdefault(table.backend(seed) or "?", []).append(seed)
     if len(groups) != 2:
         return None
     (first, seeds_a), (second, seeds_b) = sorted(groups.items())
@@ -106,16 +106,12 @@ def backend_effect(table: Table, *, epochs: int) -> dict[str, Any] | None:
 
     def typical_gap(same: bool) -> float | None:
         gaps = [float(np.median(100 * np.abs(_scores(table, s, keys, epochs) - _scores(table, t, keys, epochs))))
-                for s, t in pairs if (_backend(table, s) == _backend(table, t)) == same]
+                for s, t in pairs if (table.backend(s) == table.backend(t)) == same]
         return float(np.mean(gaps)) if gaps else None
 
     return {"first": first, "second": second, "seeds_first": seeds_a, "seeds_second": seeds_b, "configs": len(keys),
             "mean": float(diff.mean()), "ci": tuple(100 * v for v in t_interval(diff / 100)),
             "median": float(np.median(diff)), "within": typical_gap(True), "across": typical_gap(False)}
-
-
-def _backend(table: Table, seed: int) -> str:
-    return str(table.builds.get(seed, {}).get("env", {}).get("keras_backend", "?"))
 
 
 def render_validation(table: Table, *, epochs: int) -> str:
