@@ -444,3 +444,37 @@ def test_a_finished_replays_regret_reference_stays_on_the_training_runs_it_read(
     write_curves(TablePaths(tmp_path / "tables" / "ann-grid").curves(3), [_curve(c, 30) for c in spec.configs()])
     assert load_table(tmp_path / "tables" / "ann-grid").seeds == [1, 2, 3]
     assert write_report(outcome.paths.root).read_text() == before
+
+
+def test_a_replay_run_again_on_a_table_with_another_seed_reads_the_table_as_it_is_and_keeps_the_earlier(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same command after a training seed lands: every study is replayed on the table as it is now, under the
+    same run id (none mixes two tables' studies or table noise), and what the earlier table gave stays beside it."""
+    import dataclasses
+    import logging
+
+    from fmnist_bench.tabular.noise import run_table_noise
+    from fmnist_bench.tabular.replay import table_seeds_read
+
+    tables = tmp_path / "tables"
+    spec = _write_table(tables / "ann-grid", seeds=(1, 2))
+    cfg = _cfg(strategies=("random", "hyperband"))
+    first = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    run_table_noise(cfg, results_dir=tmp_path / "r", tables_dir=tables, resamples=2, strategies=("random",))
+    earlier = {path.name: path.read_bytes() for path in (first.paths.studies_archive, first.paths.table_noise)}
+    write_curves(TablePaths(tables / "ann-grid").curves(3), [_curve(c, 3) for c in spec.configs()])
+    with caplog.at_level(logging.WARNING):
+        again = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    assert "4 stored studies were replayed on table seeds 1,2, and the table's whole-grid seeds are now 1,2,3" \
+        in caplog.text
+    assert again.paths.root == first.paths.root
+    assert [table_seeds_read(r) for r in again.results] == [[1, 2, 3]] * 4
+    fresh = run_replay(cfg, results_dir=tmp_path / "fresh", tables_dir=tables)
+    assert [_untimed(d) for d in gzip.decompress(again.paths.studies_archive.read_bytes()).decode().splitlines()] == \
+        [_untimed(d) for d in gzip.decompress(fresh.paths.studies_archive.read_bytes()).decode().splitlines()]
+    assert {name: (again.paths.root / f"{name}.table-seeds-1-2").read_bytes() for name in earlier} == earlier
+    assert not again.paths.table_noise.exists()  # resampled again on the new table, not read from the old one
+    noise = run_table_noise(cfg, results_dir=tmp_path / "r", tables_dir=tables, resamples=2, strategies=("random",))
+    assert noise["table_seeds"] == [1, 2, 3]
+    # a record from before per-seed final fits names its seeds only in its device
+    assert table_seeds_read(dataclasses.replace(again.results[0], test_accuracy_by_table_seed={})) == [1, 2, 3]

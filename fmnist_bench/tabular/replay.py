@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -222,6 +223,34 @@ def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: i
     return len(history), history[best]["val_accuracy"], ""
 
 
+def table_seeds_read(result: StudyResult) -> list[int]:
+    """The whole-grid seeds a replayed study read: its record holds a final fit read from each of them (records
+    from before 2026-12-01 name them only in their `device`, as `replay_device` writes it)."""
+    if result.test_accuracy_by_table_seed:
+        return sorted(int(seed) for seed in result.test_accuracy_by_table_seed)
+    named = re.search(r" seeds ([\d,]+)", result.device)
+    return [int(seed) for seed in named.group(1).split(",")] if named else []
+
+
+def _set_aside_other_tables(paths: Any, stale: list[Any], seeds: list[int], kept: list[Any]) -> None:
+    """The same config replayed again after its table gained (or lost) whole-grid seeds: the studies and table noise
+    read from the earlier seeds are moved aside beside the run, not mixed with new ones nor overwritten, and the
+    studies already replayed on the current seeds go on in a fresh partial file."""
+    from ..store import set_aside, write_lines
+
+    earlier = sorted({tuple(table_seeds_read(st.result)) for st in stale})
+    suffix = "table-seeds-" + "_".join("-".join(map(str, s)) or "unknown" for s in earlier)
+    for path in (paths.studies_archive, paths.studies_partial, paths.table_noise, paths.table_noise_partial):
+        if path.is_file():
+            set_aside(path, suffix)
+    if kept:
+        write_lines(paths.studies_partial, (st.to_dict() for st in kept))
+    log.warning("replay %s: %d stored studies were replayed on table seeds %s, and the table's whole-grid seeds are "
+                "now %s: they are replayed again on these (the earlier files are kept as *.%s; --table-seeds reads "
+                "some seeds alone)", paths.root.name, len(stale), " and ".join(",".join(map(str, s)) for s in earlier),
+                ",".join(map(str, seeds)), suffix)
+
+
 def refit_table_seeds(cfg: RunConfig, table: Table, chosen_seed: int | None, stream: int) -> list[int]:
     """The table seeds a study's final fits read: every whole-grid seed but the chosen trial's, or (`drawn`) one
     drawn per refit."""
@@ -287,10 +316,11 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     table = load_replay_table(cfg, tables_dir)
     cells = cfg.cells
     with connected(scheduler) as client, open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
-        stored = [StoredStudy.from_dict(d) for path in (paths.studies_archive, paths.studies_partial)
-                  if path.is_file() for d in read_lines(path)]
-        done = {(st.result.strategy, st.result.seed): st for st in stored
-                if st.result.config_digest == cfg.digest()}
+        stored = [st for path in (paths.studies_archive, paths.studies_partial) if path.is_file()
+                  for st in map(StoredStudy.from_dict, read_lines(path)) if st.result.config_digest == cfg.digest()]
+        done = {(st.result.strategy, st.result.seed): st for st in stored if table_seeds_read(st.result) == table.seeds}
+        if stale := [st for st in stored if table_seeds_read(st.result) != table.seeds]:
+            _set_aside_other_tables(paths, stale, table.seeds, list(done.values()))
         pending = [cell for cell in cells if cell not in done]
         log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
