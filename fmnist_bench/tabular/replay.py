@@ -40,9 +40,10 @@ from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
     from ..engine.study import Refit
+    from ..store import RunPaths, StoredStudy
 
 __all__ = ["check_table", "grid_hyperparameters", "load_replay_table", "replay_device",
-           "replay_study", "run_replay"]
+           "replay_study", "run_replay", "table_seeds_read"]
 
 log = logging.getLogger(__name__)
 TUNER_ID = "replay"
@@ -232,7 +233,8 @@ def table_seeds_read(result: StudyResult) -> list[int]:
     return [int(seed) for seed in named.group(1).split(",")] if named else []
 
 
-def _set_aside_other_tables(paths: Any, stale: list[Any], seeds: list[int], kept: list[Any]) -> None:
+def _set_aside_other_tables(paths: RunPaths, stale: list[StoredStudy], seeds: list[int], kept: list[StoredStudy]
+                            ) -> None:
     """The same config replayed again after its table gained (or lost) whole-grid seeds: the studies and table noise
     read from the earlier seeds are moved aside beside the run, not mixed with new ones nor overwritten, and the
     studies already replayed on the current seeds go on in a fresh partial file."""
