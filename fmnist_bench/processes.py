@@ -360,7 +360,12 @@ def log_to_stderr(level: int) -> None:
 Item = TypeVar("Item")
 
 
-def _start_pool_worker(log: Path, threads: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+def _start_pool_worker(parent_pid: int, log: Path, threads: int, initializer: Callable[..., None],
+                       initargs: tuple[Any, ...]) -> None:
+    # A pool process only notices a dead parent when it asks for its next task: a parent killed outright (SIGKILL,
+    # the OOM killer) would leave it training or replaying to the end of its current one, unseen. The parent's pid
+    # comes from the parent: one killed while this process was still starting has already handed it to init.
+    watch_parent(parent_pid, EXIT_FAILED)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as sink:
         os.dup2(sink.fileno(), 2)
@@ -380,7 +385,7 @@ def spawned(function: Callable[[Item], Any], items: Iterable[Item], *, jobs: int
     """
     with futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_start_pool_worker,
-                                     initargs=(log, threads, initializer, initargs)) as pool:
+                                     initargs=(os.getpid(), log, threads, initializer, initargs)) as pool:
         pending = {pool.submit(function, item): item for item in items}
         try:
             for future in futures.as_completed(pending):

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,46 @@ def test_a_pool_process_runs_blas_and_openmp_on_its_share_of_the_cores(tmp_path:
     sizes = future.result()
     assert any(name.startswith("blas:") for name in sizes) and any(name.startswith("openmp:") for name in sizes)
     assert set(sizes.values()) == {1}, sizes
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (an exited one that nobody has reaped yet is a zombie: not running)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc (Linux)")
+def test_pool_processes_of_a_parent_killed_outright_stop_instead_of_finishing_their_task(tmp_path: Path) -> None:
+    """A table build or replay killed with SIGKILL (or by the OOM killer) must not leave its pool processes training
+    or replaying on, unseen, for the rest of their task: they exit once their parent is gone."""
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import multiprocessing, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from fmnist_bench.processes import spawned\n"
+        "def announce():\n"
+        "    while not (children := multiprocessing.active_children()):\n"
+        "        time.sleep(0.1)\n"
+        "    print(*[c.pid for c in children], flush=True)\n"
+        "threading.Thread(target=announce, daemon=True).start()\n"
+        "for _ in spawned(time.sleep, [600, 600], jobs=2, threads=1, initializer=print, initargs=(),\n"
+        "                 log=Path(sys.argv[1])):\n"
+        "    pass\n"), str(tmp_path / "pool.log")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(_running(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 120  # a generous bound on the watcher's half-second poll, for a loaded machine
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "pool processes outlived their killed parent"
 
 
 def test_a_child_process_starts_with_its_thread_limits_and_a_users_own_setting_is_kept(
