@@ -82,6 +82,7 @@ def test_pool_processes_of_a_parent_killed_outright_stop_instead_of_finishing_th
         "for _ in spawned(time.sleep, [600, 600], jobs=2, threads=1, initializer=print, initargs=(),\n"
         "                 log=Path(sys.argv[1])):\n"
         "    pass\n"), str(tmp_path / "pool.log")], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
     try:
         assert parent.stdout is not None
         workers = [int(pid) for pid in parent.stdout.readline().split()]
