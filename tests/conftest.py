@@ -57,7 +57,7 @@ def with_fault(study: str, trial: int, signal_name: str, target: str) -> dict[st
     return os.environ | {FAULT_VARIABLE: f"{study}:{trial}:{signal_name}:{target}"}
 
 
-def _state(pid: int) -> str | None:
+def process_state(pid: int) -> str | None:
     """A process's state letter from /proc (R, S, T for stopped, Z, ...), None once it is gone."""
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
@@ -70,7 +70,7 @@ def wait_for_stopped(folder: Path, run: subprocess.Popen) -> int:
     ends first."""
     deadline = time.monotonic() + HANG_GUARD_SECONDS
     while time.monotonic() < deadline:
-        stopped = [pid for pid in processes_mentioning(str(folder)) if _state(pid) == "T"]
+        stopped = [pid for pid in processes_mentioning(str(folder)) if process_state(pid) == "T"]
         if stopped:
             return stopped[0]
         if run.poll() is not None:
@@ -82,7 +82,7 @@ def wait_for_stopped(folder: Path, run: subprocess.Popen) -> int:
 def wait_until_no_process_mentions(text: str) -> None:
     """Returns as soon as no live process names `text` (a process that never exits fails after the hang guard)."""
     deadline = time.monotonic() + HANG_GUARD_SECONDS
-    while (left := [pid for pid in processes_mentioning(text) if _state(pid) not in (None, "Z")]):
+    while (left := [pid for pid in processes_mentioning(text) if process_state(pid) not in (None, "Z")]):
         if time.monotonic() > deadline:
             pytest.fail(f"processes left behind: {left}")
         time.sleep(0.05)

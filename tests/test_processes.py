@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import process_state
 from fmnist_bench.errors import ResultsError
 from fmnist_bench.processes import CHILD_MODULE, EXIT_RESULTS, NATIVE_THREAD_VARIABLES, Child, Serving, StudyJob, \
     Supervisor, WorkerJob, command, interrupt_on_sigterm, native_thread_env, spawned
@@ -60,10 +61,7 @@ def test_a_pool_process_runs_blas_and_openmp_on_its_share_of_the_cores(tmp_path:
 
 def _running(pid: int) -> bool:
     """Whether `pid` is a live process (an exited one that nobody has reaped yet is a zombie: not running)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
+    return process_state(pid) not in (None, "Z", "X")
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc (Linux)")
