@@ -395,7 +395,8 @@ def test_ranks_over_the_budget_and_the_critical_difference_diagram(tmp_path: Pat
 
 def test_a_critical_difference_diagram_is_the_same_bytes_in_every_process() -> None:
     """A committed figure re-renders byte for byte: scikit-posthocs draws a crossbar's strategies in set order,
-    which follows str hashes (PYTHONHASHSEED). This committed run's diagram has two crossbars."""
+    which follows str hashes (PYTHONHASHSEED). This committed run's diagram joins all three strategies in one crossbar,
+    whose drawing order then follows the set's."""
     import hashlib
     import subprocess
     import sys
