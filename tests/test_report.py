@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -356,6 +357,9 @@ def test_a_replayed_difference_must_also_hold_under_table_noise(tmp_path: Path) 
     line = render_verdict([load_run(runs[0].root)])
     assert "**no strategy is shown better** at 6 replay seeds" in line and "beats random" not in line.split("\n- ")[1]
     assert "**Depends on training noise:** hyperband vs random search (and bayesian, identical to it on every " in line
+    # the single runs keep the sign and are said before "but"; the table-noise interval that holds 0 after it
+    assert re.search(r"6 replay seeds\), \+1\.00 to \+3\.00 pp on single training runs, but table-noise interval "
+                     r"\[-1\.\d\d, \+1\.\d\d\] over 40 resamples", line), line
 
 
 def test_one_seed_benchmarks_are_named_below_the_verdict_not_given_one(tmp_path: Path) -> None:

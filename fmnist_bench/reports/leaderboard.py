@@ -440,16 +440,19 @@ class _Checks:
     resamples: int | None  # how many resamples the run's table-noise interval has (None: none made)
 
     def agree(self, diff: float) -> bool:
-        single = all(np.sign(d) == np.sign(diff) for d in self.single_runs.values())
-        noise = self.noise is None or (min(self.noise) > 0 if diff > 0 else max(self.noise) < 0)
-        return single and noise
+        return all(held for _, held in self.outcomes(diff))
 
-    def describe(self) -> str:
-        parts = [f"{_spread(self.single_runs)} on single training runs"] if self.single_runs else []
+    def outcomes(self, diff: float) -> list[tuple[str, bool]]:
+        """Each check made, worded, and whether it keeps the sign of `diff` (the table-noise interval: excludes 0)."""
+        made = []
+        if self.single_runs:
+            made.append((f"{_spread(self.single_runs)} on single training runs",
+                         all(np.sign(d) == np.sign(diff) for d in self.single_runs.values())))
         if self.noise is not None:
-            parts.append(f"table-noise interval {fmt_interval(self.noise, signed=True)} over {self.resamples} "
-                         "resamples of the training runs and replay seeds")
-        return "; ".join(parts)
+            made.append((f"table-noise interval {fmt_interval(self.noise, signed=True)} over {self.resamples} "
+                         "resamples of the training runs and replay seeds",
+                         min(self.noise) > 0 if diff > 0 else max(self.noise) < 0))
+        return made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -469,9 +472,14 @@ class _Claim:
     def text(self, seeds: str) -> str:
         """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
         ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
-        more = self.checks.describe() if self.checks else ""
+        outcomes = self.checks.outcomes(self.diff) if self.checks else []
         if not self.robust:
-            return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}), but {more}"
+            # the checks that keep the sign first, then, after "but", the ones that do not
+            held = "".join(f", {text}" for text, ok in outcomes if ok)
+            failed = "; ".join(text for text, ok in outcomes if not ok)
+            return (f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}){held}, "
+                    f"but {failed}")
+        more = "; ".join(text for text, _ in outcomes)
         return (f"{self.subject} {'beats' if self.diff > 0 else 'trails'} {self.other} by "
                 f"{100 * abs(self.diff):.2f} pp (95% CI {ci}, {seeds}{'; ' + more if more else ''})")
 
