@@ -8,6 +8,7 @@ platform and Python (offline), and the `network` tests then ask the package inde
 
 from __future__ import annotations
 
+import configparser
 import importlib.metadata
 import json
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+ROOT = Path(__file__).resolve().parents[1]
 
 # (marker environment, pip --platform tags, the TensorFlow distribution the README promises there)
 PLATFORMS: dict[str, tuple[dict[str, str], tuple[str, ...], str]] = {
@@ -65,6 +67,38 @@ def test_python_3_10_to_3_13_are_accepted() -> None:
 
     accepted = SpecifierSet(importlib.metadata.metadata("fmnist-bench")["Requires-Python"])
     assert [v for v in ("3.9", *PYTHONS, "3.14") if f"{v}.0" in accepted] == list(PYTHONS)
+
+
+def _tox_matrix() -> tuple[list[str], dict[str, str]]:
+    """tox.ini's envlist, and each env's `base_python` where a factor condition sets it."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    base_pythons = {}
+    for line in tox["testenv"].get("base_python", "").strip().splitlines():
+        factors, python = line.split(":")
+        base_pythons |= {factor.strip(): python.strip() for factor in factors.split(",")}
+    return [env.strip() for env in tox["tox"]["envlist"].split(",")], base_pythons
+
+
+def test_the_tox_matrix_has_every_supported_python_and_every_tensorflow_minor_the_extra_allows() -> None:
+    # so that widening the `cpu` extra's TensorFlow range or the supported Pythons cannot leave the matrix behind
+    envs, base_pythons = _tox_matrix()
+    (tensorflow,) = _tensorflows(_requirements_for("linux-x86_64", "3.11", "cpu"))
+    tf_envs = [f"tf2{minor}" for minor in range(100) if f"2.{minor}.0" in tensorflow.specifier]
+    assert [env for env in envs if env.startswith("tf")] == tf_envs
+    pythons = {f"3.{env[3:]}" for env in envs if env.startswith("py3")}
+    pythons |= {base_pythons[env].removeprefix("python") for env in tf_envs}
+    assert sorted(pythons) == list(PYTHONS)
+    assert "bench" in envs
+
+
+def test_ci_runs_the_oldest_tensorflow_of_the_matrix() -> None:
+    # the Keras 2 stack is the one most likely to break unseen (issue #29); CI runs it through `tox -e <oldest>-ci`
+    oldest = next(env for env in _tox_matrix()[0] if env.startswith("tf"))
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert tox[f"testenv:{oldest}-ci"]["env_dir"] == "{work_dir}/" + oldest
+    assert f"\ntox -e {oldest}-ci\n" in (ROOT / ".ci" / "run").read_text()
 
 
 @pytest.mark.network
