@@ -77,7 +77,9 @@ def test_pool_processes_of_a_parent_killed_outright_stop_instead_of_finishing_th
         "        time.sleep(0.1)\n"
         "    print(*[c.pid for c in children], flush=True)\n"
         "threading.Thread(target=announce, daemon=True).start()\n"
-        "for _ in spawned(time.sleep, [600, 600], jobs=2, threads=1, initializer=print, initargs=(),\n"
+        # the workers' initializer must print nothing: they share the pipe the pids are read from, and print()'s empty
+        # line, read before the pids, once failed this test in CI
+        "for _ in spawned(time.sleep, [600, 600], jobs=2, threads=1, initializer=int, initargs=(),\n"
         "                 log=Path(sys.argv[1])):\n"
         "    pass\n"), str(tmp_path / "pool.log")], stdout=subprocess.PIPE, text=True)
     workers: list[int] = []
