@@ -69,10 +69,15 @@ def test_python_3_10_to_3_13_are_accepted() -> None:
     assert [v for v in ("3.9", *PYTHONS, "3.14") if f"{v}.0" in accepted] == list(PYTHONS)
 
 
-def _tox_matrix() -> tuple[list[str], dict[str, str]]:
-    """tox.ini's envlist, and each env's `base_python` where a factor condition sets it."""
+def _tox_ini() -> configparser.ConfigParser:
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(ROOT / "tox.ini")
+    return tox
+
+
+def _tox_matrix() -> tuple[list[str], dict[str, str]]:
+    """tox.ini's envlist, and each env's `base_python` where a factor condition sets it."""
+    tox = _tox_ini()
     base_pythons = {}
     for line in tox["testenv"].get("base_python", "").strip().splitlines():
         factors, python = line.split(":")
@@ -95,9 +100,7 @@ def test_the_tox_matrix_has_every_supported_python_and_every_tensorflow_minor_th
 def test_ci_runs_the_oldest_tensorflow_of_the_matrix() -> None:
     # the Keras 2 stack is the one most likely to break unseen (issue #29); CI runs it through `tox -e <oldest>-ci`
     oldest = next(env for env in _tox_matrix()[0] if env.startswith("tf"))
-    tox = configparser.ConfigParser(interpolation=None)
-    tox.read(ROOT / "tox.ini")
-    assert tox[f"testenv:{oldest}-ci"]["env_dir"] == "{work_dir}/" + oldest
+    assert _tox_ini()[f"testenv:{oldest}-ci"]["env_dir"] == "{work_dir}/" + oldest
     assert f"\ntox -e {oldest}-ci\n" in (ROOT / ".ci" / "run").read_text()
 
 
