@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-from ..engine.runtime import cpu_model, keras_backend, package_version
+from ..engine.runtime import cpu_model, cpu_vector_isa, keras_backend, package_version
 
 __all__ = ["collect_env", "software_identity", "software_stack", "utc_now"]
 
@@ -33,6 +33,7 @@ def collect_env() -> dict[str, Any]:
         "numpy": package_version("numpy"),
         "scikit_learn": package_version("scikit-learn"),
         "cpu": cpu_model(),
+        "cpu_isa": cpu_vector_isa(),
         "cpu_count": os.cpu_count(),
         "executable": sys.executable,
         "started_at": utc_now(),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "device_class", "keras_backend",
+__all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "cpu_vector_isa", "device_class",
+           "keras_backend",
            "keras_major", "keras_version", "package_version"]
 
 BACKENDS = ("tensorflow", "jax")
@@ -33,6 +34,31 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# Widest first: oneDNN, which runs TensorFlow's dense and convolution kernels on the CPU, picks its kernels by these.
+_VECTOR_ISAS = (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sve", "SVE"),
+                ("asimd", "NEON"))
+
+
+def cpu_vector_isa(cpuinfo: str | None = None) -> str | None:
+    """The widest vector extension the CPU offers ('AVX-512', 'AVX2', ...), None where /proc/cpuinfo does not say.
+
+    Recorded because it changes results: the same command gives the same records on one machine, but oneDNN picks
+    other kernels on a CPU with other extensions, and their rounding moves losses in the last digits and can move a
+    validation accuracy by an image (docs/method.md, Reproducibility).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+            return next((name for flag, name in _VECTOR_ISAS if flag in flags), None)
+    return None
 
 
 def keras_backend() -> str:

@@ -196,9 +196,16 @@ def _config_env_table(run: StoredRun) -> str:
         ("target validation accuracy", cfg.target_accuracy),
         ("trial workers per study", cfg.workers),
         ("backend / Keras / keras-tuner", software_stack(env)),
-        ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", env.get("cpu")),
+        ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", _cpu(env)),
         ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
     return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])
+
+
+def _cpu(env: dict[str, Any]) -> str | None:
+    """'AMD EPYC (AVX2)': the vector extensions are part of what a rerun must match (runs before they were recorded
+    show the name alone)."""
+    isa = env.get("cpu_isa")
+    return f"{env.get('cpu')} ({isa})" if isa else env.get("cpu")
 
 
 REFITS_COLUMN = Column("refits", "refits: test acc mean ± sd (n)")
