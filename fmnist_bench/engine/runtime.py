@@ -18,8 +18,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 __all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "cpu_vector_isa", "device_class",
-           "keras_backend",
-           "keras_major", "keras_version", "package_version"]
+           "keras_backend", "keras_major", "keras_version", "package_version"]
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
@@ -27,13 +26,18 @@ DEVICES = ("auto", "cpu", "gpu")
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _proc_cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def _proc_cpuinfo() -> str:
+    """/proc/cpuinfo's text; empty where there is none (not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 # Widest first: oneDNN, which runs TensorFlow's dense and convolution kernels on the CPU, picks its kernels by these.
@@ -48,12 +52,7 @@ def cpu_vector_isa(cpuinfo: str | None = None) -> str | None:
     other kernels on a CPU with other extensions, and their rounding moves losses in the last digits and can move a
     validation accuracy by an image (docs/method.md, Reproducibility).
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-    for line in cpuinfo.splitlines():
+    for line in (_proc_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             flags = set(value.split())
