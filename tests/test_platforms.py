@@ -104,6 +104,23 @@ def test_ci_runs_the_oldest_tensorflow_of_the_matrix() -> None:
     assert f"\ntox -e {oldest}-ci\n" in (ROOT / ".ci" / "run").read_text()
 
 
+def _test_commands(text: str) -> list[str]:
+    """The test commands among a script's or a README code block's lines: pytest and tox runs, comments cut off."""
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line.startswith(("python -m pytest", "pytest", "tox "))]
+
+
+def test_ci_runs_exactly_the_readmes_test_commands() -> None:
+    # CI's verdict is only the README's if it runs the same commands: a flag added on one side alone fails here
+    readme = (ROOT / "README.md").read_text()
+    development = readme[readme.index("## Development"):]
+    block = development[development.index("```bash"):development.index("```", development.index("```bash") + 3)]
+    ci = _test_commands((ROOT / ".ci" / "run").read_text())
+    assert ci == _test_commands(block)
+    quick_start = readme[readme.index("## Quick start"):readme.index("## Quick start") + 2000]
+    assert ci[0] in quick_start.split("```")[1].splitlines()
+
+
 @pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize("python", PYTHONS)
