@@ -27,7 +27,7 @@ from conftest import HANG_GUARD_SECONDS, child_processes, rows_without_timing, w
     wait_until_no_process_mentions, with_fault
 from fmnist_bench.config import make_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 CLI = [sys.executable, "-m", "fmnist_bench"]
 ARGS = ["run", "--preset", "smoke", "--strategies", "random,hyperband", "--budget-epochs", "8"]
