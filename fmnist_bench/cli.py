@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
+from . import __version__, catalog
 from .config import DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, \
     RunConfig, load_config_file, make_config, require_optuna
 from .errors import ConfigError, FmnistBenchError
@@ -126,9 +126,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
     parser.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
     parser.add_argument("--strategies", type=_strategies,
-                        help=f"comma-separated subset of {','.join(STRATEGY_NAMES)} (default: "
-                             f"{','.join(DEFAULT_STRATEGIES)}, keras-tuner's; tpe and tpe-hyperband are Optuna's "
-                             "TPE without and with its Hyperband pruner, the `optuna` extra)")
+                        help=f"comma-separated subset of: {_STRATEGY_HELP} (default: {','.join(DEFAULT_STRATEGIES)})")
     parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
     parser.add_argument("--budget-epochs", type=_positive,
                         help="training epochs each study may spend searching (same for every strategy) "
@@ -159,9 +157,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "numbers); independent: each strategy draws its own")
 
 
-DESCRIPTION = ("Compare keras-tuner's RandomSearch, Hyperband and BayesianOptimization on Fashion-MNIST under one "
-               f"budget.\nStart with `{PROG} run --preset smoke`; each command explains itself with "
-               "--help.")
+_STRATEGY_HELP = "; ".join(f"{name} ({entry.summary}{', the ' + entry.extra + ' extra' if entry.extra else ''})"
+                          for name, entry in catalog.STRATEGIES.items())
+DESCRIPTION = ("Which hyperparameter-tuning strategy should you trust? Compares "
+               + ", ".join(entry.summary for entry in catalog.STRATEGIES.values())
+               + f" on one search space under one budget, with paired seeds.\nStart with `{PROG} run --preset smoke`; "
+               "each command explains itself with --help.")
 USER_COMMANDS = ("run", "chief", "worker", "runs", "report", "leaderboard", "benchmarks", "data", "table")
 
 
@@ -528,7 +529,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from .orchestration.distributed import join_chief
-    from .engine.runtime import check_device, keras_backend
+    from .engine.runtime import check_device
+    from .environment import keras_backend
 
     keras_backend()  # an unsupported backend fails here in one line, not in every study the chief announces
     check_device(args.device)  # and so does --device gpu without a GPU

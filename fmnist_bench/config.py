@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import catalog
 from .errors import ConfigError
-from .grids import GRIDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,16 +39,13 @@ __all__ = [
     "preset_config",
 ]
 
-# keras-tuner's three oracles are the default set (every preset's run id depends on it); Optuna's TPE, alone and with
-# its Hyperband pruner, needs the `optuna` extra (engine.tpe)
-DEFAULT_STRATEGIES: tuple[str, ...] = ("random", "hyperband", "bayesian")
-OPTUNA_STRATEGIES: tuple[str, ...] = ("tpe", "tpe-hyperband")
-STRATEGY_NAMES: tuple[str, ...] = DEFAULT_STRATEGIES + OPTUNA_STRATEGIES
+# Names, revisions and per-space presets come from the catalog: a new strategy or space is one entry there.
+DEFAULT_STRATEGIES: tuple[str, ...] = catalog.default_strategies()
+OPTUNA_STRATEGIES: tuple[str, ...] = catalog.strategies_needing("optuna")
+STRATEGY_NAMES: tuple[str, ...] = tuple(catalog.STRATEGIES)
 OPTUNA_TESTED = ("4.0", "6")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
-SPACE_NAMES: tuple[str, ...] = ("ann", "cnn", "ann-grid")
-# Bumped whenever a space's ranges change, so runs of the old and new space never share a run id or a leaderboard
-# label. ann r2: neurons up to 1024 (r1 stopped at 512, whose best models plateaued at 88.0-88.2% test accuracy).
-SPACE_REVISIONS: dict[str, int] = {"ann": 2, "cnn": 1, "ann-grid": 1}
+SPACE_NAMES: tuple[str, ...] = tuple(catalog.SPACES)
+SPACE_REVISIONS: dict[str, int] = {name: entry.revision for name, entry in catalog.SPACES.items()}
 TRAIN_POOL = 60_000  # images in the official training file, split into train + validation
 
 
@@ -264,9 +261,10 @@ def _validate(cfg: RunConfig) -> None:
 
 
 def _validate_replay(cfg: RunConfig) -> None:
-    if cfg.space not in GRIDS:
-        raise ConfigError(f"--replay needs a grid space with a tabular benchmark ({', '.join(GRIDS)}); "
-                          f"{cfg.space!r} has none")
+    grids = [name for name, entry in catalog.SPACES.items() if entry.grid is not None]
+    if cfg.space in catalog.SPACES and cfg.space not in grids:
+        raise ConfigError(f"--replay needs a grid space with a tabular benchmark ({', '.join(grids)}, or a grid of "
+                          f"your own); {cfg.space!r} has none")
     if cfg.workers != 1:
         raise ConfigError("--replay runs each study's trials one after another; leave --workers out")
     if cfg.final_lr_decay != 1.0:
@@ -294,15 +292,6 @@ PRESETS: dict[str, RunConfig] = {
     "full": RunConfig(preset="full", seeds=(1, 2, 3, 4, 5), refits=3),
 }
 
-# A CNN epoch costs 10-40x an MLP epoch on CPU, so the `cnn` space gets smaller budgets under the same preset names
-# (`full` stays `standard` x 5 seeds).
-_CNN_STANDARD: dict[str, Any] = {"epochs_per_trial": 5, "budget_epochs": 30, "final_epochs": 30, "patience": 5,
-                                 "final_lr_decay": 0.2}
-SPACE_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "cnn": {"quick": {"epochs_per_trial": 2, "budget_epochs": 8, "final_epochs": 5},
-            "standard": _CNN_STANDARD, "full": _CNN_STANDARD},
-}
-
 # What each preset is; how long each takes is measured and stated once, in the README's preset table.
 PRESET_NOTES: dict[str, str] = {
     "smoke": "2k-image subset, 6 epochs per study, 2-epoch final fit: checks the pipeline",
@@ -317,7 +306,8 @@ def preset_config(preset: str, space: str = "ann") -> RunConfig:
     """A named preset for a search space: the preset's budgets with that space's overrides."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    return PRESETS[preset].replace(space=space, **SPACE_PRESETS.get(space, {}).get(preset, {}))
+    entry = catalog.SPACES.get(space)
+    return PRESETS[preset].replace(space=space, **(entry.presets.get(preset, {}) if entry else {}))
 
 
 def make_config(preset: str, **overrides: Any) -> RunConfig:

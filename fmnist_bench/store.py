@@ -387,7 +387,7 @@ def record_finish(paths: RunPaths, fields: dict[str, Any]) -> None:
 
 
 def prepare_run(paths: RunPaths, cfg: RunConfig, env: dict[str, Any]) -> None:
-    """Write a new run's config and environment (`env`, the caller's `envinfo.collect_env()`), or check that an
+    """Write a new run's config and environment (`env`, the caller's `environment.collect_env()`), or check that an
     existing run folder holds this very config, trained with the same Keras backend."""
 
     if paths.config.is_file():

@@ -135,3 +135,49 @@ def test_a_keras_tuner_outside_the_tested_range_is_refused_in_one_line() -> None
     for version in ("1.4.6", "1.5.0", "2.0.0rc1"):
         with pytest.raises(ConfigError, match=rf"keras-tuner {re.escape(version)} is installed; .* tested with"):
             check_version(version)
+
+
+def test_strategy_and_space_names_are_listed_only_in_the_catalog() -> None:
+    """A new strategy or space is one catalog entry: no other module keeps a list, a table or a comparison of their
+    names, which would have to be edited beside it (config, the CLI, the engine and the reports derive from it)."""
+    from fmnist_bench import catalog
+
+    names = set(catalog.STRATEGIES) | set(catalog.SPACES)
+    # the one exception: the labels of a stored benchmark's two sides, which name the strategies it timed
+    exempt = {"catalog", "reports.benchmarks"}
+    found = []
+    for name, path in sorted(_modules().items()):
+        if name in exempt:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                elements: list[ast.expr | None] = list(node.elts)
+            elif isinstance(node, ast.Dict):
+                elements = list(node.keys)
+            elif isinstance(node, ast.Compare):
+                elements = [node.left, *node.comparators]
+            else:
+                continue
+            hits = [e.value for e in elements if isinstance(e, ast.Constant) and e.value in names]
+            if hits:
+                found.append(f"{name}.py line {node.lineno}: {hits}")
+    assert found == []
+
+
+def test_the_engine_and_the_command_line_offer_exactly_the_catalog() -> None:
+    from fmnist_bench import catalog, config
+    from fmnist_bench.engine.spaces import SPACES
+    from fmnist_bench.engine.strategies import STRATEGIES
+
+    assert tuple(STRATEGIES) == tuple(catalog.STRATEGIES) == config.STRATEGY_NAMES
+    assert tuple(SPACES) == tuple(catalog.SPACES) == config.SPACE_NAMES
+    assert config.DEFAULT_STRATEGIES == ("random", "hyperband", "bayesian")
+    assert config.OPTUNA_STRATEGIES == ("tpe", "tpe-hyperband")
+
+
+def test_reports_never_import_the_training_layer() -> None:
+    """The reports read records (`outcome`, `environment`, `store`); a report that imported `engine` would load the
+    code that trains to render a table."""
+    reaching = {name: sorted(t for t in _package_imports(path) if t.startswith("engine."))
+                for name, path in _modules().items() if name.startswith("reports.")}
+    assert {name: targets for name, targets in reaching.items() if targets} == {}

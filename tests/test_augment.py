@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fmnist_bench.engine.augment import RandomShift, shift_matrices, translation_layer
-from fmnist_bench.engine.runtime import keras_major
+from fmnist_bench.environment import keras_major
 
 # RandomShift is the JAX backend's layer, written in Keras 3's ops; Keras 2 (TF 2.15 in the tox matrix) has neither.
 keras_3_only = pytest.mark.skipif(keras_major() < 3,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import rows_without_timing
-from fmnist_bench.engine import runtime
+from fmnist_bench import environment
 from fmnist_bench.config import PRESETS
-from fmnist_bench.engine.envinfo import software_stack
+from fmnist_bench.environment import software_stack
 from fmnist_bench.errors import ConfigError
-from fmnist_bench.engine.runtime import keras_backend
+from fmnist_bench.environment import keras_backend
 from fmnist_bench.store import RunPaths
 
 
@@ -38,7 +38,7 @@ def test_unsupported_backends_are_refused(name: str, monkeypatch: pytest.MonkeyP
 def test_jax_under_keras_2_is_refused_rather_than_silently_trained_with_tensorflow(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setattr(runtime, "keras_version", lambda: "2.15.0")  # keras_major reads it too
+    monkeypatch.setattr(environment, "keras_version", lambda: "2.15.0")  # keras_major reads it too
     with pytest.raises(ConfigError, match=r"KERAS_BACKEND=jax needs Keras 3; this environment has Keras 2\.15\.0"):
         keras_backend()
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
@@ -67,7 +67,7 @@ def test_the_software_stack_names_the_backend_that_trained(env: dict, expected: 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("real_data_available")
-@pytest.mark.skipif(runtime.keras_major() < 3, reason="Keras 2 has no JAX backend; its refusal is tested above")
+@pytest.mark.skipif(environment.keras_major() < 3, reason="Keras 2 has no JAX backend; its refusal is tested above")
 def test_a_jax_run_is_recorded_as_such_reproducible_and_never_resumed_by_tensorflow(tmp_path: Path) -> None:
     study_dirs = []
     for name in ("a", "b"):

@@ -19,7 +19,7 @@ import pytest
 from conftest import HANG_GUARD_SECONDS, wait_for_stopped, wait_until_no_process_mentions, with_fault
 from fmnist_bench import cluster
 from fmnist_bench.cli import main
-from fmnist_bench.engine import runtime
+from fmnist_bench import environment
 from fmnist_bench.errors import ClusterError, ConfigError
 from fmnist_bench.store import TablePaths
 from fmnist_bench.tabular.build import build_table
@@ -225,7 +225,7 @@ def test_workers_that_cannot_do_the_work_are_named_in_one_line(loopback: Loopbac
     # worker cannot even say which backend it has, and that is the line)
     jax_worker = loopback.add_worker("on-jax", os.environ | {"KERAS_BACKEND": "jax"})
     _write_table(tmp_path / "tables" / "ann-grid")
-    refusal = (" has keras_backend jax \\(this machine: tensorflow\\)" if runtime.keras_major() >= 3
+    refusal = (" has keras_backend jax \\(this machine: tensorflow\\)" if environment.keras_major() >= 3
                else ": KERAS_BACKEND=jax needs Keras 3; this environment has Keras 2")
     with pytest.raises(ClusterError, match=r"Dask worker tcp://127\.0\.0\.1:\d+" + refusal):
         run_replay(_cfg(seeds=(1,)), results_dir=tmp_path / "r", tables_dir=tmp_path / "tables",

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import HANG_GUARD_SECONDS, rows_without_timing, with_fault
 from fmnist_bench.config import PRESETS
-from fmnist_bench.engine.runtime import cpu_vector_isa
+from fmnist_bench.environment import cpu_vector_isa
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.store import RunPaths, run_lock
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fmnist_bench.engine.runtime import cpu_vector_isa
+from fmnist_bench.environment import cpu_vector_isa
 
 
 @pytest.mark.parametrize(("device", "prefixes"), [

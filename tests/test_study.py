@@ -11,7 +11,8 @@ from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.records import TrialRecord, TrialStatus
 from fmnist_bench.store import StudyPaths, atomic_write_json
-from fmnist_bench.engine.study import StudyRecorder, best_trial
+from fmnist_bench.engine.study import StudyRecorder
+from fmnist_bench.outcome import best_trial
 
 
 def _record(number: int, score: float | None) -> TrialRecord:

@@ -7,98 +7,17 @@ its process.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
-import platform
 import subprocess
 import sys
-from pathlib import Path
 
+from ..environment import cpu_model, keras_backend
 from ..errors import ConfigError
 
-__all__ = ["BACKENDS", "DEVICES", "check_device", "configure", "cpu_model", "cpu_vector_isa", "device_class",
-           "keras_backend", "keras_major", "keras_version", "package_version"]
+__all__ = ["DEVICES", "check_device", "configure"]
 
-BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    for line in _proc_cpuinfo().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _proc_cpuinfo() -> str:
-    """/proc/cpuinfo's text; empty where there is none (not Linux)."""
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-
-
-# Widest first: oneDNN, which runs TensorFlow's dense and convolution kernels on the CPU, picks its kernels by these.
-_VECTOR_ISAS = (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sve", "SVE"),
-                ("asimd", "NEON"))
-
-
-def cpu_vector_isa(cpuinfo: str | None = None) -> str | None:
-    """The widest vector extension the CPU offers ('AVX-512', 'AVX2', ...), None where /proc/cpuinfo does not say.
-
-    Recorded because it changes results: the same command gives the same records on one machine, but oneDNN picks
-    other kernels on a CPU with other extensions, and their rounding moves losses in the last digits and can move a
-    validation accuracy by an image (docs/method.md, Reproducibility).
-    """
-    for line in (_proc_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            flags = set(value.split())
-            return next((name for flag, name in _VECTOR_ISAS if flag in flags), None)
-    return None
-
-
-def keras_backend() -> str:
-    """The Keras backend of this process: $KERAS_BACKEND, TensorFlow unless the user picked JAX.
-
-    JAX exists for GPU machines that carry JAX but no TensorFlow GPU build (and nothing to install one from); the
-    harness, its search spaces (translation aside, see `augment`) and keras-tuner are the same on both. Torch is
-    refused: this project never loads it.
-
-    Raises:
-        ConfigError: any other backend.
-    """
-    name = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if name not in BACKENDS:
-        raise ConfigError(f"KERAS_BACKEND={name} is not supported; fmnist-bench runs on "
-                          f"{' or '.join(BACKENDS)} (the default is tensorflow)")
-    if name != "tensorflow" and keras_major() < 3:
-        # Keras 2 ignores KERAS_BACKEND and trains with TensorFlow: recording "jax" would be a lie
-        raise ConfigError(f"KERAS_BACKEND={name} needs Keras 3; this environment has Keras {keras_version()} "
-                          "(TensorFlow only)")
-    return name
-
-
-def package_version(*distributions: str) -> str | None:
-    """Version of the first installed distribution among `distributions` (e.g. tensorflow or tensorflow-cpu), read
-    from package metadata so that the parent process never imports the package."""
-    for name in distributions:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def keras_version() -> str | None:
-    return package_version("keras")
-
-
-def keras_major() -> int:
-    """Major version of the installed Keras (3 when none is installed: the version pip would bring)."""
-    return int((keras_version() or "3").split(".")[0])
 
 
 def configure(*, device: str, threads: int) -> str:
@@ -130,11 +49,6 @@ def check_device(device: str) -> None:
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         raise ConfigError(lines[-1] if lines else f"the GPU check exited with code {done.returncode}")
-
-
-def device_class(device: str) -> str:
-    """'cpu' or 'gpu': the kind of machine a study's recorded device (`cpu: AMD EPYC (2 threads)`) ran on."""
-    return device.split(":", 1)[0]
 
 
 def _no_gpu(backend: str) -> ConfigError:

@@ -4,7 +4,7 @@
 Ranges are chosen so they contain models that reach its 88.2% (2 x 1024 relu at lr 3e-4 reached 88.6%; with at
 most 512 neurons, revision 1, the best models found plateaued at 88.0-88.2%) and models that clearly do not
 (1 x 32 tanh at lr 1e-4), so the strategies have something to find. Changing a range means bumping
-`config.SPACE_REVISIONS`.
+the space's revision in `fmnist_bench.catalog`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Callable
 import keras
 import keras_tuner as kt
 
+from .. import catalog
 from ..engine.augment import translation_layer
 from ..grids import ANN_GRID
 
@@ -114,7 +115,9 @@ class CnnSpace(kt.HyperModel):
         return model
 
 
-SPACES: dict[str, Callable[[], kt.HyperModel]] = {"ann": AnnSpace, "cnn": CnnSpace, "ann-grid": AnnGridSpace}
+# Every built-in space of the catalog, by the class it names (all of them defined above).
+SPACES: dict[str, Callable[[], kt.HyperModel]] = {
+    name: catalog.resolve(entry.factory) for name, entry in catalog.SPACES.items()}
 
 
 def build_space(name: str) -> kt.HyperModel:

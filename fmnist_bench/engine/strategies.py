@@ -22,6 +22,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from .. import catalog
 from ..engine import ktbridge
 from ..engine.tpe import EPOCH_REPORT, OptunaOracle
 from ..config import RunConfig
@@ -30,7 +31,8 @@ from ..records import epoch_span
 from ..store import atomic_write_text, write_failure
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
-           "TrialObserver", "build_tuner", "stream_seed", "trial_cost", "trial_seed", "worker_env",
+           "TrialObserver", "bayesian_oracle", "build_tuner", "hyperband_oracle", "random_oracle",
+           "tpe_hyperband_oracle", "tpe_oracle", "stream_seed", "trial_cost", "trial_seed", "worker_env",
            "write_state_atomically"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
@@ -265,7 +267,7 @@ class HarnessTuner(kt.Tuner):
                 raise ProcessRecycle
 
 
-class _HarnessHyperband(HarnessTuner, kt.Hyperband):
+class HarnessHyperband(HarnessTuner, kt.Hyperband):
     """Hyperband's `run_trial` (epochs from the schedule) and checkpoint loading, with the harness hooks."""
 
 
@@ -280,11 +282,11 @@ def _common(cfg: RunConfig, seed: int) -> dict[str, Any]:
                 max_consecutive_failed_trials=10**6)
 
 
-def _random(cfg: RunConfig, seed: int) -> kt.Oracle:
+def random_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     return _RandomOracle(max_trials=_n_trials(cfg), **_common(cfg, seed))
 
 
-def _hyperband(cfg: RunConfig, seed: int) -> kt.Oracle:
+def hyperband_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     # Enough iterations that the epoch budget, not Hyperband's schedule, ends the search.
     return _HyperbandOracle(max_epochs=cfg.epochs_per_trial, factor=cfg.hyperband_factor,
                             hyperband_iterations=cfg.budget_epochs, **_common(cfg, seed))
@@ -296,30 +298,26 @@ def _startup_trials(cfg: RunConfig) -> int:
     return max(3, _n_trials(cfg) // 3)
 
 
-def _bayesian(cfg: RunConfig, seed: int) -> kt.Oracle:
+def bayesian_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     return _BayesianOracle(max_trials=_n_trials(cfg), num_initial_points=_startup_trials(cfg), **_common(cfg, seed))
 
 
-def _tpe(cfg: RunConfig, seed: int) -> kt.Oracle:
+def tpe_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     return _TPEOracle(max_trials=_n_trials(cfg), startup_trials=_startup_trials(cfg), **_common(cfg, seed))
 
 
-def _tpe_hyperband(cfg: RunConfig, seed: int) -> kt.Oracle:
+def tpe_hyperband_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     # No trial cap: pruned trials cost less, so the epoch budget alone ends the search (as for Hyperband).
     return _TPEOracle(startup_trials=_startup_trials(cfg), pruner_epochs=cfg.epochs_per_trial,
                       reduction_factor=cfg.hyperband_factor, **_common(cfg, seed))
 
 
+# Every strategy of the catalog, by the factory it names (all of them defined above).
 STRATEGIES: dict[str, Callable[[RunConfig, int], kt.Oracle]] = {
-    "random": _random,
-    "hyperband": _hyperband,
-    "bayesian": _bayesian,
-    "tpe": _tpe,
-    "tpe-hyperband": _tpe_hyperband,
-}
-# The tuner that runs a strategy's trials: Hyperband's own (it trains a promotion from its parent's checkpoint for
-# the epochs the schedule gives), else the harness's.
-TUNER_CLASSES: dict[str, type[HarnessTuner]] = {"hyperband": _HarnessHyperband}
+    name: catalog.resolve(entry.factory) for name, entry in catalog.STRATEGIES.items()}
+# The tuner that runs a strategy's trials, where the catalog names one; else the harness's.
+TUNER_CLASSES: dict[str, type[HarnessTuner]] = {
+    name: catalog.resolve(entry.tuner) for name, entry in catalog.STRATEGIES.items() if entry.tuner}
 
 
 def build_tuner(strategy: str, *, cfg: RunConfig, seed: int, hypermodel: kt.HyperModel, directory: str,

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..data import load_raw
-from ..engine.envinfo import collect_env, utc_now
+from ..environment import collect_env, device_class, keras_backend, utc_now
 from ..errors import ResultsError
-from ..grids import GRIDS
+from .. import catalog
 from ..processes import EXIT_RECYCLE, Child, Serving, StudyJob, Supervisor, core_share, interrupt_on_sigterm
 from ..records import StudyResult, study_name
-from ..engine.runtime import check_device, device_class, keras_backend
+from ..engine.runtime import check_device
 from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
     open_run, read_config, read_json, record_finish
 from ..markdown import fmt_seconds
@@ -111,7 +111,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
                  paths.root.name, len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done),
                  describe_estimate(estimate_seconds(cfg, results_dir, pending, jobs=jobs, device=device))
                  if pending else "nothing left to run", paths.root)
-        if pending and cfg.space in GRIDS:
+        if pending and catalog.grid_of(cfg.space) is not None:
             log.info("%s has a tabular benchmark: `--replay` reads its trials from the table in seconds instead of "
                      "training them", cfg.space)
         if serving is not None and serving.announce is not None:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.envinfo import software_stack
-from ..config import RunConfig
+from ..environment import software_stack
+from ..catalog import BASELINE
+from ..config import DEFAULT_STRATEGIES, RunConfig
 from ..errors import ResultsError
 from ..stats import ALPHA, POWER, paired_tests, t_interval
 from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
@@ -109,10 +110,10 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
         checks = {(a, b): _Checks(differences.get((a, b), {}), noise.get((a, b)), resamples)
                   for a in names for b in names if a != b} if members[0].config.replay else {}
 
-        versus = {t.b if t.a == "random" else t.a: t for t in tests if "random" in (t.a, t.b)}
+        versus = {t.b if t.a == BASELINE else t.a: t for t in tests if BASELINE in (t.a, t.b)}
         beats: dict[str, list[tuple[str, float, tuple[float, ...], int, _Checks | None]]] = {}
         for t in tests:  # significant differences between two strategies other than random search
-            if "random" not in (t.a, t.b) and t.significant:
+            if BASELINE not in (t.a, t.b) and t.significant:
                 sign = 1.0 if t.mean_diff > 0 else -1.0
                 winner, loser = (t.a, t.b) if sign > 0 else (t.b, t.a)
                 beats.setdefault(winner, []).append((loser, sign * t.mean_diff, tuple(sorted(sign * v for v in t.ci)),
@@ -130,7 +131,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "vs_random": None if test is None else (sign * test.mean_diff,
                                                         tuple(sorted(sign * v for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
-                "beats": beats.get(name, []), "checks_vs_random": checks.get((name, "random")),
+                "beats": beats.get(name, []), "checks_vs_random": checks.get((name, BASELINE)),
                 "same_as": sorted(other for other in names if other != name
                                   and all(scores[other][s] == scores[name][s] for s in common)),
                 "training_runs": _training_runs(members[0]), "table_stack": _table_stack(members[0]),
@@ -222,7 +223,7 @@ BENCHMARK_COLUMNS = [
 ]
 SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits"),
                  Column("stack", "backend / Keras / keras-tuner"),
-                 Column("scores", "test acc: random / hyperband / bayesian"), Column("date", "date")]
+                 Column("scores", "test acc: " + " / ".join(DEFAULT_STRATEGIES)), Column("date", "date")]
 
 
 def _smoke_row(run: StoredRun) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def _smoke_row(run: StoredRun) -> dict[str, Any]:
     return {"run": f"[{run.root.name}]({summary_link(run.root.name)})", "how": _how(run.config),
             "stack": software_stack(run.env),
             "scores": " / ".join(f"{100 * by_strategy[s]:.2f}%" if s in by_strategy else "-"
-                                 for s in ("random", "hyperband", "bayesian")),
+                                 for s in DEFAULT_STRATEGIES),
             "date": str(run.env.get("started_at", ""))[:10] or None}
 
 
@@ -388,14 +389,14 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
         if not r["significant"]:
             continue
         diff, ci, _ = r["vs_random"]
-        others = [t for t in twins["random"] if t != r["strategy"]]
+        others = [t for t in twins[BASELINE] if t != r["strategy"]]
         subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
         claim = _Claim(r["strategy"], subject, diff, ci, r["checks_vs_random"])
         (stated if claim.robust else noisy).append(claim.text(seeds))
         versus_random.append(claim.robust)
     for r in rows:
         for loser, diff, ci, _, checks in r["beats"]:
-            if "random" in twins[loser] or "random" in twins[r["strategy"]]:
+            if BASELINE in twins[loser] or BASELINE in twins[r["strategy"]]:
                 continue  # the same comparison as one with random search, stated above
             claim = _Claim(r["strategy"], loser, diff, ci, checks)
             (stated if claim.robust else noisy).append(claim.text(seeds))

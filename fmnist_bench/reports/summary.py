@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog import BASELINE
 from ..config import RunConfig
-from ..engine.envinfo import software_stack
+from ..environment import software_stack
 from ..errors import ResultsError
 from ..records import StudyResult
 from .figures import figure_bytes
@@ -100,13 +101,13 @@ def aggregate_rows(run: StoredRun) -> list[dict[str, Any]]:
     for k, name in enumerate(strategies):
         reach = [first_reach(anytime_curve(st.epochs, st.trials), target) for st in run.studies
                  if st.result.strategy == name and st.result.seed in seeds]
-        vs_random = scores[:, k] - scores[:, strategies.index("random")] if "random" in strategies else None
+        vs_random = scores[:, k] - scores[:, strategies.index(BASELINE)] if BASELINE in strategies else None
         rows.append({
             "strategy": name, "n": len(seeds), "mean": float(means[k]), "median": float(np.median(scores[:, k])),
             "ci": fmt_interval(t_interval(scores[:, k]), unit="%"),
             "std": float(scores[:, k].std(ddof=1)) if len(seeds) > 1 else None,
             "rank": float(ranks[k]), "wins": float(wins[k]),
-            "vs_random": None if vs_random is None or name == "random" else
+            "vs_random": None if vs_random is None or name == BASELINE else
             f"{100 * vs_random.mean():+.2f} {fmt_interval(t_interval(vs_random), signed=True)}",
             "reach_epochs": median_with_misses([r[0] if r else None for r in reach]),
             "reach_s": median_with_misses([r[1] if r else None for r in reach]),
@@ -270,8 +271,8 @@ def regret_rows(run: StoredRun, ref: Any) -> list[dict[str, Any]]:
         found = sum(st.result.best_params == _params_of(ref.best_key) for st in items)
         low, high = wilson_interval(found, len(items))
         row["found"] = f"{found / len(items):.2f} [{low:.2f}, {high:.2f}]"
-        paired = final[name] - final["random"] if "random" in final and name != "random" and \
-            len(final[name]) == len(final["random"]) else None
+        paired = final[name] - final[BASELINE] if BASELINE in final and name != BASELINE and \
+            len(final[name]) == len(final[BASELINE]) else None
         row["vs_random"] = None if paired is None else \
             f"{paired.mean():+.2f} {fmt_interval(np.array(t_interval(paired)) / 100, signed=True)}"
         test_regret = 100 * (ref.best_test - np.array([st.result.mean_test_accuracy for st in items]))

@@ -19,9 +19,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..cluster import connected, farm
-from ..config import SPACE_REVISIONS
-from ..engine.envinfo import collect_env, software_identity, utc_now
-from ..grids import GRIDS
+from .. import catalog
+from ..environment import collect_env, software_identity, utc_now
 from ..errors import ClusterError, ConfigError, TableError
 from ..store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
     write_lines
@@ -38,11 +37,14 @@ def standard_spec(space: str) -> TableSpec:
     """The spec of the committed tables: the standard preset's split, batch size and final fit length (the longest
     read of a replayed study: 15 epochs, more than a trial's 9)."""
     from ..config import preset_config
-    if space not in GRIDS:
-        raise ConfigError(f"space {space!r} is not a grid; tables exist for: {', '.join(GRIDS)}")
+
+    grid = catalog.grid_of(space)
+    if grid is None:
+        grids = [name for name, entry in catalog.SPACES.items() if entry.grid is not None]
+        raise ConfigError(f"space {space!r} is not a grid; tables exist for: {', '.join(grids)}")
     cfg = preset_config("standard", space)
-    return TableSpec(space=space, space_revision=SPACE_REVISIONS[space],
-                     grid={k: list(v) for k, v in GRIDS[space].items()}, split_seed=1, val_size=cfg.val_size,
+    return TableSpec(space=space, space_revision=catalog.SPACES[space].revision,
+                     grid={k: list(v) for k, v in grid.items()}, split_seed=1, val_size=cfg.val_size,
                      batch_size=cfg.batch_size, epochs=max(cfg.final_epochs, cfg.epochs_per_trial))
 
 

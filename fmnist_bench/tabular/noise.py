@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import catalog
 from ..config import RunConfig
 from ..errors import StudyFailed
 from ..tabular.table import Table
@@ -31,7 +32,7 @@ from ..tabular.table import Table
 __all__ = ["DEFAULT_NOISE_STRATEGIES", "resampled_table", "run_table_noise"]
 
 log = logging.getLogger(__name__)
-DEFAULT_NOISE_STRATEGIES = ("random", "hyperband")
+DEFAULT_NOISE_STRATEGIES = tuple(name for name, entry in catalog.STRATEGIES.items() if entry.cheap_replay)
 
 
 def resampled_table(table: Table, draw: int) -> Table:
@@ -87,7 +88,7 @@ def run_table_noise(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_
 def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strategies: tuple[str, ...], jobs: int,
               threads: int | None, client: Any) -> dict[str, Any]:
     from ..cluster import farm
-    from ..engine.envinfo import software_identity
+    from ..environment import software_identity
     from ..markdown import fmt_seconds
     from ..store import append_document, atomic_write_json, read_json, read_lines
     from ..tabular.replay import _init_replayer, _replay_threads

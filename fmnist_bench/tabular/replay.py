@@ -39,7 +39,7 @@ from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_
 from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
-    from ..engine.study import Refit
+    from ..outcome import Refit
     from ..store import RunPaths, StoredStudy
 
 __all__ = ["check_table", "grid_hyperparameters", "load_replay_table", "replay_device",
@@ -131,7 +131,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     import keras_tuner as kt
 
     from ..engine.strategies import stream_seed
-    from ..engine.study import choose, study_result
+    from ..outcome import choose, study_result
 
     stream = stream_seed(cfg, strategy, seed)
     clock = _Clock()
@@ -265,7 +265,7 @@ def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], table_seed: int
     """The final fit read from the table: early stopping on validation accuracy, best epoch restored; no test loss
     (the table stores test accuracy and the confusion matrix only)."""
     from ..engine.metrics import scores_from_confusion
-    from ..engine.study import Refit
+    from ..outcome import Refit
 
     curve = table.curve(params, table_seed)
     history = curve.val_accuracy[:cfg.final_epochs]
@@ -311,7 +311,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
         ClusterError: the scheduler cannot be reached, or a worker cannot replay (other software).
     """
     from ..cluster import connected
-    from ..engine.envinfo import collect_env, utc_now
+    from ..environment import collect_env, utc_now
     from ..store import RunOutcome, StoredStudy, append_document, open_run, read_lines, record_finish, write_lines_gz
     from ..markdown import fmt_seconds
 
@@ -410,7 +410,7 @@ def _replay_cells(cfg: RunConfig, table: Table, cells: list[tuple[str, int]], jo
     """(cell, outcome) as studies finish: in this process (`in_process`), else in `jobs` spawned processes or on the
     Dask `client`'s workers (each gets the table from here: they need no copy of the tables folder)."""
     from ..cluster import farm
-    from ..engine.envinfo import software_identity
+    from ..environment import software_identity
 
     if in_process:
         from threadpoolctl import threadpool_limits

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import catalog
 from ..errors import TableError
-from ..grids import GRIDS, grid_configs
+from ..grids import grid_configs
 from ..store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
 __all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length", "final_epoch", "curve_from_dict",
@@ -42,8 +43,8 @@ class TableSpec:
     """What every curve of a table was trained under; two tables with different specs never mix.
 
     Attributes:
-        space: a grid space of `fmnist_bench.engine.spaces.GRIDS`.
-        space_revision: that space's revision (`config.SPACE_REVISIONS`) when the table was built.
+        space: a grid space (`fmnist_bench.catalog`).
+        space_revision: that space's revision (`catalog.SPACES`) when the table was built.
         grid: the grid's values, stored so that a table can be read without the code that built it.
         split_seed: the seed of the train/validation split (`data.make_splits`).
         val_size: validation images held out of the 60k training file.
@@ -199,9 +200,10 @@ def load_table(folder: Path, *, space: str | None = None, revision: int | None =
         TableError: no table there, another space or grid revision, or unreadable curves.
     """
     files = TablePaths(folder)
-    if space is not None and space not in GRIDS:
+    if space is not None and space in catalog.SPACES and catalog.grid_of(space) is None:
+        grids = [name for name, entry in catalog.SPACES.items() if entry.grid is not None]
         raise TableError(f"space {space!r} is not a grid and has no table; tables exist for the grid spaces: "
-                         f"{', '.join(GRIDS)}")
+                         f"{', '.join(grids)} (and for grids of your own)")
     if not files.spec.is_file():
         raise TableError(f"no table at {folder}; build one with `python -m fmnist_bench table build"
                          f"{' --space ' + space if space else ''}` (see docs/tabular.md)")
