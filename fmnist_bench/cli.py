@@ -18,9 +18,10 @@ from typing import Callable
 
 from . import __version__, catalog
 from .config import DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, \
-    RunConfig, load_config_file, make_config, require_optuna
+    RunConfig, identity, load_config_file, make_config, require_optuna
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
+from .sources import is_source
 from .engine.runtime import DEVICES
 from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path
 from .tabular.table import DEFAULT_TABLES
@@ -51,8 +52,9 @@ def _strategies(text: str) -> tuple[str, ...]:
 
 
 def _space(text: str) -> str:
-    if text not in SPACE_NAMES:
-        raise argparse.ArgumentTypeError(f"unknown space {text!r}; choose from {','.join(SPACE_NAMES)}")
+    if text not in SPACE_NAMES and not is_source(text):
+        raise argparse.ArgumentTypeError(f"unknown space {text!r}; choose from {','.join(SPACE_NAMES)}, or give "
+                                         "your own as FILE.py:NAME or package.module:NAME")
     return text
 
 
@@ -124,7 +126,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=list(PRESETS), default="standard",
                         metavar="{" + ",".join(PRESETS) + "}", help="starting configuration (default: standard)")
     parser.add_argument("--config", type=Path, help="TOML file with config keys (overrides the preset)")
-    parser.add_argument("--space", type=_space, help=f"search space: {', '.join(SPACE_NAMES)} (default: ann)")
+    parser.add_argument("--space", type=_space,
+                        help=f"search space: {', '.join(SPACE_NAMES)} (default: ann), or your own build_model(hp) "
+                             "or HyperModel as FILE.py:NAME or package.module:NAME (docs/own-space.md)")
+    parser.add_argument("--data", help="your own dataset instead of Fashion-MNIST: FILE.npz with x_train, y_train, "
+                                       "x_test, y_test (optional: x_val, y_val, class_names), or FILE.py:NAME, a "
+                                       "function returning them (docs/own-space.md)")
+    parser.add_argument("--val-size", type=_positive,
+                        help="validation examples held out of the training set when the data has no x_val "
+                             "(default: 6000)")
     parser.add_argument("--strategies", type=_strategies,
                         help=f"comma-separated subset of: {_STRATEGY_HELP} (default: {','.join(DEFAULT_STRATEGIES)})")
     parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
@@ -305,7 +315,9 @@ def _build_parser() -> argparse.ArgumentParser:
                f"  {PROG} table build --seed 2 --sample 40     (a validation seed)")
     table.add_argument("action", choices=["build", "validate"],
                        help="build: train what the table still lacks; validate: compare its seeds (VALIDATION.md)")
-    table.add_argument("--space", type=_space, default="ann-grid", help="a grid space (default: ann-grid)")
+    table.add_argument("--space", type=_space, default="ann-grid",
+                       help="a grid space: ann-grid (the default) or your own, FILE.py:NAME (docs/own-space.md)")
+    table.add_argument("--data", help="your own dataset for your own space: FILE.npz or FILE.py:NAME")
     table.add_argument("--seed", type=_positive, help="build: training seed of the curves (default: 1)")
     table.add_argument("--sample", type=_positive,
                        help="build: train only this many configurations, drawn by the seed (a validation seed)")
@@ -325,9 +337,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
-    base = load_config_file(args.config) if args.config else make_config(args.preset, space=args.space)
+    base = load_config_file(args.config) if args.config else make_config(args.preset, space=args.space,
+                                                                            data=args.data)
+    if args.config and (args.space or args.data):  # the file's space or data replaced: identify the new ones
+        space, data = args.space or base.space, args.data or base.data
+        base = base.replace(**{"space": space, "space_fingerprint": None, "data": data, "data_fingerprint": None}
+                            | identity(space, data))
     return base.replace(**{k: v for k, v in {
-        "space": args.space, "strategies": args.strategies, "seeds": args.seeds, "budget_epochs": args.budget_epochs,
+        "val_size": args.val_size, "strategies": args.strategies, "seeds": args.seeds,
+        "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,
         "refits": args.refits, "budget_seconds": args.budget_seconds,
@@ -426,7 +444,7 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     if not pending:
         print("nothing to run: the same command without --dry-run prints the stored results")
     elif cfg.replay:
-        print(f"replayed from the table in {args.tables_dir / cfg.space}: seconds to minutes, no training")
+        print(f"replayed from the table in {args.tables_dir / cfg.space_label}: seconds to minutes, no training")
     else:
         estimate = estimate_seconds(cfg, args.results_dir, pending, jobs=args.jobs, device=args.device)
         print(f"live training with --jobs {args.jobs} on --device {args.device}: {describe_estimate(estimate)}")
@@ -491,7 +509,7 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from .tabular.build import build_table, standard_spec
+    from .tabular.build import build_table, standard_spec, user_spec
 
     build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
                      "--device": args.device, "--data-dir": args.data_dir, "--scheduler": args.scheduler}
@@ -502,13 +520,17 @@ def _cmd_table(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"table validate compares the seeds already built; {', '.join(given)} "
                               f"{'is a build option' if len(given) == 1 else 'are build options'} (table build)")
-        print(f"wrote {write_validation(args.tables_dir, args.space, epochs=make_config('standard').epochs_per_trial)}")
+        written = write_validation(args.tables_dir, args.space, data=args.data,
+                                   epochs=make_config("standard").epochs_per_trial)
+        print(f"wrote {written}")
         return 0
     if args.scheduler and (args.jobs or args.data_dir):
         raise ConfigError("--jobs and --data-dir apply to a local build; on a cluster (--scheduler) each worker "
                           "runs one configuration at a time and reads its own data (FMNIST_DATA_DIR)")
     try:
-        build_table(standard_spec(args.space), args.seed or 1, tables_dir=args.tables_dir, data_dir=args.data_dir,
+        spec = standard_spec(args.space) if args.space in SPACE_NAMES and args.data is None else \
+            user_spec(args.space, args.data, args.data_dir)
+        build_table(spec, args.seed or 1, tables_dir=args.tables_dir, data_dir=args.data_dir,
                     device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,
                     sample=args.sample, scheduler=args.scheduler,
                     progress=lambda line: log.info("%s", line))

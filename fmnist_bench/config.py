@@ -16,6 +16,7 @@ from typing import Any
 
 from . import catalog
 from .errors import ConfigError
+from .sources import is_source, label_of, parse_source, space_label
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +56,8 @@ class RunConfig:
 
     Attributes:
         preset: name of the preset this config started from (kept for the run id and the leaderboard).
-        space: search space name, see `fmnist_bench.engine.spaces`.
+        space: a built-in search space (`fmnist_bench.catalog`), or the user's own: `FILE.py:NAME` or
+            `package.module:NAME`, a `build_model(hp)` function or a `keras_tuner.HyperModel` (docs/own-space.md).
         strategies: keras-tuner strategies to compare, in report order.
         seeds: one study per (strategy, seed); a seed fixes split, oracle and weight init. Must be >= 1.
         epochs_per_trial: epochs one configuration trains for (Hyperband's `max_epochs`).
@@ -70,7 +72,8 @@ class RunConfig:
         train_subset: use only this many training images (stratified); None for all.
         test_subset: evaluate on this many test images (stratified); None for all 10k.
         hyperband_factor: Hyperband's reduction factor.
-        target_accuracy: validation accuracy whose first crossing the reports time (the original project's 88.2%).
+        target_accuracy: validation accuracy whose first crossing the reports time; None (the default) takes the
+            task's (Fashion-MNIST: the original project's 88.2%; a user's dataset has none).
         workers: keras-tuner workers that run a study's trials in parallel (chief/worker over gRPC). Part of the
             config because with more than one, Hyperband's and Bayesian's choices depend on which trial ends first.
         streams: "paired" (default): on a seed, every strategy draws from the same random streams (oracle, weight
@@ -95,6 +98,11 @@ class RunConfig:
             (the rule of every replay stored before it existed, which reads as missing). Replays only.
         table_seeds: replays only: read these whole-grid seeds of the table alone, for trials and final fits (for
             example the training runs of one backend, for the verdict on each backend's seeds); None: all of them.
+        space_fingerprint: a user space's source fingerprint (`sources.Source.fingerprint`), set when the config is
+            made (`with_fingerprints`): an edited space is another run. None for a built-in space.
+        data: the user's dataset, `FILE.npz` or `FILE.py:NAME` (`fmnist_bench.datasets`); None: the space's task
+            (Fashion-MNIST for every built-in space).
+        data_fingerprint: the user dataset's fingerprint (`data.RawData.fingerprint`), set with `data`.
     """
 
     preset: str = "standard"
@@ -111,7 +119,7 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     hyperband_factor: int = 3
-    target_accuracy: float = 0.882
+    target_accuracy: float | None = None
     workers: int = 1
     streams: str = "paired"
     refits: int = 1
@@ -120,14 +128,36 @@ class RunConfig:
     replay: bool = False
     refit_seeds: str = "others"
     table_seeds: tuple[int, ...] | None = None
+    space_fingerprint: str | None = None
+    data: str | None = None
+    data_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
+        if self.target_accuracy is None and self.data is None:  # the Fashion-MNIST task's reference
+            object.__setattr__(self, "target_accuracy", catalog.TASKS[self.task].target_accuracy)
         _validate(self)
 
     @property
     def run_id(self) -> str:
         """A stable name: the same config always maps to the same folder, which is what makes resume work."""
-        return f"{self.preset}-{self.space}{'-replay' if self.replay else ''}-{self.digest()[:8]}"
+        return f"{self.preset}-{self.space_label}{'-replay' if self.replay else ''}-{self.digest()[:8]}"
+
+    @property
+    def is_user_space(self) -> bool:
+        return self.space not in catalog.SPACES
+
+    @property
+    def space_label(self) -> str:
+        """The space's name in run ids: a built-in one's, or `<file stem>-<NAME>` for a user's (plus the data's
+        label when it is the user's too)."""
+        return space_label(self.space, self.data)
+
+    @property
+    def task(self) -> str:
+        """The dataset the run reads: a built-in space's task, or the user's data by its label."""
+        if self.data is not None:
+            return label_of(self.data)
+        return catalog.SPACES[self.space].task if not self.is_user_space else "fashion-mnist"
 
     @property
     def cells(self) -> list[tuple[str, int]]:
@@ -141,7 +171,8 @@ class RunConfig:
 
     @property
     def space_revision(self) -> int:
-        return SPACE_REVISIONS[self.space]
+        """A built-in space's revision; a user's space is identified by its fingerprint instead (revision 1)."""
+        return SPACE_REVISIONS.get(self.space, 1)
 
     def digest(self) -> str:
         """sha256 of the canonical JSON form and the space's revision; a resumed run never mixes two configs.
@@ -174,7 +205,8 @@ class RunConfig:
 _KEEP = object()
 _ELIDED_AT_DEFAULT: dict[str, Any] = {"workers": 1, "final_lr_decay": 1.0, "streams": "paired", "refits": 1,
                                         "budget_seconds": None, "replay": False,
-                                        "lr_plateau_patience": 2, "refit_seeds": "drawn", "table_seeds": None}
+                                        "lr_plateau_patience": 2, "refit_seeds": "drawn", "table_seeds": None,
+                                        "space_fingerprint": None, "data": None, "data_fingerprint": None}
 STREAMS = ("paired", "independent")
 REFIT_SEEDS = ("others", "drawn")
 LEGACY_REFIT_SEEDS = "drawn"  # what a stored config without the key was replayed with
@@ -202,8 +234,12 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise bad("an integer")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if name in ("target_accuracy", "final_lr_decay") and not is_number:
+    if name == "final_lr_decay" and not is_number:
         raise bad("a number")
+    if name == "target_accuracy" and value is not None and not is_number:
+        raise bad("a number")
+    if name in ("space_fingerprint", "data", "data_fingerprint") and value is not None and not isinstance(value, str):
+        raise bad("a string")
     if name == "budget_seconds" and value is not None and not is_number:
         raise bad("a number")
     if name == "replay" and not isinstance(value, bool):
@@ -214,8 +250,18 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _validate(cfg: RunConfig) -> None:
-    if cfg.space not in SPACE_NAMES:
-        raise ConfigError(f"unknown space {cfg.space!r}; choose one of: {', '.join(SPACE_NAMES)}")
+    if cfg.is_user_space and not is_source(cfg.space):
+        raise ConfigError(f"unknown space {cfg.space!r}; choose one of: {', '.join(SPACE_NAMES)}, or your own as "
+                          "FILE.py:NAME or package.module:NAME (docs/own-space.md)")
+    if cfg.is_user_space and cfg.space_fingerprint is None:
+        raise ConfigError(f"space {cfg.space} has no fingerprint; make the config with make_config or "
+                          "with_fingerprints, which read the space's source")
+    if cfg.data is not None and not cfg.is_user_space:
+        raise ConfigError(f"the built-in space {cfg.space!r} is built for Fashion-MNIST (28x28 images, 10 classes); "
+                          "for your own data, give your own --space FILE.py:NAME too (docs/own-space.md)")
+    if cfg.data is not None and cfg.data_fingerprint is None:
+        raise ConfigError(f"data {cfg.data} has no fingerprint; make the config with make_config or "
+                          "with_fingerprints, which read the data")
     if not cfg.strategies:
         raise ConfigError("no strategies given; choose from: " + ", ".join(STRATEGY_NAMES))
     for name in cfg.strategies:
@@ -240,12 +286,14 @@ def _validate(cfg: RunConfig) -> None:
             f"raise --budget-epochs to at least {cfg.epochs_per_trial}")
     if cfg.hyperband_factor < 2:
         raise ConfigError(f"hyperband_factor must be >= 2, found {cfg.hyperband_factor}")
-    if cfg.val_size >= TRAIN_POOL - 100:
-        raise ConfigError(f"val_size {cfg.val_size} leaves too few training images out of {TRAIN_POOL}")
-    if cfg.train_subset is not None and not 100 <= cfg.train_subset <= TRAIN_POOL - cfg.val_size:
-        raise ConfigError(f"train_subset must be between 100 and {TRAIN_POOL - cfg.val_size}, found {cfg.train_subset}")
-    if cfg.test_subset is not None and not 100 <= cfg.test_subset <= 10_000:
-        raise ConfigError(f"test_subset must be between 100 and 10000, found {cfg.test_subset}")
+    if cfg.data is None:  # Fashion-MNIST's sizes are known; a user dataset's are checked when it is split
+        if cfg.val_size >= TRAIN_POOL - 100:
+            raise ConfigError(f"val_size {cfg.val_size} leaves too few training images out of {TRAIN_POOL}")
+        if cfg.train_subset is not None and not 100 <= cfg.train_subset <= TRAIN_POOL - cfg.val_size:
+            raise ConfigError(f"train_subset must be between 100 and {TRAIN_POOL - cfg.val_size}, found "
+                              f"{cfg.train_subset}")
+        if cfg.test_subset is not None and not 100 <= cfg.test_subset <= 10_000:
+            raise ConfigError(f"test_subset must be between 100 and 10000, found {cfg.test_subset}")
     if not 0.0 < cfg.final_lr_decay <= 1.0:
         raise ConfigError(f"final_lr_decay must be in (0, 1] (1 keeps the learning rate), found {cfg.final_lr_decay}")
     if cfg.budget_seconds is not None and not cfg.budget_seconds > 0:
@@ -256,7 +304,7 @@ def _validate(cfg: RunConfig) -> None:
         _validate_replay(cfg)
     elif cfg.table_seeds is not None:
         raise ConfigError("table_seeds chooses the training runs a replay reads; it needs --replay")
-    if not 0.0 < cfg.target_accuracy <= 1.0:
+    if cfg.target_accuracy is not None and not 0.0 < cfg.target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy must be in (0, 1], found {cfg.target_accuracy}")
 
 
@@ -302,18 +350,55 @@ PRESET_NOTES: dict[str, str] = {
 }
 
 
-def preset_config(preset: str, space: str = "ann") -> RunConfig:
-    """A named preset for a search space: the preset's budgets with that space's overrides."""
+def preset_config(preset: str, space: str = "ann", data: str | None = None) -> RunConfig:
+    """A named preset for a search space (and dataset): the preset's budgets with that space's overrides, and the
+    fingerprints of a user's space and data (`identity`).
+
+    Raises:
+        ConfigError: an unknown preset, or a user space or dataset that cannot be read.
+        DataError: a user dataset that is missing or inconsistent.
+    """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     entry = catalog.SPACES.get(space)
-    return PRESETS[preset].replace(space=space, **(entry.presets.get(preset, {}) if entry else {}))
+    # the presets' subsets and target are Fashion-MNIST's; a user's dataset is read whole and has no target (its
+    # budgets in epochs apply)
+    sizes = {"train_subset": None, "test_subset": None, "target_accuracy": None} if data is not None else {}
+    return PRESETS[preset].replace(space=space, **identity(space, data), **sizes,
+                                   **(entry.presets.get(preset, {}) if entry else {}))
+
+
+def identity(space: str, data: str | None) -> dict[str, Any]:
+    """The config fields that identify a user's space and data by content: the space's source fingerprint and the
+    dataset's (which loads it); and, for a dataset without a validation set of its own, the examples held out for
+    one: a tenth of its training set, as Fashion-MNIST's 6,000 of 60,000. Empty for a built-in space on its own
+    task.
+
+    Raises:
+        ConfigError: the space is neither built in nor FILE.py:NAME / package.module:NAME, or its file is missing.
+        DataError: the dataset cannot be loaded or fails its checks.
+    """
+    fields: dict[str, Any] = {}
+    if space not in catalog.SPACES:
+        if not is_source(space):
+            raise ConfigError(f"unknown space {space!r}; choose one of: {', '.join(SPACE_NAMES)}, or your own as "
+                              "FILE.py:NAME or package.module:NAME (docs/own-space.md)")
+        fields["space_fingerprint"] = parse_source(space, what="space").fingerprint()
+    if data is not None:
+        from .datasets import load_user_data
+
+        raw = load_user_data(data)
+        fields |= {"data": data, "data_fingerprint": raw.fingerprint()}
+        if raw.x_val is None:
+            fields["val_size"] = max(1, round(raw.y_train.size / 10))
+    return fields
 
 
 def make_config(preset: str, **overrides: Any) -> RunConfig:
-    """Start from a named preset (for `space` if given) and apply CLI overrides (None means 'not given')."""
+    """Start from a named preset (for `space` and `data` if given) and apply CLI overrides (None means 'not
+    given')."""
     changes = {key: value for key, value in overrides.items() if value is not None}
-    return preset_config(preset, changes.pop("space", "ann")).replace(**changes)
+    return preset_config(preset, changes.pop("space", "ann"), changes.pop("data", None)).replace(**changes)
 
 
 def load_config_file(path: Path) -> RunConfig:
@@ -324,12 +409,15 @@ def load_config_file(path: Path) -> RunConfig:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    preset, space = data.get("preset", "standard"), data.get("space", "ann")
+    preset, space, dataset = data.get("preset", "standard"), data.get("space", "ann"), data.get("data")
     if not isinstance(preset, str) or preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r} in {path}; choose one of: {', '.join(PRESETS)}")
-    if not isinstance(space, str) or space not in SPACE_NAMES:
-        raise ConfigError(f"unknown space {space!r} in {path}; choose one of: {', '.join(SPACE_NAMES)}")
-    merged = preset_config(preset, space).to_dict() | data
+    if not isinstance(space, str) or (space not in SPACE_NAMES and not is_source(space)):
+        raise ConfigError(f"unknown space {space!r} in {path}; choose one of: {', '.join(SPACE_NAMES)}, or "
+                          "FILE.py:NAME")
+    if dataset is not None and not isinstance(dataset, str):
+        raise ConfigError(f"config key 'data' in {path} must be a string, found {dataset!r}")
+    merged = preset_config(preset, space, dataset).to_dict() | data
     return RunConfig.from_dict(merged)
 
 

@@ -1,6 +1,8 @@
-"""Fashion-MNIST from the four IDX `.gz` files: locate, verify, parse, split. No downloads, ever.
+"""Fashion-MNIST from the four IDX `.gz` files (locate, verify, parse), and the split every dataset goes through.
 
-The test set is returned separately and only the final evaluation reads it; search sees train + validation.
+No downloads, ever. A user's own dataset (`datasets`) arrives as the same `RawData`, so the split, its seed and the
+fingerprint work alike for both. The test set is returned separately and only the final evaluation reads it; search
+sees train + validation.
 """
 
 from __future__ import annotations
@@ -100,12 +102,38 @@ def read_idx(path: Path, expected_md5: str | None = None) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class RawData:
-    """The files as parsed: uint8 images (n, 28, 28) and labels (n,)."""
+    """A dataset as loaded: Fashion-MNIST's files as parsed (uint8 images (n, 28, 28), labels (n,)), or a user's
+    arrays (any input shape; uint8 inputs are scaled to [0, 1] like Fashion-MNIST's, others used as given).
 
-    x_train: np.ndarray  # (60000, 28, 28) uint8
-    y_train: np.ndarray  # (60000,) uint8
-    x_test: np.ndarray  # (10000, 28, 28) uint8
-    y_test: np.ndarray  # (10000,) uint8
+    Attributes:
+        x_val, y_val: a validation set of the dataset's own; None: `make_splits` holds one out of the training set.
+        class_names: one name per class, in label order (labels are 0 .. len(class_names) - 1).
+    """
+
+    x_train: np.ndarray  # (n_train, *input_shape)
+    y_train: np.ndarray  # (n_train,) integer labels
+    x_test: np.ndarray  # (n_test, *input_shape)
+    y_test: np.ndarray  # (n_test,)
+    x_val: np.ndarray | None = None  # (n_val, *input_shape)
+    y_val: np.ndarray | None = None  # (n_val,)
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def fingerprint(self) -> str:
+        """sha256 (first 16 hex digits) of every array's dtype, shape and bytes and of the class names: the same
+        data gives the same fingerprint however it was stored."""
+        digest = hashlib.sha256("\n".join(self.class_names).encode())
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            if array is None:
+                digest.update(b"none")
+                continue
+            contiguous = np.ascontiguousarray(array)
+            digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
+            digest.update(contiguous.tobytes())
+        return digest.hexdigest()[:16]
 
 
 def load_raw(data_dir: Path | None = None, *, checksums: dict[str, str] | None = DATA_FILES) -> RawData:
@@ -129,14 +157,15 @@ def load_raw(data_dir: Path | None = None, *, checksums: dict[str, str] | None =
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """Model-ready float32 images in [0, 1] and int labels; `x_test` is for the final evaluation only."""
+    """Model-ready float32 inputs (images in [0, 1]) and int labels; `x_test` is for the final evaluation only."""
 
-    x_train: np.ndarray  # (n_train, 28, 28) float32
+    x_train: np.ndarray  # (n_train, *input_shape) float32
     y_train: np.ndarray  # (n_train,) int32
-    x_val: np.ndarray  # (n_val, 28, 28) float32
+    x_val: np.ndarray  # (n_val, *input_shape) float32
     y_val: np.ndarray  # (n_val,) int32
-    x_test: np.ndarray  # (n_test, 28, 28) float32
+    x_test: np.ndarray  # (n_test, *input_shape) float32
     y_test: np.ndarray  # (n_test,) int32
+    class_names: tuple[str, ...] = CLASS_NAMES
 
 
 def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -152,19 +181,43 @@ def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator) -> np
 
 def make_splits(raw: RawData, *, seed: int, val_size: int, train_subset: int | None = None,
                 test_subset: int | None = None) -> Splits:
-    """Stratified train/validation split of the training file, fixed by `seed`; optional stratified subsets."""
+    """Stratified train/validation split of the training set, fixed by `seed` (or the dataset's own validation set,
+    when it has one); optional stratified subsets.
+
+    Raises:
+        DataError: the sizes asked for do not fit the dataset.
+    """
     rng = np.random.default_rng(seed)
-    val_idx = _stratified_take(raw.y_train, val_size, rng)
-    train_idx = np.setdiff1d(np.arange(raw.y_train.size), val_idx)
+    pool = raw.y_train.size
+    if raw.x_val is None:
+        if not 1 <= val_size <= pool - 2:
+            raise DataError(f"a validation set of {val_size} leaves too few of the {pool} training examples; "
+                            "pass a smaller --val-size, or give the dataset x_val and y_val")
+        val_idx = _stratified_take(raw.y_train, val_size, rng)
+    else:
+        val_idx = np.arange(0)
+    train_idx = np.setdiff1d(np.arange(pool), val_idx)
     if train_subset is not None:
+        if train_subset > train_idx.size:
+            raise DataError(f"train_subset {train_subset} is more than the {train_idx.size} training examples")
         train_idx = train_idx[_stratified_take(raw.y_train[train_idx], train_subset, rng)]
     test_idx = np.arange(raw.y_test.size)
     if test_subset is not None:
+        if test_subset > test_idx.size:
+            raise DataError(f"test_subset {test_subset} is more than the {test_idx.size} test examples")
         test_idx = _stratified_take(raw.y_test, test_subset, rng)
 
-    def scale(images: np.ndarray) -> np.ndarray:
-        return images.astype(np.float32) / np.float32(255.0)
+    def scale(inputs: np.ndarray) -> np.ndarray:
+        if inputs.dtype == np.uint8:  # images as stored: scaled to [0, 1] as Fashion-MNIST's
+            return inputs.astype(np.float32) / np.float32(255.0)
+        return inputs.astype(np.float32)
 
-    return Splits(scale(raw.x_train[train_idx]), raw.y_train[train_idx].astype(np.int32),
-                  scale(raw.x_train[val_idx]), raw.y_train[val_idx].astype(np.int32),
-                  scale(raw.x_test[test_idx]), raw.y_test[test_idx].astype(np.int32))
+    def labels(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.int32)
+
+    if raw.x_val is not None and raw.y_val is not None:
+        x_val, y_val = scale(raw.x_val), labels(raw.y_val)
+    else:
+        x_val, y_val = scale(raw.x_train[val_idx]), labels(raw.y_train[val_idx])
+    return Splits(scale(raw.x_train[train_idx]), labels(raw.y_train[train_idx]), x_val, y_val,
+                  scale(raw.x_test[test_idx]), labels(raw.y_test[test_idx]), raw.class_names)

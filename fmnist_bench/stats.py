@@ -60,8 +60,11 @@ def anytime_curve(epochs: Sequence[EpochRecord], trials: Sequence[TrialRecord] =
     return Curve(np.arange(1, acc.size + 1), np.cumsum(spent), np.where(np.isfinite(best), best, np.nan))
 
 
-def first_reach(curve: Curve, target: float) -> tuple[int, float] | None:
-    """(epochs, seconds) spent when validation accuracy first reached `target`, or None if it never did."""
+def first_reach(curve: Curve, target: float | None) -> tuple[int, float] | None:
+    """(epochs, seconds) spent when validation accuracy first reached `target`, or None if it never did (or the
+    task has no target)."""
+    if target is None:
+        return None
     hits = np.flatnonzero(curve.best >= target)
     return (int(curve.epochs[hits[0]]), float(curve.seconds[hits[0]])) if hits.size else None
 

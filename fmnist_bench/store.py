@@ -642,9 +642,14 @@ class StoredRun:
 
     @property
     def space_label(self) -> str:
-        """The space's name, with its revision from the second on (`ann r2`): old and new ranges never mix."""
-        space = self.config.space
-        return space if self.space_revision == 1 else f"{space} r{self.space_revision}"
+        """The space's name, with its revision from the second on (`ann r2`): old and new ranges never mix. A
+        user's space (and data) by its label and fingerprints (`mlp-build_model-digits-load @3f2a1b0c/88282c7a`):
+        an edited space or changed data is another benchmark."""
+        cfg = self.config
+        if cfg.is_user_space:
+            prints = "/".join(p[:8] for p in (cfg.space_fingerprint, cfg.data_fingerprint) if p)
+            return f"{cfg.space_label} @{prints}"
+        return cfg.space if self.space_revision == 1 else f"{cfg.space} r{self.space_revision}"
 
     @property
     def strategies(self) -> list[str]:

@@ -80,7 +80,8 @@ def test_module_names_in_strings_exist() -> None:
 # The parent CLI process (cli, runner, reports) never imports them, so it starts fast and a backend dies with its
 # process.
 BACKEND_MODULES = ("tensorflow", "keras", "jax", "keras_tuner", "optuna")
-MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.tpe",
+MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.userspace",
+                       "engine.tpe",
                        "engine.strategies", "engine.study", "tabular.build", "tabular.replay",
                        "orchestration.distributed"}
 

@@ -169,29 +169,20 @@ def test_a_second_writer_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "another fmnist-bench process" in capsys.readouterr().err
 
 
-def test_diverging_trials_are_recorded_and_a_study_without_survivors_fails_cleanly(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import keras
+def test_diverging_trials_are_recorded_and_a_study_without_survivors_fails_cleanly(tmp_path: Path) -> None:
+    from fmnist_bench.config import preset_config
+    from fmnist_bench.engine import study
 
-    import keras_tuner as kt
-
-    from fmnist_bench import config
-    from fmnist_bench.engine import spaces, study
-
-    class Exploding(kt.HyperModel):
-        """Every configuration diverges: relu layers under SGD with a learning rate of 1e12."""
-
-        def build(self, hp):  # type: ignore[no-untyped-def]
-            model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
-                                      keras.layers.Dense(hp.Int("neurons", 32, 128, step=32), activation="relu"),
-                                      keras.layers.Dense(10, activation="softmax")])
-            model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            return model
-
-    monkeypatch.setattr(config, "SPACE_NAMES", ("ann", "exploding"))
-    monkeypatch.setitem(spaces.SPACES, "exploding", Exploding)
-    cfg = PRESETS["smoke"].replace(space="exploding", strategies=("random",))
+    exploding = tmp_path / "exploding.py"  # a user's space: every configuration diverges (SGD at lr 1e12)
+    exploding.write_text(
+        "import keras\n\n\ndef build_model(hp):\n"
+        "    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),\n"
+        "                              keras.layers.Dense(hp.Int('neurons', 32, 128, step=32), activation='relu'),\n"
+        "                              keras.layers.Dense(10)])\n"
+        "    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), metrics=['accuracy'],\n"
+        "                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))\n"
+        "    return model\n")
+    cfg = preset_config("smoke", f"{exploding}:build_model").replace(strategies=("random",))
     paths = RunPaths(tmp_path / "run")
     with pytest.raises(StudyFailed, match=r"all 3 trials failed \(diverged: training loss became nan"):
         study.run_study(cfg, "random", 1, paths, data_dir=None, device="cpu", threads=2)

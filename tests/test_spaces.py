@@ -66,3 +66,17 @@ def test_cnn_without_augmentation_has_no_augmentation_layers() -> None:
     model = _cnn(CNN | {"flip": False, "translate": 0.0, "batch_norm": False})
     assert not any(isinstance(layer, (keras.layers.RandomFlip, keras.layers.RandomTranslation,
                                       keras.layers.BatchNormalization)) for layer in model.layers)
+
+
+def test_every_built_in_space_ends_in_logits_with_a_logits_loss() -> None:
+    """A softmax output with a loss on probabilities collapses wide nets under Keras 3's JAX backend (its loss clips
+    the probabilities); every built-in space ends in a linear layer and a `from_logits=True` loss instead."""
+    from fmnist_bench.engine.spaces import SPACES
+
+    for name, space in SPACES.items():
+        hp = kt.HyperParameters()
+        model = space().build(hp)
+        last = model.layers[-1]
+        assert isinstance(last, keras.layers.Dense) and last.activation is keras.activations.linear, name
+        assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy), name
+        assert model.loss.get_config()["from_logits"] is True, name

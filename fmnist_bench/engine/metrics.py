@@ -11,14 +11,15 @@ from ..records import ClassScores
 __all__ = ["score_predictions", "scores_from_confusion"]
 
 
-def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> ClassScores:
+def score_predictions(y_true: np.ndarray, y_pred: np.ndarray,
+                      class_names: tuple[str, ...] = CLASS_NAMES) -> ClassScores:
     """Scores for integer labels; classes absent from a small subset still get a (zero) row."""
-    return scores_from_confusion(confusion_matrix(y_true, y_pred, labels=list(range(len(CLASS_NAMES)))))
+    return scores_from_confusion(confusion_matrix(y_true, y_pred, labels=list(range(len(class_names)))), class_names)
 
 
-def scores_from_confusion(confusion: np.ndarray) -> ClassScores:
-    """Scores from a (10, 10) confusion matrix (rows = true class), as scikit-learn's with zero_division=0: a replayed
-    final fit has the stored matrix of its epoch, not the predictions."""
+def scores_from_confusion(confusion: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> ClassScores:
+    """Scores from a (n_classes, n_classes) confusion matrix (rows = true class), as scikit-learn's with
+    zero_division=0: a replayed final fit has the stored matrix of its epoch, not the predictions."""
     cm = np.asarray(confusion, dtype=np.int64)
     hits = np.diag(cm).astype(float)
     predicted, support = cm.sum(axis=0), cm.sum(axis=1)
@@ -29,4 +30,4 @@ def scores_from_confusion(confusion: np.ndarray) -> ClassScores:
     return ClassScores(accuracy=float(hits.sum() / max(cm.sum(), 1)), macro_f1=float(np.mean(f1)),
                        precision=tuple(map(float, precision)), recall=tuple(map(float, recall)),
                        f1=tuple(map(float, f1)), support=tuple(map(int, support)),
-                       confusion=tuple(tuple(map(int, row)) for row in cm), class_names=CLASS_NAMES)
+                       confusion=tuple(tuple(map(int, row)) for row in cm), class_names=tuple(class_names))

@@ -47,10 +47,22 @@ class AnnSpace(kt.HyperModel):
 def _dense_net(n_hidden: int, neurons: int, activation: str, learning_rate: float) -> keras.Model:
     layers: list[keras.layers.Layer] = [keras.Input(shape=IMAGE_SHAPE), keras.layers.Flatten()]
     layers += [keras.layers.Dense(neurons, activation=activation) for _ in range(n_hidden)]
-    layers.append(keras.layers.Dense(N_CLASSES, activation="softmax"))
-    model = keras.Sequential(layers)
+    layers.append(keras.layers.Dense(N_CLASSES))  # logits: see `compile_classifier`
+    return compile_classifier(keras.Sequential(layers), learning_rate)
+
+
+def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
+    """Adam on the cross-entropy of the model's logits.
+
+    The model ends in a linear layer and the loss applies the softmax itself (`from_logits=True`). With a softmax
+    layer and a loss on its probabilities, Keras 3's JAX backend clips the probabilities to [1e-7, 1 - 1e-7] before
+    the log, whose gradient vanishes for confidently wrong predictions: wide nets at learning rate 0.01 collapsed to
+    10-20% accuracy under JAX and never under TensorFlow, whose backend recovers the logits from the softmax
+    (docs/tabular.md, "Two backends, one loss"). On TensorFlow both forms train bit-identically. Predicted classes
+    are the logits' argmax, as they were the probabilities'.
+    """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
                   steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
@@ -106,13 +118,8 @@ class CnnSpace(kt.HyperModel):
             layers += [keras.layers.Activation("relu"), keras.layers.MaxPooling2D(2)]
         layers += [keras.layers.Flatten(), keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5, step=0.1)),
                    keras.layers.Dense(hp.Int("dense_units", 64, 256, step=64), activation="relu"),
-                   keras.layers.Dense(N_CLASSES, activation="softmax")]
-        model = keras.Sequential(layers)
-        learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=STEPS_PER_EXECUTION)
-        return model
+                   keras.layers.Dense(N_CLASSES)]
+        return compile_classifier(keras.Sequential(layers), hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"))
 
 
 # Every built-in space of the catalog, by the class it names (all of them defined above).
@@ -120,13 +127,18 @@ SPACES: dict[str, Callable[[], kt.HyperModel]] = {
     name: catalog.resolve(entry.factory) for name, entry in catalog.SPACES.items()}
 
 
-def build_space(name: str) -> kt.HyperModel:
-    return SPACES[name]()
+def build_space(name: str, fingerprint: str | None = None) -> kt.HyperModel:
+    """A built-in space by name, or a user's (`FILE.py:NAME`, checked against the run's `fingerprint`)."""
+    if name in SPACES:
+        return SPACES[name]()
+    from ..engine.userspace import load_space
+
+    return load_space(name, fingerprint)
 
 
-def build_model(space: str, params: dict[str, Any]) -> keras.Model:
+def build_model(space: str, params: dict[str, Any], fingerprint: str | None = None) -> keras.Model:
     """The space's model for one configuration (a final fit, a table entry): every `hp.X(name, ...)` answers with
     the chosen value."""
     hp = kt.HyperParameters()
     hp.values.update(params)
-    return build_space(space).build(hp)
+    return build_space(space, fingerprint).build(hp)

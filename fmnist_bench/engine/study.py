@@ -169,7 +169,7 @@ def _build_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, re
     from ..engine.spaces import build_space
     from ..engine.strategies import build_tuner
 
-    return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space),
+    return build_tuner(strategy, cfg=cfg, seed=seed, hypermodel=build_space(cfg.space, cfg.space_fingerprint),
                        directory=str(files.tuner_project.parent), project_name=files.tuner_project.name,
                        observer=recorder, trials_per_process=trials_per_process)
 
@@ -234,10 +234,11 @@ def _setup(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, data_di
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound; it is not actionable.
     warnings.filterwarnings("ignore", message="The optimal value found for dimension")
-    from ..data import load_raw, make_splits
+    from ..data import make_splits
+    from ..datasets import load_checked
 
-    splits = make_splits(load_raw(data_dir), seed=seed, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                         test_subset=cfg.test_subset)
+    splits = make_splits(load_checked(cfg.data, cfg.data_fingerprint, data_dir), seed=seed, val_size=cfg.val_size,
+                         train_subset=cfg.train_subset, test_subset=cfg.test_subset)
     recorder = StudyRecorder(cfg=cfg, strategy=strategy, seed=seed, files=paths.study(strategy, seed))
     return device_name, splits, recorder
 
@@ -348,7 +349,7 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
 
     keras.utils.set_random_seed(trial_seed(stream_seed(cfg, strategy, seed), "final" if index == 0 else
                                            f"final-{index}"))
-    model = build_model(cfg.space, best.params)
+    model = build_model(cfg.space, best.params, cfg.space_fingerprint)
     label = "final fit" if cfg.refits == 1 else f"final fit {index + 1}/{cfg.refits}"
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience,
@@ -369,4 +370,4 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
     predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
     return Refit(list(history.history["val_accuracy"]), float(test_loss),
-                  score_predictions(splits.y_test, predictions), seconds)
+                  score_predictions(splits.y_test, predictions, splits.class_names), seconds)

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 from ..config import RunConfig
-from ..data import load_raw
+from ..datasets import load_checked
 from ..environment import collect_env, device_class, keras_backend, utc_now
 from ..errors import ResultsError
 from .. import catalog
 from ..processes import EXIT_RECYCLE, Child, Serving, StudyJob, Supervisor, core_share, interrupt_on_sigterm
 from ..records import StudyResult, study_name
 from ..engine.runtime import check_device
+from ..engine.userspace import probe_in_child
 from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
     open_run, read_config, read_json, record_finish
 from ..markdown import fmt_seconds
@@ -97,7 +98,10 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     """
     keras_backend()  # fail in one line now rather than once per study, as for the data and the device
     ensure_writable_dir(results_dir)
-    load_raw(data_dir)
+    raw = load_checked(cfg.data, cfg.data_fingerprint, data_dir)
+    if cfg.is_user_space:  # a space that does not build, or builds the wrong model, fails here in one line
+        for warning in probe_in_child(cfg.space, cfg.space_fingerprint, len(raw.class_names)).warnings:
+            log.warning("%s", warning)
     check_device(device)
     cells = cfg.cells
     threads = threads or core_share(jobs)  # each study's TensorFlow and BLAS/OpenMP pools (processes.Child)

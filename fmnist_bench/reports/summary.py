@@ -35,6 +35,15 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def _target_note(cfg: RunConfig) -> str:
+    if cfg.target_accuracy is None:
+        return ("Target: none, this task has no reference score (set target_accuracy in a --config file to time "
+                "one). ")
+    return (f"Target: validation accuracy {cfg.target_accuracy} (the original notebook reported 88.2% as its test "
+            "accuracy; here it is a target for the search's validation accuracy); epochs/time to target count "
+            "training epochs and seconds of the search until it was first reached, '-' if never. ")
+
+
 def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
 
@@ -414,10 +423,7 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
                  "Selection score: the chosen trial's best epoch on the validation split, the value keras-tuner "
                  "ranks trials by; the maximum over every epoch of every trial, so it is optimistic, and it is not "
                  "a test result. Test acc: the refit of that configuration, evaluated once on the test set. "
-                 f"Target: validation accuracy {cfg.target_accuracy} (the original notebook reported 88.2% as "
-                 "its test accuracy; here it is a target for the search's validation accuracy); epochs/time to "
-                 "target count training epochs and seconds of the search until it was first reached, '-' if "
-                 "never. " + _time_basis(run) + _refits_note(cfg) + _unspent_note(run))), ""]
+                 + _target_note(cfg) + _time_basis(run) + _refits_note(cfg) + _unspent_note(run))), ""]
     if len(run.seeds) > 1:
         parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
                   "95% CI of mean: Student-t interval over seeds. Vs random: the mean over seeds of (strategy - "
@@ -514,9 +520,11 @@ def render_curves_png(run: StoredRun, *, by: str) -> bytes:
         if len(items) > 1:
             ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
     target = run.config.target_accuracy
-    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"validation target {target}")
     values = [s.best_val_accuracy for s in (st.result for st in run.studies)]
-    ax.set_ylim(max(0.0, min(min(values), target) - 0.08), min(1.0, max(max(values), target) + 0.02))
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"validation target {target}")
+        values.append(target)
+    ax.set_ylim(max(0.0, min(values) - 0.08), min(1.0, max(values) + 0.02))
     ax.set_xlabel("training epochs spent" if by == "epochs" else "search seconds spent (oracle, build, train)")
     ax.set_ylabel("best validation accuracy so far")
     n_seeds = len(run.seeds)

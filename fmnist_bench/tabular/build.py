@@ -28,7 +28,7 @@ from ..tabular.table import Curve, TableSpec, config_key, curve_to_dict, read_cu
     write_spec
 from ..markdown import fmt_seconds
 
-__all__ = ["build_table", "standard_spec"]
+__all__ = ["build_table", "standard_spec", "user_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,40 @@ def standard_spec(space: str) -> TableSpec:
                      batch_size=cfg.batch_size, epochs=max(cfg.final_epochs, cfg.epochs_per_trial))
 
 
+def user_spec(space: str, data: str | None, data_dir: Path | None = None) -> TableSpec:
+    """The spec of a user's grid (`--space FILE.py:NAME`, with `--data`): the standard preset's split, batch size and
+    final fit length, the grid and hyperparameters as the space declares them (found by building it once, in a
+    child process), and the fingerprints of the space and the data.
+
+    Raises:
+        ConfigError: the space does not build, does not fit the data, or is not a grid.
+        DataError: the data cannot be loaded.
+    """
+    from ..config import preset_config
+    from ..datasets import load_checked
+    from ..engine.userspace import probe_in_child
+
+    cfg = preset_config("standard", space, data)
+    raw = load_checked(cfg.data, cfg.data_fingerprint, data_dir)
+    probe = probe_in_child(space, cfg.space_fingerprint, len(raw.class_names))
+    for warning in probe.warnings:
+        log.warning("%s", warning)
+    if probe.grid is None:
+        raise ConfigError(f"space {space} is not a grid, so it cannot be tabulated ({probe.not_grid}); its live runs "
+                          "work as they are")
+    return TableSpec(space=space, space_revision=cfg.space_revision, grid=probe.grid, split_seed=1,
+                     val_size=cfg.val_size, batch_size=cfg.batch_size,
+                     epochs=max(cfg.final_epochs, cfg.epochs_per_trial), space_fingerprint=cfg.space_fingerprint,
+                     data=data, data_fingerprint=cfg.data_fingerprint, hyperparameters=probe.hyperparameters,
+                     class_names=list(raw.class_names) if data is not None else None)
+
+
 def relative_cost(params: dict[str, Any]) -> float:
     """Seconds per epoch on 2 CPU cores, fitted on the committed ann runs' epochs (0.4 s + 2.2 us per
-    multiply-add per image): used to start the costliest configurations first and to estimate what is left."""
+    multiply-add per image): used to start the costliest configurations first and to estimate what is left. A user's
+    grid, whose cost is unknown, counts every configuration alike."""
+    if "neurons" not in params or "n_hidden_layers" not in params:
+        return 1.0
     neurons, layers = int(params["neurons"]), int(params["n_hidden_layers"])
     return 0.4 + 2.2e-6 * (784 * neurons + (layers - 1) * neurons**2 + 10 * neurons)
 
@@ -63,11 +94,12 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(spec: TableSpec, data_dir: Path | None, device: str, threads: int) -> None:
     """Load the split once per process; on a Dask worker `data_dir` is None, so it reads its own copy."""
     from ..engine import runtime
-    from ..data import load_raw, make_splits
+    from ..data import make_splits
+    from ..datasets import load_checked
 
     _WORKER["device"] = runtime.configure(device=device, threads=threads)
-    _WORKER["splits"] = make_splits(load_raw(data_dir), seed=spec.split_seed, val_size=spec.val_size,
-                                    train_subset=spec.train_subset)
+    _WORKER["splits"] = make_splits(load_checked(spec.data, spec.data_fingerprint, data_dir), seed=spec.split_seed,
+                                    val_size=spec.val_size, train_subset=spec.train_subset)
     _WORKER["spec"] = spec
 
 
@@ -82,7 +114,7 @@ def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
     splits = _WORKER["splits"]
     keras.utils.set_random_seed(trial_seed(seed, config_key(params)))
     start = time.perf_counter()
-    model = build_model(spec.space, params)
+    model = build_model(spec.space, params, spec.space_fingerprint)
     recorder = _epoch_recorder(splits.x_test, splits.y_test, start)
     history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                         epochs=spec.epochs, batch_size=spec.batch_size, verbose=0, callbacks=[recorder])
@@ -118,7 +150,8 @@ def _epoch_recorder_class() -> type:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.seconds.append(time.perf_counter() - self._epoch_start)
             predicted = self.model.predict(self.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-            matrix = np.bincount(self.y_test * 10 + predicted, minlength=100).reshape(10, 10)
+            n = int(self.model.outputs[0].shape[-1])  # classes
+            matrix = np.bincount(self.y_test * n + predicted, minlength=n * n).reshape(n, n)
             self.confusion.append(matrix)
             self.test_accuracy.append(float(np.trace(matrix) / self.y_test.size))
 
@@ -163,7 +196,7 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
         TableError: the folder holds a table built under another spec, or a configuration failed to train.
         ClusterError: the scheduler cannot be reached, or a worker cannot train (other software, no data).
     """
-    space = spec.space
+    space = spec.label
     folder = tables_dir / space
     folder.mkdir(parents=True, exist_ok=True)
     _check_spec(folder, spec)
@@ -237,12 +270,12 @@ def _store_curves(finished: Iterator[tuple[dict[str, Any], Any]], spec: TableSpe
         eta = elapsed * (left_cost - spent_cost) / spent_cost
         best = max(v for v in data["val_accuracy"] if v is not None) if any(
             v is not None for v in data["val_accuracy"]) else float("nan")
-        progress(f"table {spec.space} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
+        progress(f"table {spec.label} seed {seed}: {len(done)}/{len(wanted)} ({_describe(params)}: best val "
                  f"{best:.4f}), {100 * (1 - (left_cost - spent_cost) / total_cost):.0f}% of the work, "
                  f"{fmt_seconds(elapsed)} elapsed, ETA {fmt_seconds(eta)}")
     return spent
 
 
 def _describe(params: dict[str, Any]) -> str:
-    return (f"{params['n_hidden_layers']} x {params['neurons']} {params['activation']} "
-            f"lr {params['learning_rate']:g}")
+    return ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                     for name, value in params.items())

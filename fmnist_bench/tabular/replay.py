@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from ..config import RunConfig
+from ..data import CLASS_NAMES
 from ..errors import StudyFailed, TableError
 from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, pruned_reason, split_values
 from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
@@ -50,10 +51,13 @@ TUNER_ID = "replay"
 
 
 def grid_hyperparameters(table: Table) -> Any:
-    """The search space as the live tuner declares it (`spaces.AnnGridSpace`): one Choice per grid name, in the
-    order of the names (the oracles draw in declaration order; a table's spec does not keep the grid's order)."""
+    """The search space as the live tuner declares it: a user's space exactly as its build declared it (stored in the
+    spec), a built-in grid as `spaces.AnnGridSpace` does, one Choice per grid name in the order of the names (the
+    oracles draw in declaration order; a table's grid does not keep the order)."""
     import keras_tuner as kt
 
+    if table.spec.hyperparameters is not None:
+        return kt.HyperParameters.from_config(table.spec.hyperparameters)
     hp = kt.HyperParameters()
     for name in sorted(table.spec.grid):
         hp.Choice(name, list(table.spec.grid[name]))
@@ -89,7 +93,7 @@ def check_table(cfg: RunConfig, table: Table) -> None:
 def replay_device(table: Table) -> str:
     """The `device` of a replayed study: 'replay: ...' (the leaderboard files it apart from live cpu/gpu runs)."""
     built = sorted({d for s in table.seeds for d in table.builds.get(s, {}).get("devices", [])})
-    return (f"replay: table {table.spec.space} seeds {','.join(map(str, table.seeds))}"
+    return (f"replay: table {table.spec.label} seeds {','.join(map(str, table.seeds))}"
             + (f" (built on {'; '.join(built)})" if built else ""))
 
 
@@ -273,7 +277,8 @@ def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], table_seed: int
     best = final_epoch(history, cfg.patience)
     if not np.all(np.isfinite(curve.loss[:run])):
         raise StudyFailed(f"the replayed final fit of {params} diverged (its stored loss is not finite)")
-    return Refit([float(v) for v in history[:run]], None, scores_from_confusion(curve.confusion[best]),
+    classes = tuple(table.spec.class_names) if table.spec.class_names is not None else CLASS_NAMES
+    return Refit([float(v) for v in history[:run]], None, scores_from_confusion(curve.confusion[best], classes),
                  curve.setup_seconds + float(np.sum(curve.seconds[:run])), table_seed=table_seed)
 
 
@@ -285,7 +290,13 @@ def load_replay_table(cfg: RunConfig, tables_dir: Path) -> Table:
     """
     from ..tabular.table import load_table
 
-    table = load_table(tables_dir / cfg.space, space=cfg.space, revision=cfg.space_revision)
+    table = load_table(tables_dir / cfg.space_label, space=cfg.space, revision=cfg.space_revision)
+    spec = table.spec
+    if (spec.space_fingerprint, spec.data_fingerprint) != (cfg.space_fingerprint, cfg.data_fingerprint):
+        raise TableError(f"the table at {table.folder} was built from another version of the space or data "
+                         f"(fingerprints {spec.space_fingerprint}/{spec.data_fingerprint}, this run's "
+                         f"{cfg.space_fingerprint}/{cfg.data_fingerprint}); rebuild it with `table build` into "
+                         "another --tables-dir, or restore the files")
     if cfg.table_seeds is not None:
         table = table.only(cfg.table_seeds)
     check_table(cfg, table)
@@ -352,7 +363,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 "replay_threads": _replay_threads(jobs, threads, client, here),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
-                "table": {"folder": str(tables_dir / cfg.space), "seeds": table.seeds,
+                "table": {"folder": str(tables_dir / cfg.space_label), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
                                      | {"backend": table.backend(s)}
                                      for s, b in table.builds.items() if s in table.seeds}}})

@@ -24,11 +24,13 @@ import numpy as np
 from .. import catalog
 from ..errors import TableError
 from ..grids import grid_configs
+from ..sources import space_label
 from ..store import TablePaths, atomic_write_json, read_json, read_lines, write_lines_gz
 
 __all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length", "final_epoch", "curve_from_dict",
            "curve_to_dict", "load_table", "read_curves"]
 
+_USER_FIELDS = ("space_fingerprint", "data", "data_fingerprint", "hyperparameters", "class_names")
 TABLE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds")
 DEFAULT_TABLES = Path("results") / "tables"
 
@@ -52,6 +54,12 @@ class TableSpec:
         epochs: epochs per curve: as many as the longest replayed trial or final fit reads.
         train_subset: train on this many images (stratified) instead of the whole training split: a benchmark of
             its own (the tests' tables); None for all.
+        space_fingerprint: a user space's source fingerprint (`RunConfig.space_fingerprint`); None for a built-in.
+        data: a user's dataset (`RunConfig.data`), with its `data_fingerprint`; None for Fashion-MNIST.
+        hyperparameters: a user space's hyperparameters as keras-tuner declares them (`HyperParameters.get_config`):
+            a replay declares exactly these, so that a seed proposes what it proposes live. None for a built-in
+            grid, which the replay declares as Choices (`replay.grid_hyperparameters`).
+        class_names: the dataset's classes (the confusion matrices' rows); None for Fashion-MNIST's.
     """
 
     space: str
@@ -62,9 +70,21 @@ class TableSpec:
     batch_size: int
     epochs: int
     train_subset: int | None = None
+    space_fingerprint: str | None = None
+    data: str | None = None
+    data_fingerprint: str | None = None
+    hyperparameters: dict[str, Any] | None = None
+    class_names: list[str] | None = None
+
+    @property
+    def label(self) -> str:
+        """The table's folder name under the tables folder: its space's (and data's) label, as a run's."""
+        return space_label(self.space, self.data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON form; the fields a user's table adds are left out at None, so a built-in table's spec is unchanged."""
+        return {key: value for key, value in dataclasses.asdict(self).items()
+                if value is not None or key not in _USER_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableSpec:
@@ -91,7 +111,7 @@ class Curve:
     val_accuracy: np.ndarray
     test_accuracy: np.ndarray
     seconds: np.ndarray  # wall seconds of each epoch (training and validation)
-    confusion: np.ndarray  # (epochs, 10, 10) test-set confusion matrices, rows = true class
+    confusion: np.ndarray  # (epochs, n_classes, n_classes) test-set confusion matrices, rows = true class
     setup_seconds: float  # building the model before its first epoch
 
     @property
@@ -112,9 +132,11 @@ def curve_from_dict(data: dict[str, Any]) -> Curve:
     def array(name: str) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in data[name]], dtype=float)
 
-    confusion = np.array(data["confusion"], dtype=np.int64)
+    confusion = np.array(data["confusion"], dtype=np.int64)  # (epochs, n_classes ** 2): one flat matrix per epoch
+    classes = math.isqrt(confusion.shape[1]) if confusion.ndim == 2 else 0
     return Curve(params=data["params"], seed=int(data["seed"]), setup_seconds=float(data["setup_seconds"]),
-                 confusion=confusion.reshape(len(confusion), 10, 10), **{name: array(name) for name in TABLE_COLUMNS})
+                 confusion=confusion.reshape(len(confusion), classes, classes),
+                 **{name: array(name) for name in TABLE_COLUMNS})
 
 
 def read_curves(path: Path) -> list[Curve]:

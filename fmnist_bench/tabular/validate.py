@@ -165,10 +165,13 @@ def render_validation(table: Table, *, epochs: int) -> str:
     return text
 
 
-def write_validation(tables_dir: Path, space: str, *, epochs: int) -> Path:
+def write_validation(tables_dir: Path, space: str, *, epochs: int, data: str | None = None) -> Path:
+    """Compare the seeds of the table of `space` (on a user's `data`) and write its VALIDATION.md."""
+    from ..sources import space_label
     from ..store import TablePaths, atomic_write_text
 
-    table = load_table(tables_dir / space, space=space)
-    path = TablePaths(tables_dir / space).validation
+    folder = tables_dir / space_label(space, data)
+    table = load_table(folder, space=space)
+    path = TablePaths(folder).validation
     atomic_write_text(path, render_validation(table, epochs=epochs))
     return path
