@@ -21,10 +21,9 @@ from .config import DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPAC
     RunConfig, identity, load_config_file, make_config, require_optuna
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
-from .sources import is_source
+from .sources import is_source, space_label
 from .engine.runtime import DEVICES
-from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path
-from .tabular.table import DEFAULT_TABLES
+from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path, tables_dir_for
 
 __all__ = ["main"]
 
@@ -154,7 +153,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive,
                         help="keras-tuner workers per study, running trials in parallel (default: 1). With run: "
                              "started here on 127.0.0.1; with chief: how many you will start")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS,
+                        help=f"results folder (default: {DEFAULT_RESULTS}, which git ignores; the results this "
+                             "repository ships are in results/: --results-dir results reads them)")
     parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     parser.add_argument("--run-id", help="name of the run folder (default: derived from the config, so reruns resume)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
@@ -210,8 +211,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replay", action="store_true", default=None,
                      help="read every trial from the space's tabular benchmark instead of training (grid spaces; "
                           "docs/tabular.md): keras-tuner's oracles choose as live, in seconds")
-    run.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
-                     help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_TABLES})")
+    run.add_argument("--tables-dir", type=Path,
+                     help=f"folder of tabular benchmarks, for --replay (default: {DEFAULT_RESULTS / 'tables'} if it "
+                          "holds the space's table, else the shipped results/tables)")
     run.add_argument("--table-noise", type=_positive, metavar="RESAMPLES",
                      help="with --replay: then replay the studies again on this many bootstrap resamples of the "
                           "table's training runs, for the verdict's table-noise interval (docs/tabular.md)")
@@ -270,7 +272,7 @@ def _build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--chief-timeout", type=_positive, default=600,
                         help="seconds to wait for the chief before giving up (default: 600)")
 
-    results_help = "results folder (default: results)"
+    results_help = f"results folder (default: {DEFAULT_RESULTS}; the shipped results: results)"
     runs = commands.add_parser(
         "runs", parents=common, help="list the stored runs: how far each got and the space it takes",
         description="List every run under the results folder: its id, live or replayed, studies complete, when it "
@@ -330,8 +332,9 @@ def _build_parser() -> argparse.ArgumentParser:
     table.add_argument("--device", choices=DEVICES,
                        help="build: auto uses a GPU when the backend sees one (default: auto)")
     table.add_argument("--data-dir", type=Path, help=f"build: {DATA_DIR_HELP}")
-    table.add_argument("--tables-dir", type=Path, default=DEFAULT_TABLES,
-                       help=f"folder of tables (default: {DEFAULT_TABLES})")
+    table.add_argument("--tables-dir", type=Path,
+                       help=f"folder of tables (default: build: {DEFAULT_RESULTS / 'tables'}; validate: that folder if "
+                            "it holds the space's table, else the shipped results/tables)")
 
     return parser
 
@@ -358,8 +361,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .processes import Serving
     from .orchestration.runner import run_benchmark
     from .reports.summary import final_table, write_report
-    from .reports.leaderboard import write_leaderboard
-    from .store import RunPaths
+    from .reports.leaderboard import verdict_sentence, write_leaderboard
+    from .store import RunPaths, load_run
 
     cfg = _config(args)
     require_optuna(cfg.strategies)
@@ -398,12 +401,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise ConfigError("a replay reads its trials from a table in one process: use `run --replay`, "
                                   "not `chief`")
 
-            outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
+            tables = tables_dir_for(cfg.space_label, args.tables_dir)
+            outcome = run_replay(cfg, results_dir=args.results_dir, tables_dir=tables, run_id=args.run_id,
                                  jobs=args.jobs, threads=args.threads, scheduler=scheduler, in_process=False)
             if noise is not None and not outcome.failed:
                 from .tabular.noise import run_table_noise
 
-                run_table_noise(cfg, results_dir=args.results_dir, tables_dir=args.tables_dir, run_id=args.run_id,
+                run_table_noise(cfg, results_dir=args.results_dir, tables_dir=tables, run_id=args.run_id,
                                 resamples=noise[0], strategies=noise[1], jobs=args.jobs, threads=args.threads,
                                 scheduler=scheduler)
         else:
@@ -419,6 +423,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_leaderboard(args.results_dir)
         print(final_table(outcome.results) if len(outcome.results) <= FINAL_TABLE_ROWS else
               f"{len(outcome.results)} studies: see the summary for the comparison across seeds")
+        print("\nverdict: " + verdict_sentence(load_run(outcome.paths.root)).replace("**", ""))
     print(f"\nresults: {outcome.paths.summary}, leaderboard: {leaderboard_path(args.results_dir)}; "
           f"wall time {time.perf_counter() - start:.0f} s")
     for line in outcome.failed:
@@ -431,7 +436,7 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     import json
 
     from .orchestration.runner import completed_study, describe_estimate, estimate_seconds
-    from .store import RunPaths
+    from .store import REFERENCE_RESULTS, RunPaths
 
     paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
     cells = cfg.cells
@@ -444,9 +449,11 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     if not pending:
         print("nothing to run: the same command without --dry-run prints the stored results")
     elif cfg.replay:
-        print(f"replayed from the table in {args.tables_dir / cfg.space_label}: seconds to minutes, no training")
+        tables = tables_dir_for(cfg.space_label, args.tables_dir)
+        print(f"replayed from the table in {tables / cfg.space_label}: seconds to minutes, no training")
     else:
-        estimate = estimate_seconds(cfg, args.results_dir, pending, jobs=args.jobs, device=args.device)
+        estimate = estimate_seconds(cfg, [args.results_dir, REFERENCE_RESULTS], pending, jobs=args.jobs,
+                                    device=args.device)
         print(f"live training with --jobs {args.jobs} on --device {args.device}: {describe_estimate(estimate)}")
     return 0
 
@@ -520,7 +527,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"table validate compares the seeds already built; {', '.join(given)} "
                               f"{'is a build option' if len(given) == 1 else 'are build options'} (table build)")
-        written = write_validation(args.tables_dir, args.space, data=args.data,
+        label = space_label(args.space, args.data)
+        written = write_validation(tables_dir_for(label, args.tables_dir), args.space, data=args.data,
                                    epochs=make_config("standard").epochs_per_trial)
         print(f"wrote {written}")
         return 0
@@ -530,7 +538,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
     try:
         spec = standard_spec(args.space) if args.space in SPACE_NAMES and args.data is None else \
             user_spec(args.space, args.data, args.data_dir)
-        build_table(spec, args.seed or 1, tables_dir=args.tables_dir, data_dir=args.data_dir,
+        build_table(spec, args.seed or 1, tables_dir=args.tables_dir or DEFAULT_RESULTS / "tables",
+                    data_dir=args.data_dir,
                     device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,
                     sample=args.sample, scheduler=args.scheduler,
                     progress=lambda line: log.info("%s", line))

@@ -18,7 +18,7 @@ from .data import RawData, load_raw
 from .errors import ConfigError, DataError
 from .sources import is_source, load_object, parse_source
 
-__all__ = ["REQUIRED", "load_checked", "load_dataset", "load_user_data"]
+__all__ = ["REQUIRED", "checked_arrays", "load_checked", "load_dataset", "load_user_data"]
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL = ("x_val", "y_val", "class_names")
@@ -63,14 +63,20 @@ def load_user_data(data: str) -> RawData:
         if not callable(loader):
             raise DataError(f"--data {data} names a {type(loader).__name__}, not a function that returns the arrays")
         try:
-            arrays = _as_mapping(loader(), data)
-        except DataError:
-            raise
+            arrays = loader()
         except Exception as exc:  # the user's loader failed: one line that names it
             raise DataError(f"--data {data} raised {type(exc).__name__}: {exc}") from None
-    else:
-        arrays = _read_npz(Path(data))
-    return _checked(arrays, data)
+        return checked_arrays(arrays, data)
+    return checked_arrays(_read_npz(Path(data)), data)
+
+
+def checked_arrays(value: Any, data: str) -> RawData:
+    """A dataset from arrays (a dict, or Keras's `load_data()` tuples), checked; `data` names it in the errors.
+
+    Raises:
+        DataError: see `load_user_data`.
+    """
+    return _checked(_as_mapping(value, data), data)
 
 
 def _read_npz(path: Path) -> dict[str, Any]:

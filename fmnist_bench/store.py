@@ -41,10 +41,25 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "record_finish", "read_config",
            "benchmarks_json_path", "benchmarks_report_path",
            "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
-           "reclaim_work"]
+           "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for"]
 
 SCHEMA = 1
-DEFAULT_RESULTS = Path("results")
+# A user's runs go to a folder that git ignores, so they never rewrite the results this repository ships
+# (REFERENCE_RESULTS: `results/` beside the package in a clone, absent from an installed wheel), and never pool with
+# runs made on other machines unless asked to (`leaderboard --also results`).
+DEFAULT_RESULTS = Path("results") / "local"
+REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def tables_dir_for(label: str, tables_dir: Path | None) -> Path:
+    """The tables folder a replay of the table `label` reads: the one given, else the user's own
+    (`<DEFAULT_RESULTS>/tables`) when it holds that table, else the shipped reference's."""
+    if tables_dir is not None:
+        return tables_dir
+    own = DEFAULT_RESULTS / "tables"
+    if (own / label / "table.json").is_file() or not (REFERENCE_RESULTS / "tables" / label / "table.json").is_file():
+        return own
+    return REFERENCE_RESULTS / "tables"
 
 
 def _umask() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,16 @@ def test_version_and_the_program_name_the_user_typed(capsys: pytest.CaptureFixtu
     script = Path(sys.executable).with_name("fmnist-bench")  # the console script pip installed beside python
     proc = subprocess.run([str(script), "run", "--seeds", "0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "(see fmnist-bench run --help)" in proc.stderr
+
+
+def test_a_users_runs_and_tables_go_where_git_does_not_look() -> None:
+    """A run in a clone never rewrites the results it ships: the default results folder (and its tables) is ignored by
+    git, and the shipped reference folder is another one."""
+    from fmnist_bench.store import DEFAULT_RESULTS, REFERENCE_RESULTS
+
+    root = Path(__file__).resolve().parents[1]
+    for path in (DEFAULT_RESULTS / "LEADERBOARD.md", DEFAULT_RESULTS / "runs" / "smoke-ann-x" / "summary.md",
+                 DEFAULT_RESULTS / "tables" / "ann-grid" / "seed1.jsonl.gz"):
+        assert subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root).returncode == 0, path
+    assert REFERENCE_RESULTS == root / "results" and (REFERENCE_RESULTS / "LEADERBOARD.md").is_file()
+    assert subprocess.run(["git", "check-ignore", "-q", "results/LEADERBOARD.md"], cwd=root).returncode == 1

@@ -309,17 +309,29 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     from fmnist_bench.orchestration.runner import estimate_seconds
     from fmnist_bench.records import StudyResult
 
+    from fmnist_bench import store
+
     results, _ = smoke
-    monkeypatch.chdir(tmp_path)  # away from the repository's committed results/, which the estimate also reads
+    monkeypatch.setattr(store, "REFERENCE_RESULTS", tmp_path / "no-reference")  # the shipped runs count too, if alike
     assert main(["run", "--preset", "smoke", "--dry-run", "--results-dir", str(results)]) == 0
     out = capsys.readouterr().out
     assert f"run id: {SMOKE_ID}" in out and "3 complete, 0 to run" in out and "nothing to run" in out
     studies = [StudyResult.from_dict(json.loads(p.read_text()))
                for p in (results / "runs" / SMOKE_ID / "studies").glob("*/study.json")]
     cells = [(s.strategy, 2) for s in studies]  # seed 2 of each strategy: not run yet, same work per study
-    seconds, based_on = estimate_seconds(PRESETS["smoke"], results, cells, jobs=1, device="cpu")
-    assert based_on == 3 and seconds == pytest.approx(sum(s.search_seconds + s.final_fit_seconds for s in studies))
-    assert estimate_seconds(PRESETS["smoke"], results, cells, jobs=1, device="gpu") is None  # no GPU studies there
+    seconds, based_on = estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="cpu")
+    walls = json.loads((results / "runs" / SMOKE_ID / "env.json").read_text())["study_wall_seconds"]
+    assert sorted(walls) == sorted(f"{s.strategy}-seed1" for s in studies)  # each study process's wall time
+    assert based_on == 3 and seconds == pytest.approx(sum(walls.values()))
+    assert all(walls[f"{s.strategy}-seed1"] > s.search_seconds + s.final_fit_seconds for s in studies)
+    assert estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="gpu") is None  # no GPU studies there
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"  # the same studies, made on another kind of machine: not comparable
+    shutil.copytree(results / "runs" / SMOKE_ID, elsewhere / "runs" / SMOKE_ID, ignore=shutil.ignore_patterns(".*"))
+    env = json.loads((elsewhere / "runs" / SMOKE_ID / "env.json").read_text())
+    (elsewhere / "runs" / SMOKE_ID / "env.json").write_text(json.dumps(env | {"cpu_count": 64}))
+    assert estimate_seconds(PRESETS["smoke"], [elsewhere], cells, jobs=1, device="cpu") is None
     assert main(["run", "--preset", "smoke", "--strategies", "random", "--seeds", "2", "--dry-run", "--results-dir",
                  str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out

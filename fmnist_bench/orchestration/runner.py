@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from ..config import RunConfig
 from ..datasets import load_checked
@@ -23,13 +24,14 @@ from ..processes import EXIT_RECYCLE, Child, Serving, StudyJob, Supervisor, core
 from ..records import StudyResult, study_name
 from ..engine.runtime import check_device
 from ..engine.userspace import probe_in_child
-from ..store import DEFAULT_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
+from ..store import REFERENCE_RESULTS, RunOutcome, RunPaths, atomic_write_json, ensure_writable_dir, list_run_dirs, \
     open_run, read_config, read_json, record_finish
 from ..markdown import fmt_seconds
 
 __all__ = ["completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
 
 log = logging.getLogger(__name__)
+STUDY_WALL = "study_wall_seconds"  # env.json: each study's process wall time, by study name
 
 
 def completed_study(paths: RunPaths, cfg: RunConfig, strategy: str, seed: int) -> StudyResult | None:
@@ -47,15 +49,22 @@ def _work_per_study(cfg: RunConfig) -> str:
     return json.dumps(document, sort_keys=True, default=str)
 
 
-def estimate_seconds(cfg: RunConfig, results_dir: Path, cells: list[tuple[str, int]], *, jobs: int,
+def _machine(env: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two machines' study times comparable: the CPU model and its core count."""
+    return env.get("cpu"), env.get("cpu_count")
+
+
+def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str, int]], *, jobs: int,
                      device: str) -> tuple[float, int] | None:
-    """The wall time `cells` should take at `jobs` at once, from the studies under `results_dir` and the repository's
-    committed `results/` that did the same work per study on the same kind of device (`--device auto` reads CPU
-    studies): each cell costs the median search plus final-fit seconds of its strategy's studies (of any strategy
-    where its own has none). None when no such study exists. Returns (seconds, studies the estimate rests on)."""
+    """The wall time `cells` should take at `jobs` at once, from the studies under `folders` (the user's results, the
+    shipped reference) that did the same work per study on the same kind of device (`--device auto` reads CPU
+    studies) and, on a CPU, on a machine like this one (CPU model and core count): each cell costs the median search
+    plus final-fit seconds of its strategy's studies (of any strategy where its own has none). None when no such
+    study exists. Returns (seconds, studies the estimate rests on)."""
     wanted, kind = _work_per_study(cfg), "gpu" if device == "gpu" else "cpu"
+    here = _machine(collect_env())
     seconds: dict[str, list[float]] = {}
-    for run_dir in sorted({*list_run_dirs(results_dir), *list_run_dirs(DEFAULT_RESULTS)}):
+    for run_dir in sorted({run for folder in folders for run in list_run_dirs(folder)}):
         paths = RunPaths(run_dir)
         try:
             stored = read_config(paths)
@@ -63,10 +72,16 @@ def estimate_seconds(cfg: RunConfig, results_dir: Path, cells: list[tuple[str, i
             continue
         if stored.replay or _work_per_study(stored) != wanted:
             continue
+        env = read_json(paths.env, "env") if paths.env.is_file() else {}
+        if kind == "cpu" and _machine(env) != here:
+            continue
+        walls = env.get(STUDY_WALL, {})
         for strategy, seed in itertools.product(stored.strategies, stored.seeds):
             result = completed_study(paths, stored, strategy, seed)
             if result is not None and device_class(result.device) == kind:
-                seconds.setdefault(strategy, []).append(result.search_seconds + result.final_fit_seconds)
+                # the study process's wall time (start-up and data loading included), where the run recorded it
+                seconds.setdefault(strategy, []).append(walls.get(study_name(strategy, seed),
+                                                                  result.search_seconds + result.final_fit_seconds))
     if not seconds:
         return None
     pooled = statistics.median(s for values in seconds.values() for s in values)
@@ -76,9 +91,9 @@ def estimate_seconds(cfg: RunConfig, results_dir: Path, cells: list[tuple[str, i
 
 def describe_estimate(estimate: tuple[float, int] | None) -> str:
     if estimate is None:
-        return "no time estimate (no committed study of this config on this kind of device)"
+        return "no time estimate (no stored study of this config on a machine like this one)"
     seconds, studies = estimate
-    return f"about {fmt_seconds(seconds)} (from {studies} committed studies of this config)"
+    return f"about {fmt_seconds(seconds)} (from {studies} stored studies of this config on a machine like this one)"
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,
@@ -113,7 +128,8 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         pending = [cell for cell in cells if cell not in done]
         log.info("run %s, live training: %d studies (%s x seeds %s), %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done),
-                 describe_estimate(estimate_seconds(cfg, results_dir, pending, jobs=jobs, device=device))
+                 describe_estimate(estimate_seconds(cfg, [results_dir, REFERENCE_RESULTS], pending, jobs=jobs,
+                                                    device=device))
                  if pending else "nothing left to run", paths.root)
         if pending and catalog.grid_of(cfg.space) is not None:
             log.info("%s has a tabular benchmark: `--replay` reads its trials from the table in seconds instead of "
@@ -125,12 +141,14 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
                                       trials_per_process=trials_per_process, serving=serving,
                                       parent_pid=os.getpid(), log_level=logging.getLogger().getEffectiveLevel())
                        for cell in pending}
-            failed = _run_pending(paths, cfg, jobs_of, done, jobs=jobs, total=len(cells))
+            failed, walls = _run_pending(paths, cfg, jobs_of, done, jobs=jobs, total=len(cells))
         finally:
             if serving is not None and serving.announce is not None:
                 atomic_write_json(serving.announce, "chief", {"state": "done"})  # hand-started workers exit
         if pending:  # a rerun of a complete run must not move its finish time
-            record_finish(paths, {"finished_at": utc_now(), "devices": sorted({r.device for r in done.values()})})
+            env = read_json(paths.env, "env")
+            record_finish(paths, {"finished_at": utc_now(), "devices": sorted({r.device for r in done.values()}),
+                                  STUDY_WALL: env.get(STUDY_WALL, {}) | walls})
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 
@@ -150,8 +168,11 @@ def _refuse_other_device(paths: RunPaths, done: dict[tuple[str, int], StudyResul
 
 
 def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int], StudyJob],
-                 done: dict[tuple[str, int], StudyResult], *, jobs: int, total: int) -> list[str]:
+                 done: dict[tuple[str, int], StudyResult], *, jobs: int, total: int
+                 ) -> tuple[list[str], dict[str, float]]:
+    """Run the pending studies, `jobs` at once; (the failures, each finished study's process wall seconds)."""
     failed: list[str] = []
+    walls: dict[str, float] = {}
     queue = list(pending)
     durations: list[float] = []
     started_at: dict[tuple[str, int], float] = {}
@@ -176,6 +197,7 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int],
                     log.error("study %s failed; the other studies go on", study_name(*cell))
                     continue
                 done[cell] = result
+                walls[study_name(*cell)] = round(durations[-1], 1)
                 remaining = len(queue) + len(running)
                 eta = sum(durations) / len(durations) * remaining / jobs
                 # the process's wall time; the tables show search and final fit, which it contains
@@ -184,4 +206,4 @@ def _run_pending(paths: RunPaths, cfg: RunConfig, pending: dict[tuple[str, int],
                          cell[0], cell[1], result.test.accuracy, fmt_seconds(durations[-1]),
                          fmt_seconds(result.search_seconds), fmt_seconds(result.final_fit_seconds),
                          f"; ~{fmt_seconds(eta)} left" if remaining else "")
-    return failed
+    return failed, walls

@@ -406,7 +406,9 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
         return "**" + "; ".join(stated) + ".**" + noise + footnote
     detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
     bound = (f"these seeds detect, with 80% power, only differences to random search of "
-             f"{100 * max(detectable):.2f} pp or more" if detectable else "no paired comparison with random search")
+             f"{100 * max(detectable):.2f} pp or more" if detectable and max(detectable) > 0 else
+             "each strategy scored exactly as random search on every seed, which leaves no spread to test"
+             if detectable else "no paired comparison with random search")
     means = ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows)
     if stated:
         return (f"**no strategy is shown better than random search** at {seeds} ({bound}), **but "
