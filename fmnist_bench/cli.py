@@ -23,7 +23,7 @@ from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .sources import is_source, space_label
 from .engine.runtime import DEVICES
-from .store import DEFAULT_RESULTS, benchmarks_report_path, leaderboard_path, tables_dir_for
+from .store import DEFAULT_RESULTS, leaderboard_path, tables_dir_for
 
 __all__ = ["main"]
 
@@ -298,10 +298,9 @@ def _build_parser() -> argparse.ArgumentParser:
                             "the same runs")
 
     bench = commands.add_parser("benchmarks", parents=common,
-                                help="turn pytest-benchmark JSON into results/benchmarks/BENCHMARKS.md")
+                                help="turn pytest-benchmark JSON into a BENCHMARKS.md beside it")
     bench.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
-    bench.add_argument("--output", type=Path, default=benchmarks_report_path(DEFAULT_RESULTS),
-                       help=f"markdown file to write (default: {benchmarks_report_path(DEFAULT_RESULTS)})")
+    bench.add_argument("--output", type=Path, help="markdown file to write (default: BENCHMARKS.md beside the JSON)")
 
     data = commands.add_parser("data", parents=common, help="locate the Fashion-MNIST files and verify their md5s",
                                description="Locate the four Fashion-MNIST files and verify the md5 of their "
@@ -509,9 +508,10 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
     from .reports.benchmarks import render_benchmarks
     from .store import atomic_write_text, ensure_writable_dir
 
-    ensure_writable_dir(args.output.parent)
-    atomic_write_text(args.output, render_benchmarks(args.json))
-    print(f"wrote {args.output}")
+    output = args.output or args.json.with_name("BENCHMARKS.md")
+    ensure_writable_dir(output.parent)
+    atomic_write_text(output, render_benchmarks(args.json))
+    print(f"wrote {output}")
     return 0
 
 

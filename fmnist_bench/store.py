@@ -39,7 +39,7 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "load_study", "load_run", "ensure_writable_dir", "leaderboard_path", "summary_link", "write_study",
            "StoredRun", "StoredStudy", "StudyPaths", "TablePaths", "RunOutcome", "open_run", "prepare_run",
            "record_finish", "read_config",
-           "benchmarks_json_path", "benchmarks_report_path",
+           "benchmarks_json_path",
            "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
            "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for"]
 
@@ -346,10 +346,6 @@ def set_aside(path: Path, suffix: str) -> Path:
 def benchmarks_json_path(results_dir: Path) -> Path:
     """Where `pytest benchmarks --benchmark-json` is told to write (tox -e bench)."""
     return results_dir / "benchmarks" / "benchmarks.json"
-
-
-def benchmarks_report_path(results_dir: Path) -> Path:
-    return results_dir / "benchmarks" / "BENCHMARKS.md"
 
 
 def leaderboard_path(results_dir: Path) -> Path:

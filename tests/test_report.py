@@ -200,7 +200,8 @@ def test_the_committed_readme_verdict_is_current() -> None:
             continue
     readme = (root / "README.md").read_text()
     block = readme[readme.index(VERDICT_START) + len(VERDICT_START) + 1:readme.index(VERDICT_END)]
-    assert block == render_verdict(runs), "rebuild it: python -m fmnist_bench leaderboard --readme README.md"
+    assert block == render_verdict(runs), \
+        "rebuild it: python -m fmnist_bench leaderboard --results-dir results --readme README.md"
 
 
 def test_render_summary_reports_incomplete_runs(results: Path) -> None:
