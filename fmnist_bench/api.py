@@ -23,7 +23,6 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import catalog
 from .config import RunConfig, make_config
 from .errors import ConfigError
 from .records import StudyResult
@@ -161,12 +160,11 @@ def build_table(space: Any, data: Any = None, *, seeds: Sequence[int] = (1,), re
     Raises:
         ConfigError: the space is not a grid, or cannot be used; DataError: the data cannot.
     """
-    from .tabular.build import build_table as build, standard_spec, user_spec
+    from .tabular.build import build_table as build, table_spec
 
     spec_space, spec_data = space_spec(space), data_spec(data, Path(results_dir))
     fmnist = Path(data_dir) if data_dir is not None else None
-    spec = standard_spec(spec_space) if spec_data is None and spec_space in catalog.SPACES else \
-        user_spec(spec_space, spec_data, fmnist)
+    spec = table_spec(spec_space, spec_data, fmnist)
     folder = Path(tables_dir) if tables_dir is not None else DEFAULT_RESULTS / "tables"
     for seed in seeds:
         build(spec, seed, tables_dir=folder, data_dir=fmnist, device="auto", jobs=jobs, threads=1,

@@ -516,7 +516,7 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from .tabular.build import build_table, standard_spec, user_spec
+    from .tabular.build import build_table, table_spec
 
     build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
                      "--device": args.device, "--data-dir": args.data_dir, "--scheduler": args.scheduler}
@@ -536,8 +536,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
         raise ConfigError("--jobs and --data-dir apply to a local build; on a cluster (--scheduler) each worker "
                           "runs one configuration at a time and reads its own data (FMNIST_DATA_DIR)")
     try:
-        spec = standard_spec(args.space) if args.space in SPACE_NAMES and args.data is None else \
-            user_spec(args.space, args.data, args.data_dir)
+        spec = table_spec(args.space, args.data, args.data_dir)
         build_table(spec, args.seed or 1, tables_dir=args.tables_dir or DEFAULT_RESULTS / "tables",
                     data_dir=args.data_dir,
                     device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,

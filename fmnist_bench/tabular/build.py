@@ -28,7 +28,7 @@ from ..tabular.table import Curve, TableSpec, config_key, curve_to_dict, read_cu
     write_spec
 from ..markdown import fmt_seconds
 
-__all__ = ["build_table", "standard_spec", "user_spec"]
+__all__ = ["build_table", "standard_spec", "table_spec", "user_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,13 @@ def user_spec(space: str, data: str | None, data_dir: Path | None = None) -> Tab
                      epochs=max(cfg.final_epochs, cfg.epochs_per_trial), space_fingerprint=cfg.space_fingerprint,
                      data=data, data_fingerprint=cfg.data_fingerprint, hyperparameters=probe.hyperparameters,
                      class_names=list(raw.class_names) if data is not None else None)
+
+
+def table_spec(space: str, data: str | None, data_dir: Path | None = None) -> TableSpec:
+    """The spec of a table of `space`: a built-in grid's (`standard_spec`) or a user's (`user_spec`)."""
+    if space in catalog.SPACES and data is None:
+        return standard_spec(space)
+    return user_spec(space, data, data_dir)
 
 
 def relative_cost(params: dict[str, Any]) -> float:
