@@ -293,6 +293,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                 description="Rebuild <results-dir>/LEADERBOARD.md from every run stored there, and "
                                             "with --readme the README's verdict block.")
     board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
+    board.add_argument("--also", type=Path, action="append", default=[], metavar="DIR",
+                       help="put the runs of this results folder beside --results-dir's (repeatable), e.g. your "
+                            "runs beside the shipped ones: leaderboard --also results; the leaderboard is written "
+                            "to --results-dir only, and a seed two runs hold with different results is named")
     board.add_argument("--readme", type=Path,
                        help="also rewrite the 'Which strategy should I use?' block of this file (README.md) from "
                             "the same runs")
@@ -498,7 +502,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from .reports.leaderboard import write_leaderboard, write_verdict
 
-    print(f"wrote {write_leaderboard(args.results_dir)}")
+    print(f"wrote {write_leaderboard(args.results_dir, args.also)}")
     if args.readme is not None:
         print(f"wrote {write_verdict(args.results_dir, args.readme)}")
     return 0

@@ -352,9 +352,12 @@ def leaderboard_path(results_dir: Path) -> Path:
     return results_dir / "LEADERBOARD.md"
 
 
-def summary_link(run_id: str) -> str:
-    """A run's summary relative to the leaderboard (results/LEADERBOARD.md links runs/<id>/summary.md)."""
-    return f"runs/{run_id}/summary.md"
+def summary_link(run_root: Path, home: Path | None = None) -> str:
+    """A run's summary relative to the leaderboard in the folder `home` (default: the run's own results folder, whose
+    LEADERBOARD.md links runs/<id>/summary.md; a run of another folder, `leaderboard --also`'s, gets the path there)."""
+    if home is None:
+        return f"runs/{run_root.name}/summary.md"
+    return Path(os.path.relpath(run_root / "summary.md", home)).as_posix()
 
 
 def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import fmnist_bench
 from fmnist_bench.errors import ConfigError, DataError
-from test_own_space import SPACE, _arrays
+from conftest import SPACE, user_arrays as _arrays
 
 
 @pytest.mark.slow
@@ -19,7 +19,7 @@ def test_compare_takes_a_space_from_a_file_and_arrays_from_memory(tmp_path: Path
     results = tmp_path / "results"
     arrays = _arrays()
     first = fmnist_bench.compare(f"{space}:build_model", arrays, preset="smoke", strategies=["random", "hyperband"],
-                                 seeds=2, results_dir=results)
+                                 seeds=2, results_dir=results, jobs=2)
     assert isinstance(first, fmnist_bench.Comparison) and first.failed == []
     assert [(s.strategy, s.seed) for s in first.studies] == [("random", 1), ("random", 2), ("hyperband", 1),
                                                              ("hyperband", 2)]

@@ -198,12 +198,30 @@ def test_version_and_the_program_name_the_user_typed(capsys: pytest.CaptureFixtu
 
 def test_a_users_runs_and_tables_go_where_git_does_not_look() -> None:
     """A run in a clone never rewrites the results it ships: the default results folder (and its tables) is ignored by
-    git, and the shipped reference folder is another one."""
-    from fmnist_bench.store import DEFAULT_RESULTS, REFERENCE_RESULTS
+    git, and the shipped reference folder is another one, which git tracks."""
+    from fmnist_bench.store import DEFAULT_RESULTS
 
     root = Path(__file__).resolve().parents[1]
     for path in (DEFAULT_RESULTS / "LEADERBOARD.md", DEFAULT_RESULTS / "runs" / "smoke-ann-x" / "summary.md",
                  DEFAULT_RESULTS / "tables" / "ann-grid" / "seed1.jsonl.gz"):
         assert subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root).returncode == 0, path
-    assert REFERENCE_RESULTS == root / "results" and (REFERENCE_RESULTS / "LEADERBOARD.md").is_file()
+    assert (root / "results" / "LEADERBOARD.md").is_file()
     assert subprocess.run(["git", "check-ignore", "-q", "results/LEADERBOARD.md"], cwd=root).returncode == 1
+
+
+def test_a_replay_reads_the_users_table_first_then_the_shipped_one(tmp_path: Path, monkeypatch) -> None:
+    """The shipped table is read only where the user has none of that name; an installed wheel, which ships no results
+    (its reference folder does not exist), reads the user's folder, whose absence the replay then reports."""
+    from fmnist_bench import store
+
+    own, shipped = tmp_path / "local", tmp_path / "shipped"
+    monkeypatch.setattr(store, "DEFAULT_RESULTS", own)
+    monkeypatch.setattr(store, "REFERENCE_RESULTS", shipped)
+    assert store.tables_dir_for("ann-grid", None) == own / "tables"  # neither holds it (or no reference at all)
+    (shipped / "tables" / "ann-grid").mkdir(parents=True)
+    (shipped / "tables" / "ann-grid" / "table.json").write_text("{}")
+    assert store.tables_dir_for("ann-grid", None) == shipped / "tables"
+    (own / "tables" / "ann-grid").mkdir(parents=True)
+    (own / "tables" / "ann-grid" / "table.json").write_text("{}")
+    assert store.tables_dir_for("ann-grid", None) == own / "tables"
+    assert store.tables_dir_for("ann-grid", tmp_path / "given") == tmp_path / "given"

@@ -22,14 +22,11 @@ from fmnist_bench.cli import main
 from fmnist_bench import environment
 from fmnist_bench.errors import ClusterError, ConfigError
 from fmnist_bench.store import TablePaths
-from fmnist_bench.tabular.build import build_table
+from fmnist_bench.tabular.build import build_table, user_spec
 from fmnist_bench.tabular.replay import run_replay
-from fmnist_bench.tabular.table import TableSpec, config_key, read_curves
+from fmnist_bench.tabular.table import config_key, read_curves
 from test_replay import _cfg, _untimed, _write_table
 
-SPEC = TableSpec(space="ann-grid", space_revision=1, split_seed=1, val_size=500, batch_size=128, epochs=2,
-                 train_subset=2000, grid={"n_hidden_layers": [1], "neurons": [32, 64], "activation": ["relu"],
-                                          "learning_rate": [0.00158, 0.01]})
 UNTIMED = ("params", "seed", "loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "confusion")
 
 
@@ -158,13 +155,16 @@ def _untimed_curves(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("real_data_available")
-def test_a_table_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_build(
-        loopback: LoopbackCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """The worker dies holding a task and the only copy of the farm's scattered set-up (it was the only worker
-    when the build began: CI once met this by chance, and every task was cancelled). The build sends the set-up
-    again and finishes on the worker that joined since."""
+def test_a_table_of_a_users_grid_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_build(
+        loopback: LoopbackCluster, user_files: tuple[str, str], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A user's space file and .npz, read by the workers where the user wrote them. The worker dies holding a task
+    and the only copy of the farm's scattered set-up (it was the only worker when the build began: CI once met this
+    by chance, and every task was cancelled). The build sends the set-up again and finishes on the worker that
+    joined since."""
     import threading
+
+    spec = user_spec(*user_files)
 
     doomed = loopback.add_worker("doomed", with_fault("cluster-task", 1, "SIGSTOP", "self"), nanny=False)
     lines: list[str] = []
@@ -172,7 +172,7 @@ def test_a_table_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_
 
     def build() -> None:
         try:
-            build_table(SPEC, 1, tables_dir=tmp_path / "remote", data_dir=None, device="cpu", jobs=1, threads=1,
+            build_table(spec, 1, tables_dir=tmp_path / "remote", data_dir=None, device="cpu", jobs=1, threads=1,
                         scheduler=loopback.address, progress=lines.append)
         except BaseException as exc:  # noqa: B036  reported by the main thread
             errors.append(exc)
@@ -186,10 +186,10 @@ def test_a_table_built_on_a_cluster_that_loses_a_worker_mid_task_equals_a_local_
     assert not builder.is_alive() and not errors, errors
     assert doomed.wait() == -signal.SIGKILL
     assert "a Dask worker died holding the only copy of the set-up; sending it again (1 of at most 3)" in caplog.text
-    build_table(SPEC, 1, tables_dir=tmp_path / "local", data_dir=None, device="cpu", jobs=2, threads=1,
+    build_table(spec, 1, tables_dir=tmp_path / "local", data_dir=None, device="cpu", jobs=2, threads=1,
                 progress=lambda line: None)
-    assert _untimed_curves(tmp_path / "remote" / "ann-grid") == _untimed_curves(tmp_path / "local" / "ann-grid")
-    record = json.loads(TablePaths(tmp_path / "remote" / "ann-grid").build(1).read_text())
+    assert _untimed_curves(tmp_path / "remote" / spec.label) == _untimed_curves(tmp_path / "local" / spec.label)
+    record = json.loads(TablePaths(tmp_path / "remote" / spec.label).build(1).read_text())
     assert record["scheduler"] == loopback.address and record["jobs"] is None
     assert f"the Dask cluster at {loopback.address}" in lines[0] and "4/4" in lines[-2]
 

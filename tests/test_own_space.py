@@ -13,40 +13,8 @@ from fmnist_bench.cli import main
 from fmnist_bench.config import make_config
 from fmnist_bench.data import make_splits
 from fmnist_bench.datasets import load_user_data
+from conftest import SPACE, user_arrays as _arrays
 from fmnist_bench.errors import ConfigError, DataError
-
-SPACE = '''
-import keras
-
-
-def build_model(hp):
-    model = keras.Sequential([keras.Input(shape=(4, 4)), keras.layers.Flatten(),
-                              keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
-                              keras.layers.Dense(3)])
-    model.compile(optimizer=keras.optimizers.Adam(hp.Choice("learning_rate", [0.01, 0.03])),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    return model
-'''
-
-
-def _arrays(n_train: int = 150, n_test: int = 60, seed: int = 0) -> dict[str, np.ndarray]:
-    """A learnable 3-class task on 4x4 inputs: the class is the brightest of three fixed pixels."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((n_train + n_test, 4, 4), dtype=np.float32)  # (n, 4, 4)
-    y = np.argmax(x[:, 0, :3], axis=1)  # (n,)
-    return {"x_train": x[:n_train], "y_train": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:],
-            "class_names": np.array(["left", "middle", "right"])}
-
-
-@pytest.fixture()
-def user_files(tmp_path: Path) -> tuple[str, str]:
-    """A space file and an .npz written as someone outside the project would write them."""
-    space = tmp_path / "my_space.py"
-    space.write_text(SPACE)
-    data = tmp_path / "my_data.npz"
-    np.savez(data, **_arrays())
-    return f"{space}:build_model", str(data)
-
 
 def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
     path = tmp_path / "bad.npz"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist_bench.cli import main
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import ResultsError
 from fmnist_bench.reports.leaderboard import write_leaderboard
@@ -136,6 +137,25 @@ def test_leaderboard_pools_seeds_of_one_protocol_and_ranks_within_a_benchmark(tm
     diff, ci, n = rows[0]["vs_random"]
     assert diff == pytest.approx(0.04) and n == 3  # (84-80, 86-81, 85-82) / 3 = 4 pp
     assert ci == pytest.approx((0.04 - 4.302653 * 0.01 / 3 ** 0.5, 0.04 + 4.302653 * 0.01 / 3 ** 0.5), abs=1e-6)
+
+
+def test_leaderboard_also_puts_another_folders_runs_beside_and_names_a_seed_they_disagree_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's runs beside the shipped ones: one protocol pools, and random seed 2, stored by both with different
+    scores, is named (in the file and as a warning) instead of being silently dropped."""
+    mine, shipped = tmp_path / "local", tmp_path / "shipped"
+    _benchmark_run(mine, "q1", {"random": (80, 81), "bayesian": (84, 86)}, "2026-11-20T10:00:00+00:00")
+    _benchmark_run(shipped, "q2", {"random": (80, 79, 82), "bayesian": (84, 86, 85)}, "2026-11-21T10:00:00+00:00")
+    assert main(["leaderboard", "--results-dir", str(mine), "--also", str(shipped)]) == 0
+    text = (mine / "LEADERBOARD.md").read_text()
+    assert "[q1](runs/q1/summary.md)" in text and "[q2](../shipped/runs/q2/summary.md)" in text
+    # seeds 1-3 pooled across the two folders, seed 2 from the first in name order (80, 81, 82)
+    assert re.search(r"\| random +\|.*\| 3 +\| 81\.00% ", text)
+    (conflict,) = [line for line in text.splitlines() if line.startswith("- random seed 2")]
+    assert f"`{mine / 'runs' / 'q1'}` (81.00%)" in conflict and f"`{shipped / 'runs' / 'q2'}` (79.00%)" in conflict
+    assert "random seed 2 of one protocol differs" in capsys.readouterr().err
+    assert not (shipped / "LEADERBOARD.md").exists()  # --also folders are read, never written
+    assert "--also" in text.splitlines()[-1]  # the rebuild command says it
 
 
 def test_a_row_s_mean_count_and_test_use_the_seeds_every_strategy_has(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from conftest import HANG_GUARD_SECONDS, child_processes, rows_without_timing, w
     wait_until_no_process_mentions, with_fault
 from fmnist_bench.config import make_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
+pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "fmnist_bench"]
 ARGS = ["run", "--preset", "smoke", "--strategies", "random,hyperband", "--budget-epochs", "8"]
@@ -160,6 +160,7 @@ def test_a_results_folder_that_stops_taking_writes_ends_the_run_in_one_line_and_
 
 
 @pytest.mark.timing
+@pytest.mark.faults
 def test_a_disk_that_fills_during_the_first_checkpoint_ends_the_run_in_one_line(tmp_path: Path) -> None:
     """About a megabyte free: the run's own files fit, the first trial's checkpoint does not (h5py's
     "Exception ignored" tracebacks of a half-written file must not reach the user)."""

@@ -97,3 +97,31 @@ def test_a_live_ann_grid_study_proposes_what_its_replay_proposes(tmp_path: Path)
     tables = Path(__file__).resolve().parents[1] / "results" / "tables"
     _, trials, _ = replay_study(cfg, "random", 1, load_replay_table(cfg, tables))
     assert live == [t.params for t in trials] and len(live) == 3
+
+
+def test_a_build_says_what_it_will_take_before_it_starts(tmp_path: Path) -> None:
+    """From an earlier seed built on this machine where there is one; else, for the built-in grid, from the fitted
+    cost per epoch; a user's grid on a new machine is told that no basis exists yet, not given a number."""
+    import os
+
+    from fmnist_bench.environment import cpu_model
+    from fmnist_bench.markdown import fmt_seconds
+    from fmnist_bench.tabular.build import build_estimate, relative_cost, sample_configs
+
+    files = TablePaths(tmp_path)
+    todo = sample_configs(SPEC, None, 1)
+    fitted = sum(relative_cost(c) for c in todo) * SPEC.epochs / 2
+    assert f"{len(todo)} configurations" in build_estimate(SPEC, todo, files, jobs=2)
+    assert f"about {fmt_seconds(fitted)} " in build_estimate(SPEC, todo, files, jobs=2)
+    user = TableSpec(space="my.py:build_model", space_revision=1, split_seed=1, val_size=5, batch_size=8, epochs=3,
+                     grid={"units": [8, 16]}, space_fingerprint="f" * 16)
+    assert "has not measured" in build_estimate(user, todo, files, jobs=2)
+    files.build(1).write_text(json.dumps({"kind": "table-build", "schema": 1, "configs": 10, "jobs": 2,
+                                          "wall_seconds": 50.0, "env": {"cpu": cpu_model(),
+                                                                        "cpu_count": os.cpu_count()}}))
+    files.clock(2).write_text(json.dumps({"kind": "clock", "schema": 1, "seconds": 1.0}))  # not a finished seed
+    said = build_estimate(user, todo, files, jobs=1)  # 10 s per configuration and job, one job
+    assert f"about {fmt_seconds(len(todo) * 10)} " in said and "seed1's build on this machine" in said
+    files.build(1).write_text(json.dumps({"kind": "table-build", "schema": 1, "configs": 10, "jobs": 2,
+                                          "wall_seconds": 50.0, "env": {"cpu": "another CPU", "cpu_count": 2}}))
+    assert "has not measured" in build_estimate(user, todo, files, jobs=1)

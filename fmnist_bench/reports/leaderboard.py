@@ -13,10 +13,11 @@ Runs it cannot read (unknown schema, damaged files, no complete study) are liste
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from ..stats import ALPHA, POWER, paired_tests, t_interval
 from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
     load_run, require_run_dirs, summary_link
 from ..markdown import Column, fmt_interval, markdown_table
+
+log = logging.getLogger(__name__)
 
 __all__ = ["REFERENCES", "Benchmark", "benchmark_of", "pooled_rows", "render_leaderboard", "render_verdict",
            "verdict_sentence",
@@ -77,7 +80,23 @@ def _protocol(run: StoredRun) -> tuple[str, str]:
     return repr(config), str(run.env.get("keras_backend", "tensorflow"))
 
 
-def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
+def seed_conflicts(runs: list[StoredRun]) -> list[str]:
+    """Seeds that two runs of one protocol both hold with different test accuracies (another machine, another
+    numpy or CPU vector extension: docs/method.md), each named, since `pooled_rows` keeps only the first."""
+    kept: dict[tuple[tuple[str, str], str, int], tuple[StoredRun, float]] = {}
+    conflicts = []
+    for run in sorted(runs, key=lambda r: r.root.name):  # stable: a results folder's runs before --also's
+        for st in run.studies:
+            key, score = (_protocol(run), st.result.strategy, st.result.seed), st.result.mean_test_accuracy
+            first = kept.setdefault(key, (run, score))
+            if first[0] is not run and first[1] != score:
+                conflicts.append(f"{st.result.strategy} seed {st.result.seed} of one protocol differs between "
+                                 f"`{first[0].root}` ({100 * first[1]:.2f}%) and `{run.root}` ({100 * score:.2f}%): "
+                                 "the leaderboard uses the first")
+    return conflicts
+
+
+def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[str, Any]]:
     """Rows of one benchmark: per (protocol, strategy), test accuracy pooled over the protocol's runs' seeds.
 
     A seed stored by two runs of one protocol counts once (the run first in name order), since it is the same
@@ -136,7 +155,7 @@ def pooled_rows(runs: list[StoredRun]) -> list[dict[str, Any]]:
                 "same_as": sorted(other for other in names if other != name
                                   and all(scores[other][s] == scores[name][s] for s in common)),
                 "training_runs": _training_runs(members[0]), "table_stack": _table_stack(members[0]),
-                "runs": ", ".join(f"[{r.root.name}]({summary_link(r.root.name)})" for r in members),
+                "runs": ", ".join(f"[{r.root.name}]({summary_link(r.root, home)})" for r in members),
                 "stack": "; ".join(sorted({_stack(r) for r in members}))})
     return sorted(rows, key=lambda r: (r["group"], -r["mean"], r["strategy"]))
 
@@ -227,29 +246,33 @@ SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits")
                  Column("scores", "test acc: " + " / ".join(DEFAULT_STRATEGIES)), Column("date", "date")]
 
 
-def _smoke_row(run: StoredRun) -> dict[str, Any]:
+def _smoke_row(run: StoredRun, home: Path | None) -> dict[str, Any]:
     by_strategy = {st.result.strategy: st.result.test.accuracy for st in run.studies if st.result.seed == 1}
-    return {"run": f"[{run.root.name}]({summary_link(run.root.name)})", "how": _how(run.config),
+    return {"run": f"[{run.root.name}]({summary_link(run.root, home)})", "how": _how(run.config),
             "stack": software_stack(run.env),
             "scores": " / ".join(f"{100 * by_strategy[s]:.2f}%" if s in by_strategy else "-"
                                  for s in DEFAULT_STRATEGIES),
             "date": str(run.env.get("started_at", ""))[:10] or None}
 
 
-def _benchmarks(runs: list[StoredRun]) -> dict[Benchmark, list[dict[str, Any]]]:
+def _benchmarks(runs: list[StoredRun], home: Path | None = None) -> dict[Benchmark, list[dict[str, Any]]]:
     grouped: dict[Benchmark, list[StoredRun]] = {}
     for run in runs:
         if run.config.preset != "smoke":
             grouped.setdefault(benchmark_of(run), []).append(run)
-    return {b: pooled_rows(grouped[b]) for b in sorted(grouped)}
+    return {b: pooled_rows(grouped[b], home) for b in sorted(grouped)}
 
 
-def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: Path = DEFAULT_RESULTS) -> str:
-    """The leaderboard of the runs under `results_dir`, which its text names (with the command that rebuilds it)."""
+def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: Path = DEFAULT_RESULTS,
+                       also: Sequence[Path] = ()) -> str:
+    """The leaderboard of the runs under `results_dir` (and `also`'s), which its text names (with the command that
+    rebuilds it)."""
     rebuild = "python -m fmnist_bench leaderboard" + (
-        "" if results_dir == DEFAULT_RESULTS else f" --results-dir {results_dir}")
+        "" if results_dir == DEFAULT_RESULTS else f" --results-dir {results_dir}") + "".join(
+        f" --also {folder}" for folder in also)
+    folders = " and ".join(f"`{folder / 'runs'}`" for folder in (results_dir, *also))
     text = ["# Leaderboard\n",
-            f"Every stored run under `{results_dir / 'runs'}`, one table per benchmark (search space, budget, "
+            f"Every stored run under {folders}, one table per benchmark (search space, budget, "
             "device class, live or replayed): results from different benchmarks are not comparable. Within a "
             "table, runs of the same protocol (config without seeds and strategies) and backend pool their seeds; "
             "the newest protocol comes first, and within it strategies are ordered by mean test accuracy. The "
@@ -262,20 +285,24 @@ def render_leaderboard(runs: list[StoredRun], skipped: list[str], results_dir: P
             f"{POWER:.0%} power at {ALPHA:g} after Holm's correction over the strategy pairs (paired t-test). "
             "Seeds are paired (the strategies share each seed's data split and random streams), so ties on a "
             "seed are common.\n"]
-    for benchmark, rows in _benchmarks(runs).items():
+    for benchmark, rows in _benchmarks(runs, results_dir).items():
         text += [f"## {benchmark.title}\n", markdown_table(rows, BENCHMARK_COLUMNS)]
     smoke = sorted((r for r in runs if r.config.preset == "smoke"), key=lambda r: r.root.name)
     if smoke:
         text += ["## Compatibility smoke runs\n",
                  "The `smoke` preset (2,000 training images, 6 epochs per study, seed 1) in each environment of "
                  "the tox matrix: it shows that a version runs and what it computes, not how good a strategy is.\n",
-                 markdown_table([_smoke_row(r) for r in smoke], SMOKE_COLUMNS)]
+                 markdown_table([_smoke_row(r, results_dir) for r in smoke], SMOKE_COLUMNS)]
     text += ["## Published references\n",
              "Test accuracies reported elsewhere, not runs of this harness.\n",
              markdown_table(REFERENCES, [Column("what", "reference"),
                                          Column("test", "test acc", lambda v: f"{100 * v:.2f}%")])]
     if skipped:
         text += ["## Runs not included\n", "\n".join(f"- {line}" for line in skipped), ""]
+    if conflicts := seed_conflicts(runs):
+        text += ["## Conflicting seeds\n", "Two runs of one protocol hold the same seed with different results; the "
+                 "tables use the run first in name order (the results folder's before `--also`'s).\n",
+                 "\n".join(f"- {line}" for line in conflicts), ""]
     text.append(f"Rebuild with `{rebuild}`.\n")
     return "\n".join(text)
 
@@ -506,12 +533,22 @@ def _load_runs(results_dir: Path) -> tuple[list[StoredRun], list[str]]:
     return runs, skipped
 
 
-def write_leaderboard(results_dir: Path) -> Path:
-    """Raises ResultsError when there is no results folder or no run in it."""
+def write_leaderboard(results_dir: Path, also: Sequence[Path] = ()) -> Path:
+    """Write `results_dir`'s leaderboard, with the runs of the folders `also` beside its own (the shipped results
+    beside a user's, say); each seed conflict it names is also a warning.
+
+    Raises:
+        ResultsError: a folder is missing or holds no run, or `results_dir` cannot be written.
+    """
     runs, skipped = _load_runs(results_dir)
+    for folder in also:
+        theirs, not_read = _load_runs(folder)
+        runs, skipped = runs + theirs, skipped + not_read
     ensure_writable_dir(results_dir)
     path = leaderboard_path(results_dir)
-    atomic_write_text(path, render_leaderboard(runs, skipped, results_dir))
+    atomic_write_text(path, render_leaderboard(runs, skipped, results_dir, also))
+    for conflict in seed_conflicts(runs):
+        log.warning("%s (%s)", conflict, path)
     return path
 
 

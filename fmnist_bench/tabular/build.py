@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -91,6 +93,28 @@ def relative_cost(params: dict[str, Any]) -> float:
         return 1.0
     neurons, layers = int(params["neurons"]), int(params["n_hidden_layers"])
     return 0.4 + 2.2e-6 * (784 * neurons + (layers - 1) * neurons**2 + 10 * neurons)
+
+
+def build_estimate(spec: TableSpec, todo: list[dict[str, Any]], files: TablePaths, jobs: int) -> str:
+    """What the build will take, said before it starts: from an earlier seed of this table built on a machine like
+    this one (CPU model and cores) where there is one, else from `relative_cost`'s fit for the built-in grid; a user's
+    grid on a new machine has no basis until its first configurations finish (the progress lines' ETA)."""
+    from ..environment import cpu_model
+
+    for earlier in sorted(p for p in files.folder.glob("seed*.json") if re.fullmatch(r"seed\d+\.json", p.name)):
+        record = read_json(earlier, "table-build")
+        env = record.get("env", {})
+        if (record.get("jobs") and record.get("configs") and env.get("cpu") == cpu_model()
+                and env.get("cpu_count") == os.cpu_count()):
+            per_config = record["wall_seconds"] * record["jobs"] / record["configs"]
+            return (f"about {fmt_seconds(per_config * len(todo) / jobs)} for {len(todo)} configurations (from "
+                    f"{earlier.stem}'s build on this machine: {fmt_seconds(per_config)} per configuration and job)")
+    if spec.space in catalog.SPACES:
+        seconds = sum(relative_cost(c) for c in todo) * spec.epochs / jobs
+        return (f"about {fmt_seconds(seconds)} for {len(todo)} configurations (configurations x {spec.epochs} epochs x "
+                "seconds per epoch, fitted on 2 CPU cores; a faster machine takes less)")
+    return (f"{len(todo)} configurations x {spec.epochs} epochs x seconds per epoch, which this machine has not "
+            "measured for this grid: the progress lines give an ETA once the first configurations finish")
 
 
 # ---- worker process ----------------------------------------------------------------------------------------------
@@ -222,6 +246,8 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
         where = f"the Dask cluster at {scheduler}" if client else f"{jobs} jobs"
         progress(f"table {space} seed {seed}: {len(wanted)} configurations x {spec.epochs} epochs, {len(done)} "
                  f"already trained; {where} x {threads} thread(s) on {device}; curves go to {partial}")
+        if not client and todo:
+            progress(f"table {space} seed {seed}: {build_estimate(spec, todo, files, jobs)}")
         finished = farm(functools.partial(_train, seed=seed), todo, jobs=jobs, threads=threads, client=client,
                         initializer=_init_worker, initargs=(spec, None if client else data_dir, device, threads),
                         identity=software_identity, log=files.worker_log(seed))
