@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_bench.reports.leaderboard import write_leaderboard
-from fmnist_bench.reports.summary import write_report
+from fmnist_bench.reports import write_leaderboard
+from fmnist_bench.reports import write_report
 
 STORED = Path(__file__).resolve().parents[1] / "results" / "runs"
 

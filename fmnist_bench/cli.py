@@ -189,7 +189,7 @@ def _global_options(*, top_level: bool) -> _Parser:
     return options
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:9s} {note}" for name, note in PRESET_NOTES.items())
     parser = _Parser(prog=PROG, description=DESCRIPTION, parents=[_global_options(top_level=True)],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -342,7 +342,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace) -> RunConfig:
     base = load_config_file(args.config) if args.config else make_config(args.preset, space=args.space,
                                                                             data=args.data)
     if args.config and (args.space or args.data):  # the file's space or data replaced: identify the new ones
@@ -367,7 +367,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .reports.leaderboard import verdict_sentence, write_leaderboard
     from .store import RunPaths, load_run
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     require_optuna(cfg.strategies)
     scheduler = getattr(args, "scheduler", None)
     if scheduler is not None and not cfg.replay:
@@ -583,7 +583,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        args = _build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
         return _COMMANDS[args.command](args)
     except FmnistBenchError as exc:

@@ -182,3 +182,39 @@ def test_reports_never_import_the_training_layer() -> None:
     reaching = {name: sorted(t for t in _package_imports(path) if t.startswith("engine."))
                 for name, path in _modules().items() if name.startswith("reports.")}
     assert {name: targets for name, targets in reaching.items() if targets} == {}
+
+
+SUBPACKAGES = ("engine", "orchestration", "reports", "tabular")
+
+
+def test_each_subpackage_names_its_public_surface_and_importing_it_loads_no_backend() -> None:
+    """`__all__` names the subpackage's own code; the engine, whose modules import Keras, names its surface lazily,
+    so importing any subpackage stays cheap; the engine's lazy table and what type checkers see are one list."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = ("import importlib, sys\n"
+            f"for package in {SUBPACKAGES!r}: importlib.import_module('fmnist_bench.' + package)\n"
+            f"print(sorted(m for m in {sorted(BACKEND_MODULES)!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    for package in SUBPACKAGES:
+        module = importlib.import_module(f"fmnist_bench.{package}")
+        assert module.__all__ and all(not name.startswith("_") for name in module.__all__), package
+        for name in module.__all__:
+            where = getattr(getattr(module, name), "__module__", None) or f"fmnist_bench.{package}."
+            assert where.startswith(f"fmnist_bench.{package}."), f"{package}.{name} comes from {where}"
+    engine = ast.parse((PACKAGE / "engine" / "__init__.py").read_text(encoding="utf-8"))
+    seen = {alias.asname for node in ast.walk(engine) if isinstance(node, ast.ImportFrom) for alias in node.names
+            if alias.asname}
+    assert seen == set(importlib.import_module("fmnist_bench.engine").__all__)
+
+
+def test_tests_import_no_private_name_of_the_package() -> None:
+    """Tests use what the package offers; a private helper a test needs is a public one."""
+    private = [f"{path.name}: {node.module}.{alias.name}" for path in sorted((ROOT / "tests").glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fmnist_bench")
+               for alias in node.names if alias.name.startswith("_") and not alias.name.endswith("__")]
+    assert private == []

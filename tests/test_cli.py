@@ -117,22 +117,22 @@ def test_top_level_help_lists_the_user_commands_with_one_line_each_and_hides_int
 @pytest.mark.parametrize("argv", [["-q", "run", "--preset", "smoke"], ["run", "--preset", "smoke", "-q"],
                                   ["run", "-q", "--preset", "smoke"], ["report", "--quiet"], ["data", "-q"]])
 def test_global_options_work_before_and_after_the_command(argv: list[str]) -> None:
-    from fmnist_bench.cli import _build_parser
+    from fmnist_bench.cli import build_parser
 
-    assert _build_parser().parse_args(argv).quiet is True
+    assert build_parser().parse_args(argv).quiet is True
 
 
 def test_quiet_stays_off_unless_asked_for() -> None:
-    from fmnist_bench.cli import _build_parser
+    from fmnist_bench.cli import build_parser
 
-    assert _build_parser().parse_args(["run"]).quiet is False
+    assert build_parser().parse_args(["run"]).quiet is False
 
 
 @pytest.mark.parametrize("command", ["run", "chief", "worker", "report", "leaderboard", "benchmarks", "data", "table"])
 def test_every_option_of_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
-    from fmnist_bench.cli import _build_parser
+    from fmnist_bench.cli import build_parser
 
-    parser = _build_parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     undocumented = [a.dest for a in sub._actions if not a.help]
     assert undocumented == []
@@ -140,9 +140,9 @@ def test_every_option_of_every_command_has_help(capsys: pytest.CaptureFixture[st
 
 def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
     """...and replay's: a replay reads a table in one process, it has no trials to serve."""
-    from fmnist_bench.cli import _build_parser
+    from fmnist_bench.cli import build_parser
 
-    subs = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    subs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {name: {o for a in subs[name]._actions for o in a.option_strings} for name in ("run", "chief")}
     assert options["run"] - options["chief"] == {"--jobs", "--threads", "--dry-run", "--trials-per-process", "--replay",
                                                   "--tables-dir", "--scheduler", "--refit-seeds", "--table-seeds",
@@ -150,9 +150,9 @@ def test_chief_takes_every_option_run_has_but_the_local_process_ones() -> None:
 
 
 def test_a_time_budget_is_part_of_the_config_and_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
-    from fmnist_bench.cli import _build_parser, _config
+    from fmnist_bench.cli import build_parser, config_from_args
 
-    cfg = _config(_build_parser().parse_args(["run", "--preset", "smoke", "--budget-seconds", "90"]))
+    cfg = config_from_args(build_parser().parse_args(["run", "--preset", "smoke", "--budget-seconds", "90"]))
     assert cfg.budget_seconds == 90.0 and cfg.to_dict()["budget_seconds"] == 90.0
     assert "expected seconds > 0" in _error_line(capsys, ["run", "--budget-seconds", "0"])
 
@@ -171,15 +171,15 @@ def test_a_run_made_on_one_kind_of_device_is_not_passed_off_as_the_other(
     from types import SimpleNamespace
 
     from fmnist_bench.errors import ResultsError
-    from fmnist_bench.orchestration.runner import _refuse_other_device
+    from fmnist_bench.orchestration.runner import refuse_other_device
     from fmnist_bench.store import RunPaths
 
     done = {("random", 1): SimpleNamespace(device="cpu: AMD EPYC (2 threads)")}
     if refused:
         with pytest.raises(ResultsError, match=r"holds studies made on cpu: AMD EPYC .*--device gpu was asked for"):
-            _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
+            refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
     else:
-        _refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
+        refuse_other_device(RunPaths(tmp_path), done, asked)  # type: ignore[arg-type]
 
 
 def test_version_and_the_program_name_the_user_typed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,9 +22,9 @@ from fmnist_bench.cli import main
 from fmnist_bench import environment
 from fmnist_bench.errors import ClusterError, ConfigError
 from fmnist_bench.store import TablePaths
-from fmnist_bench.tabular.build import build_table, user_spec
-from fmnist_bench.tabular.replay import run_replay
-from fmnist_bench.tabular.table import config_key, read_curves
+from fmnist_bench.tabular import build_table, user_spec
+from fmnist_bench.tabular import run_replay
+from fmnist_bench.tabular import config_key, read_curves
 from test_replay import _cfg, _untimed, _write_table
 
 UNTIMED = ("params", "seed", "loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "confusion")

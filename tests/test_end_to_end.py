@@ -275,7 +275,7 @@ def test_the_final_fit_decays_its_learning_rate_on_a_plateau_when_configured(
 
 def test_refits_train_the_chosen_configuration_again_and_report_their_spread(tmp_path: Path) -> None:
     from fmnist_bench.engine import study
-    from fmnist_bench.reports.summary import write_report
+    from fmnist_bench.reports import write_report
     from fmnist_bench.store import atomic_write_json
 
     cfg = PRESETS["smoke"].replace(strategies=("random",), budget_epochs=2, final_epochs=1, refits=2)
@@ -306,7 +306,7 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
         smoke: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from fmnist_bench.cli import main
-    from fmnist_bench.orchestration.runner import estimate_seconds
+    from fmnist_bench.orchestration import estimate_seconds
     from fmnist_bench.records import StudyResult
 
     from fmnist_bench import store

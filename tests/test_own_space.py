@@ -135,7 +135,7 @@ def test_the_probe_finds_the_grid_and_warns_on_a_softmax_with_a_probability_loss
 
 
 def test_a_hypermodel_class_is_a_space_too(tmp_path: Path) -> None:
-    from fmnist_bench.engine.userspace import probe
+    from fmnist_bench.engine import probe
 
     hypermodel = tmp_path / "hyper.py"
     hypermodel.write_text(SPACE + "\n\nimport keras_tuner\n\n\nclass Space(keras_tuner.HyperModel):\n"

@@ -105,7 +105,7 @@ def test_hyperband_promotions_read_only_the_epochs_they_add_from_their_parents_s
 
 
 def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
-    from fmnist_bench.tabular.replay import _report_epochs
+    from fmnist_bench.tabular.replay import report_epochs
 
     class Oracle:
         reported: list = []
@@ -114,10 +114,10 @@ def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
             self.reported.append((metrics, step))
 
     oracle, epochs = Oracle(), []
-    trained, score, reason = _report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
+    trained, score, reason = report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
     assert (trained, score, len(epochs), oracle.reported) == (3, None, 3, [])
     assert reason == "diverged: training loss became nan in epoch 3"
-    trained, score, reason = _report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u",
+    trained, score, reason = report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u",
                                             epochs)
     assert (trained, reason) == (3, "")
     metrics, step = oracle.reported[-1]  # once, the best epoch of the trial's own history, as keras-tuner
@@ -244,7 +244,7 @@ def test_a_table_missing_a_configuration_is_refused(tmp_path: Path, capsys: pyte
 
 
 def test_a_replayed_run_is_reported_with_its_regret(tables: Path, tmp_path: Path) -> None:
-    from fmnist_bench.reports.summary import write_report
+    from fmnist_bench.reports import write_report
 
     cfg = _cfg(seeds=(1, 2, 3), strategies=("random", "hyperband"))
     outcome = run_replay(cfg, results_dir=tmp_path, tables_dir=tables)
@@ -334,7 +334,7 @@ def test_replays_stored_before_the_rule_keep_their_id_and_their_rule(tmp_path: P
 
 def test_a_resampled_table_redraws_each_configurations_training_runs(tmp_path: Path) -> None:
     from fmnist_bench.tabular.noise import resampled_table
-    from fmnist_bench.tabular.table import config_key
+    from fmnist_bench.tabular import config_key
 
     _write_table(tmp_path / "ann-grid", seeds=(1, 2, 3))
     table = load_replay_table(_cfg(), tmp_path)
@@ -349,7 +349,7 @@ def test_a_resampled_table_redraws_each_configurations_training_runs(tmp_path: P
 
 
 def test_table_noise_replays_the_run_on_resampled_tables_and_resumes(tmp_path: Path) -> None:
-    from fmnist_bench.tabular.noise import run_table_noise
+    from fmnist_bench.tabular import run_table_noise
 
     _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2, 3))
     cfg = _cfg(strategies=("random", "hyperband"), seeds=(1, 2, 3))
@@ -436,7 +436,7 @@ def test_table_seeds_that_a_replay_cannot_read_are_one_line(argv: list[str], wor
 
 def test_a_finished_replays_regret_reference_stays_on_the_training_runs_it_read(tmp_path: Path) -> None:
     """A table that gains a seed after a replay must not change that replay's report (its committed summary)."""
-    from fmnist_bench.reports.summary import write_report
+    from fmnist_bench.reports import write_report
 
     spec = _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2))
     cfg = _cfg(seeds=(1, 2), strategies=("random", "hyperband"))
@@ -454,7 +454,7 @@ def test_a_replay_run_again_on_a_table_with_another_seed_reads_the_table_as_it_i
     import dataclasses
     import logging
 
-    from fmnist_bench.tabular.noise import run_table_noise
+    from fmnist_bench.tabular import run_table_noise
     from fmnist_bench.tabular.replay import table_seeds_read
 
     tables = tmp_path / "tables"

@@ -13,8 +13,8 @@ import pytest
 from fmnist_bench.cli import main
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import ResultsError
-from fmnist_bench.reports.leaderboard import write_leaderboard
-from fmnist_bench.engine.metrics import score_predictions
+from fmnist_bench.reports import write_leaderboard
+from fmnist_bench.engine import score_predictions
 from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialStatus
 from fmnist_bench.reports.summary import aggregate_rows, class_rows, render_summary, study_rows, write_report
 from fmnist_bench.store import RunPaths, atomic_write_json, load_run
@@ -160,7 +160,7 @@ def test_leaderboard_also_puts_another_folders_runs_beside_and_names_a_seed_they
 
 def test_a_row_s_mean_count_and_test_use_the_seeds_every_strategy_has(tmp_path: Path) -> None:
     """A user added a 10-seed Bayesian run to 20-seed random and Hyperband runs: the rows compare 10 seeds."""
-    from fmnist_bench.reports.leaderboard import pooled_rows, render_verdict
+    from fmnist_bench.reports import pooled_rows, render_verdict
 
     _benchmark_run(tmp_path, "more", {"random": (80, 81, 82, 90), "hyperband": (82, 83, 84, 70)},
                    "2026-11-20T10:00:00+00:00")
@@ -291,7 +291,7 @@ def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, f
 
 
 def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import render_verdict
+    from fmnist_bench.reports import render_verdict
 
     random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
     bayesian = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (81, 80, 82, 81, 80, 82)]
@@ -313,7 +313,7 @@ def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_p
 
 
 def test_the_verdict_on_each_backends_training_runs_follows_the_line_on_all_of_them(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import render_leaderboard, render_verdict
+    from fmnist_bench.reports import render_leaderboard, render_verdict
 
     def built(backend: str, device: str, *seeds: int) -> dict:
         return {str(s): {"devices": [device], "backend": backend} for s in seeds}
@@ -343,7 +343,7 @@ def test_the_verdict_on_each_backends_training_runs_follows_the_line_on_all_of_t
 
 
 def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import render_verdict
+    from fmnist_bench.reports import render_verdict
 
     same = [(c, {1: 0.80, 2: 0.81, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
     hyperband = [(c, {1: 0.82, 2: 0.83, 3: 0.82}) for c in (85, 86, 86, 84, 86, 87)]
@@ -353,7 +353,7 @@ def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Pat
 
 
 def test_a_replayed_difference_must_also_hold_under_table_noise(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import render_verdict
+    from fmnist_bench.reports import render_verdict
 
     random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
     hyperband = [(c, {1: 0.81, 2: 0.82, 3: 0.83}) for c in (85, 86, 86, 84, 86, 87)]
@@ -384,7 +384,7 @@ def test_a_replayed_difference_must_also_hold_under_table_noise(tmp_path: Path) 
 
 
 def test_one_seed_benchmarks_are_named_below_the_verdict_not_given_one(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import render_verdict
+    from fmnist_bench.reports import render_verdict
 
     _benchmark_run(tmp_path, "one", {"random": (80,), "bayesian": (84,)}, "2026-11-20T10:00:00+00:00")
     verdict = render_verdict([load_run(tmp_path / "runs" / "one")])
@@ -443,7 +443,7 @@ def test_a_critical_difference_diagram_is_the_same_bytes_in_every_process() -> N
 
 
 def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> None:
-    from fmnist_bench.reports.leaderboard import _live_check
+    from fmnist_bench.reports.leaderboard import live_check
 
     def rows(seeds: int, preset: str = "quick", **differences: tuple[float, tuple[float, float]]) -> list[dict]:
         base = {"seeds": seeds, "preset": preset, "final_fit": "10 ep, patience 3"}
@@ -454,13 +454,13 @@ def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> 
                     bayesian=(0.002, (0.001, 0.003)))
     live = rows(5, tpe=(0.0064, (-0.0021, 0.0150)), hyperband=(0.003, (-0.002, 0.008)),
                 bayesian=(0.003, (0.001, 0.005)))
-    line = _live_check(replayed, live)
+    line = live_check(replayed, live)
     assert "5 seeds" in line
     assert "tpe +0.64 pp [-0.21, +1.50] against the replay's -0.25 (**disagrees**: outside the live interval)" in line
     assert ("hyperband +0.30 pp [-0.20, +0.80] against the replay's +0.40 (agrees: inside the live interval, which "
             "also holds 0)") in line
     assert ("bayesian +0.30 pp [+0.10, +0.50] against the replay's +0.20 (confirms: inside the live interval, which "
             "excludes 0)") in line
-    assert _live_check(replayed, rows(5, preset="standard", tpe=(0.0, (-0.01, 0.01)))) == ""  # another protocol
-    assert _live_check(replayed, rows(1, tpe=(0.0, (float("nan"), float("nan"))))) == ""  # one seed: no check
-    assert _live_check(replayed, None) == ""
+    assert live_check(replayed, rows(5, preset="standard", tpe=(0.0, (-0.01, 0.01)))) == ""  # another protocol
+    assert live_check(replayed, rows(1, tpe=(0.0, (float("nan"), float("nan"))))) == ""  # one seed: no check
+    assert live_check(replayed, None) == ""

@@ -90,7 +90,7 @@ def test_paired_streams_share_the_seed_and_independent_streams_do_not() -> None:
 
 
 def test_independent_streams_give_the_strategies_different_first_configurations() -> None:
-    from fmnist_bench.engine.spaces import build_space
+    from fmnist_bench.engine import build_space
     from fmnist_bench.engine.strategies import stream_seed
 
     def first_proposal(cfg, strategy: str) -> dict:  # type: ignore[no-untyped-def]
@@ -107,7 +107,7 @@ def test_independent_streams_give_the_strategies_different_first_configurations(
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 def test_a_time_budget_stops_the_oracle_once_the_recorded_search_time_is_spent(strategy: str) -> None:
-    from fmnist_bench.engine.spaces import build_space
+    from fmnist_bench.engine import build_space
 
     cfg = PRESETS["smoke"].replace(budget_seconds=10.0)
     oracle = STRATEGIES[strategy](cfg, 1)

@@ -33,12 +33,12 @@ def test_recorder_resumes_from_stored_records_and_sets_them_aside_on_restart(tmp
 
 def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
     """A keras-tuner project as a finished trial leaves it, and one trial record of the harness's."""
-    from fmnist_bench.engine.study import _open_tuner
+    from fmnist_bench.engine.study import open_tuner
 
     work = tmp_path / "work"
     files = StudyPaths(work.parent / "study", work)
     recorder = StudyRecorder(cfg=PRESETS["smoke"], strategy="random", seed=1, files=files)
-    tuner = _open_tuner(PRESETS["smoke"], "random", 1, files, recorder, None)
+    tuner = open_tuner(PRESETS["smoke"], "random", 1, files, recorder, None)
     tuner.save()  # oracle.json and the tuner file, as keras-tuner writes them after each trial
     atomic_write_json(files.trial_record(0), "trial", {"trial": _record(0, 0.8).to_dict(), "epochs": []})
     return work, recorder
@@ -46,13 +46,13 @@ def _stored_study(tmp_path: Path) -> tuple[Path, StudyRecorder]:
 
 def test_a_project_cut_off_mid_write_is_moved_aside_with_the_records_and_the_study_restarts(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from fmnist_bench.engine.study import _open_tuner
+    from fmnist_bench.engine.study import open_tuner
 
     work, recorder = _stored_study(tmp_path)
     oracle = work / "tuner" / "oracle.json"
     oracle.write_text(oracle.read_text()[:40])  # what a kill in the middle of keras-tuner's write leaves
     with caplog.at_level(logging.WARNING):
-        tuner = _open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
+        tuner = open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
     assert tuner.oracle.trials == {}  # a fresh start
     (project_aside,) = work.glob("tuner.damaged-*")
     (records_aside,) = work.glob("records.damaged-*")
@@ -74,7 +74,7 @@ def test_a_project_that_parses_but_cannot_be_reloaded_stops_the_study_and_delete
     monkeypatch.setattr(study, "_build_tuner", unreadable)
     with pytest.raises(StudyFailed, match=r"cannot reload the keras-tuner project .*tuner \(.*oracle\.json: "
                                           r"PermissionError: .*nothing was deleted.*traceback in .*errors\.log"):
-        study._open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
+        study.open_tuner(PRESETS["smoke"], "random", 1, StudyPaths(work.parent / "study", work), recorder, None)
     assert sorted(p.relative_to(work) for p in work.rglob("*")) == sorted([*before, Path("errors.log")])
     assert "in unreadable" in (work / "errors.log").read_text()  # the traceback of what failed, kept
 

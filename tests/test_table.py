@@ -13,8 +13,8 @@ import pytest
 
 from fmnist_bench.errors import TableError
 from fmnist_bench.store import TablePaths
-from fmnist_bench.tabular.table import TableSpec, config_key, load_table, read_curves
-from fmnist_bench.tabular.build import build_table
+from fmnist_bench.tabular import TableSpec, config_key, load_table, read_curves
+from fmnist_bench.tabular import build_table
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
 

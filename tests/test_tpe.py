@@ -246,7 +246,7 @@ metadata.version = version
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_replay import _cfg
 from fmnist_bench.cli import main
-from fmnist_bench.tabular.replay import run_replay
+from fmnist_bench.tabular import run_replay
 outcome = run_replay(_cfg(seeds=(1,)), results_dir=Path(sys.argv[1]) / "r", tables_dir=Path(sys.argv[2]))
 print("replayed", len(outcome.results), "optuna" in sys.modules)
 sys.exit(main(["-q", "run", "--preset", "smoke", "--strategies", "random,tpe-hyperband", "--results-dir",

@@ -56,14 +56,14 @@ def test_the_top_of_the_grid_is_compared_apart_from_the_whole(tmp_path: Path) ->
 
 def test_an_interval_of_absolute_differences_never_goes_below_zero() -> None:
     from fmnist_bench.stats import t_interval
-    from fmnist_bench.tabular.validate import _bootstrap_mean
+    from fmnist_bench.tabular.validate import bootstrap_mean
 
     # 39 configurations that agree and one that trained on one seed only: the committed table's shape
     diffs = np.array([0.0] * 39 + [25.0])
     assert t_interval(diffs)[0] < 0  # what VALIDATION.md used to print: "1.09 [-0.21, 2.40]"
-    low, high = _bootstrap_mean(diffs, seed=1)
+    low, high = bootstrap_mean(diffs, seed=1)
     assert 0 <= low <= diffs.mean() <= high
-    assert _bootstrap_mean(diffs, seed=1) == (low, high)  # fixed by its seed: the page regenerates byte for byte
+    assert bootstrap_mean(diffs, seed=1) == (low, high)  # fixed by its seed: the page regenerates byte for byte
 
 
 def test_every_pair_of_whole_grid_seeds_and_the_backend_effect(tmp_path: Path) -> None:

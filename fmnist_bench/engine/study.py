@@ -174,7 +174,7 @@ def _build_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, re
                        observer=recorder, trials_per_process=trials_per_process)
 
 
-def _open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder,
+def open_tuner(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorder: StudyRecorder,
                 trials_per_process: int | None) -> Any:
     """Reload the study's keras-tuner project. Finished work is never deleted.
 
@@ -317,11 +317,11 @@ def _search(cfg: RunConfig, strategy: str, seed: int, files: StudyPaths, recorde
             parallel: ParallelSearch | None, trials_per_process: int | None) -> tuple[Any, int, float | None]:
     """Run (or resume) the search; (tuner, workers that took part, the chief's wall seconds or None if serial)."""
     if parallel is None:
-        tuner = _open_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
+        tuner = open_tuner(cfg, strategy, seed, files, recorder, trials_per_process)
         recorder.search_starting()
         tuner.search(**_search_kwargs(cfg, splits))
         return tuner, 1, None
-    tuner = _open_tuner(cfg, strategy, seed, files, recorder, None)
+    tuner = open_tuner(cfg, strategy, seed, files, recorder, None)
     workers, seconds = parallel(tuner, recorder, files)
     return tuner, workers, seconds
 

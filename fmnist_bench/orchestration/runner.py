@@ -124,7 +124,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
         serving = Serving(local_workers=cfg.workers)
     with open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
         done = {(s, k): r for s, k in cells if (r := completed_study(paths, cfg, s, k)) is not None}
-        _refuse_other_device(paths, done, device)
+        refuse_other_device(paths, done, device)
         pending = [cell for cell in cells if cell not in done]
         log.info("run %s, live training: %d studies (%s x seeds %s), %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), ",".join(map(str, cfg.seeds)), len(done),
@@ -152,7 +152,7 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 
-def _refuse_other_device(paths: RunPaths, done: dict[tuple[str, int], StudyResult], device: str) -> None:
+def refuse_other_device(paths: RunPaths, done: dict[tuple[str, int], StudyResult], device: str) -> None:
     """A run finished on a CPU is never passed off as the GPU run asked for with `--device gpu`, nor the reverse
     (`--device auto` takes whatever the run holds).
 

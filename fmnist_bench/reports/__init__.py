@@ -1,3 +1,11 @@
 """What the user reads: a run's summary and figures (`summary`), the leaderboard over every stored run and the
 README's verdict (`leaderboard`), and the benchmark tables (`benchmarks`). Reports read stored records only; they
 never know whether a study was trained or replayed."""
+
+from .benchmarks import render_benchmarks
+from .leaderboard import pooled_rows, render_leaderboard, render_verdict, verdict_sentence, write_leaderboard, \
+    write_verdict
+from .summary import render_summary, write_report
+
+__all__ = ["pooled_rows", "render_benchmarks", "render_leaderboard", "render_summary", "render_verdict",
+           "verdict_sentence", "write_leaderboard", "write_report", "write_verdict"]

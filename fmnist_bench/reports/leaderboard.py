@@ -339,7 +339,7 @@ def render_verdict(runs: list[StoredRun]) -> str:
         check = ""
         if benchmark.mode == "replayed":
             live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
-            check = _live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
+            check = live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
         lines.append(f"- {benchmark.title}: {_verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
@@ -355,7 +355,7 @@ def _speaking_rows(all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
 
 
-def _live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | None) -> str:
+def live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | None) -> str:
     """A replayed line's out-of-sample check: each strategy's paired difference to random search where the same
     protocol (preset, final fit, budget) was trained live, beside the replay's estimate: the live run confirms it
     (the estimate inside the live interval, which excludes 0), agrees (inside, the interval holds 0) or disagrees

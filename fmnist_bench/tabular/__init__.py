@@ -4,3 +4,14 @@
 compares training seeds, `replay` drives keras-tuner's own oracles over the table in seconds per study, and `regret`
 scores a study's choices against the grid's best configuration.
 """
+
+from .build import build_estimate, build_table, table_spec, user_spec
+from .noise import run_table_noise
+from .regret import regret_after
+from .replay import run_replay
+from .table import Curve, Table, TableSpec, config_key, load_table, read_curves
+from .validate import compare_seeds, write_validation
+
+__all__ = ["Curve", "Table", "TableSpec", "build_estimate", "build_table", "compare_seeds", "config_key", "load_table",
+           "read_curves", "regret_after", "run_replay", "run_table_noise", "table_spec", "user_spec",
+           "write_validation"]

@@ -50,9 +50,9 @@ def resampled_table(table: Table, draw: int) -> Table:
 def _resample_scores(cfg: RunConfig, strategies: tuple[str, ...], draw: int) -> dict[str, Any]:
     """Every study of the run's seeds for `strategies`, replayed on resample `draw`: their scores (None for a study
     whose trials all failed)."""
-    from ..tabular.replay import _TABLE, replay_study
+    from ..tabular.replay import REPLAY_TABLE, replay_study
 
-    table = resampled_table(_TABLE["table"], draw)
+    table = resampled_table(REPLAY_TABLE["table"], draw)
     scores: dict[str, list[float | None]] = {}
     for strategy in strategies:
         scores[strategy] = []
@@ -91,7 +91,7 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     from ..environment import software_identity
     from ..markdown import fmt_seconds
     from ..store import append_document, atomic_write_json, read_json, read_lines
-    from ..tabular.replay import _init_replayer, _replay_threads
+    from ..tabular.replay import init_replayer, replay_threads
 
     header = {"resamples": resamples, "strategies": list(strategies), "seeds": list(cfg.seeds),
               "table_seeds": table.seeds}
@@ -107,7 +107,7 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     start = last = time.perf_counter()
     for number, (draw, future) in enumerate(farm(
             functools.partial(_resample_scores, cfg, strategies), pending, jobs=jobs,
-            threads=_replay_threads(jobs, threads, client) or 1, initializer=_init_replayer,
+            threads=replay_threads(jobs, threads, client) or 1, initializer=init_replayer,
             initargs=(table,),
             log=paths.replay_log, client=client, identity=software_identity), 1):
         done[draw] = future.result()

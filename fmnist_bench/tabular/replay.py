@@ -163,7 +163,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
         record_id = f"{name}-t{int(trial.trial_id):03d}"
         keras_ids[record_id] = trial.trial_id
         start = time.perf_counter()
-        trained, score, reason = _report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
+        trained, score, reason = report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
         oracle_seconds += time.perf_counter() - start if prunes else 0.0
         # stopped by the pruner (told to Optuna as PRUNED), at its last epoch too, as live
         pruned = not reason and prunes and oracle.pruned_epochs(trial.trial_id) is not None
@@ -193,7 +193,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     return result, trials, epochs
 
 
-def _report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
+def report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
                    epochs: list[EpochRecord]) -> tuple[int, float | None, str]:
     """Read epochs first+1..last of the curve and report the trial's result to the oracle as keras-tuner does
     (`BaseTuner._run_and_update_trial`): once, the metrics of its best epoch (the first maximum of val_accuracy),
@@ -360,7 +360,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
             record_finish(paths, {
                 "finished_at": utc_now(), "devices": [replay_device(table)],
                 "replay_jobs": None if client else jobs, "replay_scheduler": scheduler,
-                "replay_threads": _replay_threads(jobs, threads, client, here),
+                "replay_threads": replay_threads(jobs, threads, client, here),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space_label), "seeds": table.seeds,
@@ -370,11 +370,11 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     return RunOutcome(paths, [done[c].result for c in cells if c in done], failed)
 
 
-_TABLE: dict[str, Any] = {}
+REPLAY_TABLE: dict[str, Any] = {}
 ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
-def _replay_threads(jobs: int, threads: int | None, client: Any, in_process: bool = False) -> int | None:
+def replay_threads(jobs: int, threads: int | None, client: Any, in_process: bool = False) -> int | None:
     """BLAS/OpenMP threads of each replaying process (None: the libraries' defaults, in the caller's process)."""
     from ..processes import core_share
 
@@ -383,7 +383,7 @@ def _replay_threads(jobs: int, threads: int | None, client: Any, in_process: boo
     return threads if in_process else threads or core_share(jobs)
 
 
-def _init_replayer(table: Table) -> None:
+def init_replayer(table: Table) -> None:
     """Set up a replaying process.
 
     BayesianOptimization's compute is most of a replay, and about a tenth of that is scikit-learn validating its
@@ -402,7 +402,7 @@ def _init_replayer(table: Table) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    _TABLE["table"] = table
+    REPLAY_TABLE["table"] = table
 
 
 def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
@@ -410,7 +410,7 @@ def _replay_one(cfg: RunConfig, cell: tuple[str, int]) -> dict[str, Any] | str:
     from ..store import StoredStudy
 
     try:
-        return StoredStudy(*replay_study(cfg, cell[0], cell[1], _TABLE["table"])).to_dict()
+        return StoredStudy(*replay_study(cfg, cell[0], cell[1], REPLAY_TABLE["table"])).to_dict()
     except StudyFailed as exc:
         return str(exc)
 
@@ -426,12 +426,12 @@ def _replay_cells(cfg: RunConfig, table: Table, cells: list[tuple[str, int]], jo
     if in_process:
         from threadpoolctl import threadpool_limits
 
-        _init_replayer(table)
+        init_replayer(table)
         with threadpool_limits(limits=threads):  # None: unchanged
             for cell in cells:
                 yield cell, _replay_one(cfg, cell)
         return
     for cell, future in farm(functools.partial(_replay_one, cfg), cells, jobs=jobs,
-                             threads=_replay_threads(jobs, threads, client) or 1, initializer=_init_replayer,
+                             threads=replay_threads(jobs, threads, client) or 1, initializer=init_replayer,
                              initargs=(table,), log=log_path, client=client, identity=software_identity):
         yield cell, future.result()

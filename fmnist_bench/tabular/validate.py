@@ -45,7 +45,7 @@ def _scores(table: Table, seed: int, keys: list[str], epochs: int) -> np.ndarray
     return np.array([_score(table.curves[seed][k], epochs) for k in keys])
 
 
-def _bootstrap_mean(values: np.ndarray, *, seed: int) -> tuple[float, float]:
+def bootstrap_mean(values: np.ndarray, *, seed: int) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean over configurations (resampled with replacement), fixed by
     `seed` so the page regenerates byte for byte; for a mean of absolute values it never goes below 0."""
     rng = np.random.default_rng(seed)
@@ -73,7 +73,7 @@ def compare_seeds(table: Table, reference: int, other: int, *, epochs: int) -> d
     row = {"reference": reference, "other": other, "configs": len(shared),
            "builds": f"{_build_label(table, reference)} / {_build_label(table, other)}",
            "spearman": rho, "spearman_ci": (math.tanh(z - half), math.tanh(z + half)),
-           "mad": float(diffs.mean()), "mad_ci": _bootstrap_mean(diffs, seed=reference * 1000 + other),
+           "mad": float(diffs.mean()), "mad_ci": bootstrap_mean(diffs, seed=reference * 1000 + other),
            "median_diff": float(np.median(diffs)), "max_diff": float(diffs.max()),
            "mean_diff": float(100 * np.mean(b - a)),
            "mean_diff_ci": tuple(100 * v for v in t_interval(b - a)),
