@@ -291,15 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser("leaderboard", parents=common, help="rebuild LEADERBOARD.md from every stored run",
                                 description="Rebuild <results-dir>/LEADERBOARD.md from every run stored there, and "
-                                            "with --readme the README's verdict block.")
+                                            "with --readme the README's answer block and figure.")
     board.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help=results_help)
     board.add_argument("--also", type=Path, action="append", default=[], metavar="DIR",
                        help="put the runs of this results folder beside --results-dir's (repeatable), e.g. your "
                             "runs beside the shipped ones: leaderboard --also results; the leaderboard is written "
                             "to --results-dir only, and a seed two runs hold with different results is named")
     board.add_argument("--readme", type=Path,
-                       help="also rewrite the 'Which strategy should I use?' block of this file (README.md) from "
-                            "the same runs")
+                       help="also rewrite the answer block of this file (README.md) and the answer figure "
+                            "(<results-dir>/answer.png) from the same runs")
 
     bench = commands.add_parser("benchmarks", parents=common,
                                 help="turn pytest-benchmark JSON into a BENCHMARKS.md beside it")
@@ -500,11 +500,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .reports.leaderboard import write_leaderboard, write_verdict
+    from .reports.leaderboard import write_leaderboard
 
     print(f"wrote {write_leaderboard(args.results_dir, args.also)}")
     if args.readme is not None:
-        print(f"wrote {write_verdict(args.results_dir, args.readme)}")
+        from .reports.answer import write_answer, write_readme_answer
+
+        print(f"wrote {write_readme_answer(args.results_dir, args.readme)}")
+        if (figure := write_answer(args.results_dir)) is not None:
+            print(f"wrote {figure}")
     return 0
 
 

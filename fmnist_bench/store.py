@@ -41,7 +41,7 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "record_finish", "read_config",
            "benchmarks_json_path",
            "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
-           "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for"]
+           "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for", "answer_figure_path"]
 
 SCHEMA = 1
 # A user's runs go to a folder that git ignores, so they never rewrite the results this repository ships
@@ -350,6 +350,11 @@ def benchmarks_json_path(results_dir: Path) -> Path:
 
 def leaderboard_path(results_dir: Path) -> Path:
     return results_dir / "LEADERBOARD.md"
+
+
+def answer_figure_path(results_dir: Path) -> Path:
+    """The README's answer as a figure (`reports.answer`), beside the leaderboard it summarises."""
+    return results_dir / "answer.png"
 
 
 def summary_link(run_root: Path, home: Path | None = None) -> str:

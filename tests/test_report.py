@@ -175,16 +175,17 @@ def test_a_row_s_mean_count_and_test_use_the_seeds_every_strategy_has(tmp_path: 
     assert ", 3 seeds)" in verdict and "4 seeds" not in verdict  # the verdict quotes the seeds it compared
 
 
-def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
-    from fmnist_bench.reports.leaderboard import VERDICT_END, VERDICT_START, write_verdict
+def test_the_verdict_follows_the_records(tmp_path: Path) -> None:
+    from fmnist_bench.reports import render_verdict
+    from fmnist_bench.reports.leaderboard import load_runs
 
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{VERDICT_START}\nold text\n{VERDICT_END}\n\nrest\n")
+    def verdict() -> str:
+        return render_verdict(load_runs(tmp_path)[0])
+
     # 6 seeds where Bayesian is 4-6 pp better on every seed: significant after Holm
     _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (85, 86, 86, 84, 86, 87),
                                        "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
-    text = write_verdict(tmp_path, readme).read_text()
-    assert "old text" not in text and text.endswith(f"{VERDICT_END}\n\nrest\n")
+    text = verdict()
     # differences 5, 5, 4, 4, 5, 5 pp: mean 4.67, sd 0.516, t(0.975, 5) 2.5706 -> +-0.54
     assert "**bayesian beats random search by 4.67 pp (95% CI [+4.12, +5.21], 6 seeds); " in text
     # a significant pair without random search is stated too: bayesian - hyperband = 5, 4, 5, 3, 6, 5 pp
@@ -192,23 +193,39 @@ def test_the_readme_verdict_follows_the_records(tmp_path: Path) -> None:
     # the same seeds with the difference gone: the verdict says what could have been missed instead
     _benchmark_run(tmp_path, "clear", {"random": (80, 81, 82, 80, 81, 82), "bayesian": (81, 80, 82, 81, 80, 82),
                                        "hyperband": (80, 82, 81, 81, 80, 82)}, "2026-11-21T10:00:00+00:00")
-    text = write_verdict(tmp_path, readme).read_text()
+    text = verdict()
     assert ("**no strategy is shown better** at 6 seeds (these seeds detect, with 80% power, only differences to "
             "random search of ") in text
     # no strategy beats random search, but one beats another: both are said
     # (random is noisy against both; bayesian - hyperband = 2, 2, 2, 2, 2, 3 pp)
     _benchmark_run(tmp_path, "clear", {"random": (84, 75, 86, 74, 83, 78), "bayesian": (80, 81, 82, 80, 81, 83),
                                        "hyperband": (78, 79, 80, 78, 79, 80)}, "2026-11-21T10:00:00+00:00")
-    text = write_verdict(tmp_path, readme).read_text()
+    text = verdict()
     assert "**no strategy is shown better than random search** at 6 seeds (" in text
     assert "**but bayesian beats hyperband by 2.17 pp (95% CI [+1.74, +2.60], 6 seeds).**" in text
+    assert text in write_leaderboard(tmp_path).read_text()  # the leaderboard opens with the verdicts
+
+
+def test_the_readme_answer_block_is_rewritten_between_its_markers(tmp_path: Path) -> None:
+    from fmnist_bench.reports.answer import ANSWER_END, ANSWER_START, write_readme_answer
+
+    _benchmark_run(tmp_path, "live", {"random": (80, 81), "bayesian": (85, 86)}, "2026-11-21T10:00:00+00:00")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{ANSWER_START}\nold text\n{ANSWER_END}\n\nrest\n")
+    text = write_readme_answer(tmp_path, readme).read_text()
+    assert "old text" not in text and text.endswith(f"{ANSWER_END}\n\nrest\n") and "![Difference" in text
     readme.write_text("no markers\n")
-    with pytest.raises(ResultsError, match="has no verdict block"):
-        write_verdict(tmp_path, readme)
+    with pytest.raises(ResultsError, match="has no answer block"):
+        write_readme_answer(tmp_path, readme)
 
 
-def test_the_committed_readme_verdict_is_current() -> None:
-    from fmnist_bench.reports.leaderboard import VERDICT_END, VERDICT_START, render_verdict
+def test_the_committed_readme_answer_and_figure_are_current() -> None:
+    """The README's answer table and results/answer.png show what the committed runs say (the figure is compared by
+    the digest of its points, which it carries, so that another matplotlib's bytes do not matter)."""
+    from PIL import Image
+
+    from fmnist_bench.reports.answer import ANSWER_END, ANSWER_START, answer_digest, answer_points, \
+        render_answer_table
     from fmnist_bench.store import list_run_dirs
 
     root = Path(__file__).resolve().parents[1]
@@ -218,10 +235,13 @@ def test_the_committed_readme_verdict_is_current() -> None:
             runs.append(load_run(run_dir))
         except ResultsError:
             continue
+    points = answer_points(runs)
     readme = (root / "README.md").read_text()
-    block = readme[readme.index(VERDICT_START) + len(VERDICT_START) + 1:readme.index(VERDICT_END)]
-    assert block == render_verdict(runs), \
-        "rebuild it: python -m fmnist_bench leaderboard --results-dir results --readme README.md"
+    block = readme[readme.index(ANSWER_START) + len(ANSWER_START) + 1:readme.index(ANSWER_END)]
+    rebuild = "rebuild them: python -m fmnist_bench leaderboard --results-dir results --readme README.md"
+    assert block == render_answer_table(points), rebuild
+    with Image.open(root / "results" / "answer.png") as figure:
+        assert figure.info.get("Description") == answer_digest(points), rebuild
 
 
 def test_render_summary_reports_incomplete_runs(results: Path) -> None:
