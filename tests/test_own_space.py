@@ -4,6 +4,9 @@ its replay. Every bad input is one line and exit code 2."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from fmnist_bench.cli import main
 from fmnist_bench.config import make_config
 from fmnist_bench.data import make_splits
 from fmnist_bench.datasets import load_user_data
-from conftest import SPACE, user_arrays as _arrays
+from conftest import HANG_GUARD_SECONDS, SPACE, user_arrays as _arrays, with_fault
 from fmnist_bench.errors import ConfigError, DataError
 
 def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
@@ -146,13 +149,21 @@ def test_a_hypermodel_class_is_a_space_too(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_users_space_and_data_run_live_with_every_strategy_resume_and_replay(
         user_files: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Live studies of every strategy, a rerun that only resumes, a two-seed table of the grid and its replay."""
+    """Live studies of every strategy killed mid-run and resumed (the study processes import the user's file again),
+    a rerun that only resumes, a two-seed table of the grid and its replay."""
     space, data = user_files
     results, tables = tmp_path / "results", tmp_path / "tables"
     live = ["run", "--preset", "smoke", "--space", space, "--data", data, "--results-dir", str(results),
             "--strategies", "random,hyperband,bayesian,tpe,tpe-hyperband", "--jobs", "2"]
-    assert main(live) == 0
+    victim = subprocess.Popen([sys.executable, "-m", "fmnist_bench", *live], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True,
+                              env=with_fault("hyperband-seed1", 1, "SIGKILL", "group"))
+    assert victim.wait(timeout=HANG_GUARD_SECONDS) == -signal.SIGKILL
+    (killed,) = (results / "runs").iterdir()
+    assert not (killed / "studies" / "hyperband-seed1" / "study.json").exists()
+    assert main(live) == 0  # resumes the killed run to the end
     out = capsys.readouterr().out
+    assert len(list(killed.glob("studies/*/study.json"))) == 5
     study = json.loads(next(results.rglob("random-seed1/study.json")).read_text())
     assert study["test"]["class_names"] == ["left", "middle", "right"]
     assert len(study["test"]["confusion"]) == 3
