@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from .config import RunConfig, make_config
 from .errors import ConfigError
+from .processes import log_to_stderr
 from .records import StudyResult
 from .store import DEFAULT_RESULTS, StoredRun, atomic_write_bytes, load_run, tables_dir_for
 
@@ -72,6 +73,13 @@ class Comparison:
                    verdict_sentence(run).replace("**", ""), failed or [])
 
 
+def _show_progress() -> None:
+    """Progress lines on stderr, as the command line prints them, unless the caller has set up logging itself (as
+    Optuna does: a long comparison that prints nothing looks hung)."""
+    if not logging.getLogger().handlers and not logging.getLogger("fmnist_bench").handlers:
+        log_to_stderr(logging.INFO)
+
+
 def compare(space: Any, data: Any = None, *, preset: str = "standard", strategies: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 1, budget_epochs: int | None = None, epochs_per_trial: int | None = None,
             final_epochs: int | None = None, replay: bool = False, results_dir: Path | str = DEFAULT_RESULTS,
@@ -101,6 +109,7 @@ def compare(space: Any, data: Any = None, *, preset: str = "standard", strategie
         ConfigError, DataError: bad arguments, a space or dataset that cannot be used (one line each).
         ResultsError: the results folder cannot be written.
     """
+    _show_progress()
     results = Path(results_dir)
     cfg = make_config(preset, space=space_spec(space), data=data_spec(data, results), budget_epochs=budget_epochs,
                       epochs_per_trial=epochs_per_trial, final_epochs=final_epochs, replay=replay or None,
@@ -165,6 +174,7 @@ def build_table(space: Any, data: Any = None, *, seeds: Sequence[int] = (1,), re
     spec_space, spec_data = space_spec(space), data_spec(data, Path(results_dir))
     fmnist = Path(data_dir) if data_dir is not None else None
     spec = table_spec(spec_space, spec_data, fmnist)
+    _show_progress()
     folder = Path(tables_dir) if tables_dir is not None else DEFAULT_RESULTS / "tables"
     for seed in seeds:
         build(spec, seed, tables_dir=folder, data_dir=fmnist, device="auto", jobs=jobs, threads=1,

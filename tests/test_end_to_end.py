@@ -306,7 +306,7 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
         smoke: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from fmnist_bench.cli import main
-    from fmnist_bench.orchestration import estimate_seconds
+    from fmnist_bench.orchestration import describe_estimate, estimate_seconds
     from fmnist_bench.records import StudyResult
 
     from fmnist_bench import store
@@ -319,10 +319,10 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     studies = [StudyResult.from_dict(json.loads(p.read_text()))
                for p in (results / "runs" / SMOKE_ID / "studies").glob("*/study.json")]
     cells = [(s.strategy, 2) for s in studies]  # seed 2 of each strategy: not run yet, same work per study
-    seconds, based_on = estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="cpu")
+    seconds, based_on, lower_bound = estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="cpu")
     walls = json.loads((results / "runs" / SMOKE_ID / "env.json").read_text())["study_wall_seconds"]
     assert sorted(walls) == sorted(f"{s.strategy}-seed1" for s in studies)  # each study process's wall time
-    assert based_on == 3 and seconds == pytest.approx(sum(walls.values()))
+    assert based_on == 3 and seconds == pytest.approx(sum(walls.values())) and not lower_bound
     assert all(walls[f"{s.strategy}-seed1"] > s.search_seconds + s.final_fit_seconds for s in studies)
     assert estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="gpu") is None  # no GPU studies there
     import shutil
@@ -332,6 +332,15 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     env = json.loads((elsewhere / "runs" / SMOKE_ID / "env.json").read_text())
     (elsewhere / "runs" / SMOKE_ID / "env.json").write_text(json.dumps(env | {"cpu_count": 64}))
     assert estimate_seconds(PRESETS["smoke"], [elsewhere], cells, jobs=1, device="cpu") is None
+    older = tmp_path / "older"  # stored before runs recorded each study process's wall time: a lower bound
+    shutil.copytree(results / "runs" / SMOKE_ID, older / "runs" / SMOKE_ID, ignore=shutil.ignore_patterns(".*"))
+    env = json.loads((older / "runs" / SMOKE_ID / "env.json").read_text())
+    (older / "runs" / SMOKE_ID / "env.json").write_text(json.dumps({k: v for k, v in env.items()
+                                                                   if k != "study_wall_seconds"}))
+    bound = estimate_seconds(PRESETS["smoke"], [older], cells, jobs=1, device="cpu")
+    assert bound is not None and bound.lower_bound and bound.studies == 3
+    assert bound.seconds == pytest.approx(sum(s.search_seconds + s.final_fit_seconds for s in studies))
+    assert bound.seconds < seconds and describe_estimate(bound).startswith("at least ")
     assert main(["run", "--preset", "smoke", "--strategies", "random", "--seeds", "2", "--dry-run", "--results-dir",
                  str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out

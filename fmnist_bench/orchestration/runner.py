@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import RunConfig
 from ..datasets import load_checked
@@ -28,7 +28,7 @@ from ..store import REFERENCE_RESULTS, RunOutcome, RunPaths, atomic_write_json, 
     open_run, read_config, read_json, record_finish
 from ..markdown import fmt_seconds
 
-__all__ = ["completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
+__all__ = ["Estimate", "completed_study", "describe_estimate", "estimate_seconds", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 STUDY_WALL = "study_wall_seconds"  # env.json: each study's process wall time, by study name
@@ -54,16 +54,24 @@ def _machine(env: dict[str, Any]) -> tuple[Any, ...]:
     return env.get("cpu"), env.get("cpu_count")
 
 
+class Estimate(NamedTuple):
+    seconds: float
+    studies: int  # the stored studies it rests on
+    lower_bound: bool  # their records lack the study processes' start-up, so the run takes longer
+
+
 def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str, int]], *, jobs: int,
-                     device: str) -> tuple[float, int] | None:
+                     device: str) -> Estimate | None:
     """The wall time `cells` should take at `jobs` at once, from the studies under `folders` (the user's results, the
     shipped reference) that did the same work per study on the same kind of device (`--device auto` reads CPU
-    studies) and, on a CPU, on a machine like this one (CPU model and core count): each cell costs the median search
-    plus final-fit seconds of its strategy's studies (of any strategy where its own has none). None when no such
-    study exists. Returns (seconds, studies the estimate rests on)."""
+    studies) and, on a CPU, on a machine like this one (CPU model and core count): each cell costs the median process
+    wall time of its strategy's studies (of any strategy where its own has none). Studies stored before runs
+    recorded that wall time count only where no other exists, and then as a lower bound (search and final fit
+    alone, without the process's start-up). None when no such study exists."""
     wanted, kind = _work_per_study(cfg), "gpu" if device == "gpu" else "cpu"
     here = _machine(collect_env())
-    seconds: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    partial: dict[str, list[float]] = {}  # search plus final fit of studies without a recorded wall time
     for run_dir in sorted({run for folder in folders for run in list_run_dirs(folder)}):
         paths = RunPaths(run_dir)
         try:
@@ -75,25 +83,31 @@ def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str,
         env = read_json(paths.env, "env") if paths.env.is_file() else {}
         if kind == "cpu" and _machine(env) != here:
             continue
-        walls = env.get(STUDY_WALL, {})
+        recorded = env.get(STUDY_WALL, {})
         for strategy, seed in itertools.product(stored.strategies, stored.seeds):
             result = completed_study(paths, stored, strategy, seed)
             if result is not None and device_class(result.device) == kind:
-                # the study process's wall time (start-up and data loading included), where the run recorded it
-                seconds.setdefault(strategy, []).append(walls.get(study_name(strategy, seed),
-                                                                  result.search_seconds + result.final_fit_seconds))
+                name = study_name(strategy, seed)
+                if name in recorded:
+                    walls.setdefault(strategy, []).append(recorded[name])
+                else:
+                    partial.setdefault(strategy, []).append(result.search_seconds + result.final_fit_seconds)
+    seconds = walls or partial
     if not seconds:
         return None
     pooled = statistics.median(s for values in seconds.values() for s in values)
     total = sum(statistics.median(seconds[s]) if s in seconds else pooled for s, _ in cells)
-    return total / min(jobs, max(len(cells), 1)), sum(map(len, seconds.values()))
+    return Estimate(total / min(jobs, max(len(cells), 1)), sum(map(len, seconds.values())), not walls)
 
 
-def describe_estimate(estimate: tuple[float, int] | None) -> str:
+def describe_estimate(estimate: Estimate | None) -> str:
     if estimate is None:
         return "no time estimate (no stored study of this config on a machine like this one)"
-    seconds, studies = estimate
-    return f"about {fmt_seconds(seconds)} (from {studies} stored studies of this config on a machine like this one)"
+    based = f"from {estimate.studies} stored studies of this config on a machine like this one"
+    if estimate.lower_bound:
+        return (f"at least {fmt_seconds(estimate.seconds)} ({based}, whose records lack each study process's "
+                "start-up: add several seconds per study)")
+    return f"about {fmt_seconds(estimate.seconds)} ({based})"
 
 
 def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = None, run_id: str | None = None,

@@ -425,12 +425,14 @@ def render_summary(run: StoredRun, reference: Any = None) -> str:
                  "a test result. Test acc: the refit of that configuration, evaluated once on the test set. "
                  + _target_note(cfg) + _time_basis(run) + _refits_note(cfg) + _unspent_note(run))), ""]
     if len(run.seeds) > 1:
-        parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(aggregate_rows(run), AGGREGATE_COLUMNS, legend=(
+        has_target = cfg.target_accuracy is not None  # a user's task has none: no columns about reaching it
+        parts += [f"## Across {len(run.seeds)} seeds\n", markdown_table(
+                  aggregate_rows(run), AGGREGATE_COLUMNS if has_target else AGGREGATE_COLUMNS[:-3], legend=(
                   "95% CI of mean: Student-t interval over seeds. Vs random: the mean over seeds of (strategy - "
                   "random) in percentage points with its paired t-interval. Mean rank and wins: ties (frequent, "
                   "see below) share the rank and split the seed; they describe these seeds and are not evidence "
-                  "by themselves. Median epochs/time to target count a seed that never reached it as infinite: "
-                  "'-' means the median seed never got there.")),
+                  "by themselves." + (" Median epochs/time to target count a seed that never reached it as "
+                                      "infinite: '-' means the median seed never got there." if has_target else ""))),
                   "", _paired_section(run)]
     if run.config.replay:
         parts.append(regret_section(run, reference if reference is not None else _replay_reference(run)))
