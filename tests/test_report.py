@@ -458,8 +458,10 @@ def test_a_critical_difference_diagram_is_the_same_bytes_in_every_process() -> N
                for seed in ("1", "3", "4")}
     assert len(figures) == 1
     committed = (run / "critical_difference.png").read_bytes()
-    if f"Matplotlib version{matplotlib.__version__},".encode() in committed:
-        assert figures == {hashlib.sha256(committed).hexdigest()}
+    if f"Matplotlib version{matplotlib.__version__},".encode() not in committed:
+        pytest.skip(f"matplotlib {matplotlib.__version__} did not draw the committed figure, so its bytes differ "
+                    "(the diagrams above agreed across hash seeds)")
+    assert figures == {hashlib.sha256(committed).hexdigest()}
 
 
 def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> None:

@@ -16,13 +16,17 @@ from fmnist_bench.environment import cpu_vector_isa
     pytest.param("auto", ("cpu: ", "gpu: "), id="auto"),
 ])
 def test_device_is_named(device: str, prefixes: tuple[str, ...]) -> None:
-    code = f"from fmnist_bench.engine.runtime import configure; print(configure(device={device!r}, threads=1))"
+    """The device line names the kind the backend trains on: the GPU where `auto` finds one, else the CPU with the
+    threads it was given."""
+    code = ("import tensorflow as tf; from fmnist_bench.engine.runtime import configure; "
+            f"line = configure(device={device!r}, threads=1); "
+            "print(bool(tf.config.list_physical_devices('GPU'))); print(line)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    line = out.stdout.strip().splitlines()[-1]
-    assert line.startswith(prefixes), line
-    if line.startswith("cpu: "):
-        assert line.endswith("(1 threads)")
+    has_gpu, line = out.stdout.strip().splitlines()[-2:]
+    on_gpu = device == "auto" and has_gpu == "True"
+    assert line.startswith(prefixes) and line.startswith("gpu: " if on_gpu else "cpu: "), line
+    assert on_gpu or line.endswith("(1 threads)"), line
 
 
 def test_gpu_without_a_gpu_is_a_clear_error() -> None:

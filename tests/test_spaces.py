@@ -45,8 +45,11 @@ def test_cnn_space_builds_and_trains_one_step() -> None:
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 2
     x = np.random.default_rng(0).random((32, 28, 28), dtype=np.float32)
     y = np.arange(32) % 10
+    before = [w.copy() for w in model.get_weights()]
     history = model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    trained = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
+    assert all(trained[:2]) and sum(trained) >= len(trained) // 2  # the first conv layer and most others moved
     assert model.predict(x[:4], verbose=0).shape == (4, 10)
 
 
