@@ -252,18 +252,20 @@ class Chief:
             with self.workers:
                 for _ in range(self.local_workers):
                     self._start_worker()
-                while not self._finished(servicer):
+                while not self.finished(servicer):
                     ended = self.workers.ended(lambda tuner_id: f"worker {tuner_id}")
                     if servicer.failed_write is not None:  # the oracle's own state could not be saved: stop
                         raise servicer.failed_write
                     self._replace_crashed(ended)
-                    self._expire_silent(servicer)
+                    self.expire_silent(servicer)
                     self.tuner_ids_seen |= set(servicer.last_seen)
         finally:
             server.stop(grace=1).wait()
         return len(self.tuner_ids_seen)
 
-    def _finished(self, servicer: Any) -> bool:
+    def finished(self, servicer: Any) -> bool:
+        """Whether the study is over: the budget is spent and no trial is out (and, without local workers, no
+        hand-started worker is still registered). Raises StudyFailed when every local worker died before that."""
         if self.workers:
             return False
         if servicer.stop_triggered and not self.oracle.ongoing_trials:
@@ -290,7 +292,9 @@ class Chief:
                                 tuner_id, code)
                     self._start_worker()
 
-    def _expire_silent(self, servicer: Any) -> None:
+    def expire_silent(self, servicer: Any) -> None:
+        """Give up the trial of a worker not heard from for `worker_timeout` (a hung or vanished process), and stop
+        waiting for an idle worker that went silent."""
         now = time.monotonic()
         for tuner_id in list(self.oracle.ongoing_trials):
             if now - servicer.last_seen.get(tuner_id, now) > self.worker_timeout:
