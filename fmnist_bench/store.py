@@ -41,7 +41,8 @@ __all__ = ["SCHEMA", "RunPaths", "atomic_write_bytes", "atomic_write_json", "ato
            "record_finish", "read_config",
            "benchmarks_json_path",
            "keep_traceback", "set_aside", "unwritable", "write_failure", "RunStatus", "run_status",
-           "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for", "answer_figure_path"]
+           "reclaim_work", "DEFAULT_RESULTS", "REFERENCE_RESULTS", "tables_dir_for", "answer_figure_path",
+           "chief_token"]
 
 SCHEMA = 1
 # A user's runs go to a folder that git ignores, so they never rewrite the results this repository ships
@@ -200,6 +201,8 @@ class RunPaths:
         self.work = run_dir / ".work"
         self.lock = run_dir / ".lock"
         self.chief_announcement = self.work / "chief.json"  # the study a chief serves now, for hand-started workers
+        # the run's secret, which a chief asks of every caller: readable only by its owner, beside the announcement
+        self.chief_token = self.work / "chief.token"
         # A replayed run holds hundreds of studies: one compressed file instead of a folder each; while the run is
         # in progress, finished studies are appended to the partial file (one fsync'd line each), which sits beside
         # the config rather than in .work so that a run stopped mid-way can be committed and resumed elsewhere.
@@ -346,6 +349,32 @@ def set_aside(path: Path, suffix: str) -> Path:
 def benchmarks_json_path(results_dir: Path) -> Path:
     """Where `pytest benchmarks --benchmark-json` is told to write (tox -e bench)."""
     return results_dir / "benchmarks" / "benchmarks.json"
+
+
+def chief_token(paths: RunPaths, *, create: bool) -> str:
+    """The run's chief token: made once (random, 256 bits; the file readable only by its owner) by the chief when
+    `create`, read by the workers, who find it where they find the chief's announcement.
+
+    Raises:
+        ResultsError: the token cannot be written, or a worker finds none (no chief has served this run).
+    """
+    import secrets
+
+    path = paths.chief_token
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    if not create:
+        raise ResultsError(f"{path} does not exist: no chief has served this run folder (start `chief` first, with "
+                           "the same --results-dir, on a file system this machine shares)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        os.replace(path.with_suffix(".tmp"), path)
+    except OSError as exc:
+        raise unwritable(exc, path) from None
+    return path.read_text(encoding="utf-8").strip()
 
 
 def leaderboard_path(results_dir: Path) -> Path:

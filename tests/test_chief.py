@@ -25,8 +25,8 @@ def _oracle(folder):  # type: ignore[no-untyped-def]
 def test_a_silent_worker_loses_its_trial_and_an_idle_silent_worker_is_forgotten(tmp_path) -> None:
     oracle, trial = _oracle(tmp_path)
     lost: list[tuple[str, str]] = []
-    chief = Chief(oracle, tuner_prefix="random-seed1", lose_trial=lambda t, why: lost.append((t.trial_id, why)),
-                  spawn=None, worker_timeout=10)
+    chief = Chief(oracle, tuner_prefix="random-seed1", token="t",
+                  lose_trial=lambda t, why: lost.append((t.trial_id, why)), spawn=None, worker_timeout=10)
     servicer = types.SimpleNamespace(last_seen={"random-seed1.worker0": -100.0, "random-seed1.worker1": -100.0})
     chief.expire_silent(servicer)
     assert lost == [(trial.trial_id, "worker random-seed1.worker0 was silent for more than 10 s")]
@@ -40,7 +40,7 @@ def test_a_worker_heard_from_recently_keeps_its_trial(tmp_path) -> None:
     import time
 
     oracle, trial = _oracle(tmp_path)
-    chief = Chief(oracle, tuner_prefix="random-seed1", lose_trial=lambda t, why: None, spawn=None,
+    chief = Chief(oracle, tuner_prefix="random-seed1", token="t", lose_trial=lambda t, why: None, spawn=None,
                   worker_timeout=10)
     servicer = types.SimpleNamespace(last_seen={"random-seed1.worker0": time.monotonic()}, stop_triggered=True)
     chief.expire_silent(servicer)
@@ -76,3 +76,46 @@ def test_a_hand_started_worker_connects_to_the_address_it_was_given(tmp_path, mo
                                chief_timeout=5)
     assert [job.oracle for job in jobs] == ["gateway:6000"]
     assert "listens on port 50051; connecting to gateway:6000 as given" in caplog.text
+
+
+def test_the_chief_refuses_a_caller_without_the_runs_token_and_serves_one_with_it(
+        tmp_path, monkeypatch, caplog) -> None:
+    """On loopback, keras-tuner's own servicer behind the chief's token check: keras-tuner's plain client (what
+    anyone who reaches the port could run) is refused in one log line and changes nothing; a worker's client, which
+    presents the token, gets a trial."""
+    import logging
+    from concurrent import futures
+
+    import grpc
+    import pytest
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    from fmnist_bench.engine.ktbridge import add_oracle_servicer, oracle_servicer_class, patient_client
+    from fmnist_bench.orchestration.distributed import token_check
+
+    oracle, _ = _oracle(tmp_path)
+    before = set(oracle.trials)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), interceptors=[token_check("s3cret", "study")])
+    add_oracle_servicer(oracle_servicer_class()(oracle), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "random-seed1.worker1")
+    try:
+        stranger = OracleClient(oracle)
+        with caplog.at_level(logging.WARNING), pytest.raises(grpc.RpcError) as refused:
+            stranger.create_trial("random-seed1.worker9")
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        (line,) = [r.getMessage() for r in caplog.records if "refused a call" in r.getMessage()]
+        assert "did not present this run's token" in line
+        assert set(oracle.trials) == before and "random-seed1.worker9" not in oracle.tuner_ids
+
+        wrong = patient_client(types.SimpleNamespace(oracle=types.SimpleNamespace(_oracle=oracle)), 0.0, "guess")
+        with pytest.raises(grpc.RpcError):
+            wrong.create_trial("random-seed1.worker1")
+        worker = patient_client(types.SimpleNamespace(oracle=types.SimpleNamespace(_oracle=oracle)), 0.0, "s3cret")
+        trial = worker.create_trial("random-seed1.worker1")
+        assert trial.status == "RUNNING" and oracle.ongoing_trials["random-seed1.worker1"].trial_id == trial.trial_id
+    finally:
+        server.stop(grace=None)

@@ -16,7 +16,8 @@ import keras_tuner as kt
 from ..config import in_tested_range
 from ..errors import ConfigError
 
-__all__ = ["PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version", "clear_trial_metrics", "in_memory",
+__all__ = ["TOKEN_HEADER", "TOKEN_VARIABLE", "PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version",
+           "clear_trial_metrics", "in_memory",
            "is_worker", "oracle_servicer_class", "patient_client", "random_values", "reseed_bayesian",
            "route_state_files", "set_chief_timeout", "settle_reloaded_trials", "stopped_trial_response"]
 
@@ -86,14 +87,41 @@ def is_worker(tuner: Any) -> bool:
     return bool(tuner._is_worker())
 
 
-def patient_client(tuner: Any, pause_seconds: float) -> Any:
-    """The worker tuner's oracle client, but pausing `pause_seconds` when the chief answers IDLE: keras-tuner's own
-    client asks again at once, and a worker waiting for Hyperband's round to finish would spin a core."""
+TOKEN_HEADER = "fmnist-bench-token"  # gRPC metadata key of the run's secret, which the chief checks on every call
+TOKEN_VARIABLE = "FMNIST_BENCH_CHIEF_TOKEN"  # how a worker process is given it
+
+
+def patient_client(tuner: Any, pause_seconds: float, token: str | None) -> Any:
+    """The worker tuner's oracle client, but pausing `pause_seconds` when the chief answers IDLE (keras-tuner's own
+    client asks again at once, and a worker waiting for Hyperband's round to finish would spin a core), and
+    presenting the run's `token` with every call (keras-tuner's client presents nothing)."""
+    import collections
+    import os
     import time
 
+    import grpc
+    from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_client import OracleClient
 
+    class Details(collections.namedtuple("Details", ("method", "timeout", "metadata", "credentials",
+                                                     "wait_for_ready", "compression")),
+                  grpc.ClientCallDetails):
+        pass
+
+    class WithToken(grpc.UnaryUnaryClientInterceptor):
+        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            metadata = [*(details.metadata or ()), (TOKEN_HEADER, token)]
+            return continuation(Details(details.method, details.timeout, metadata, details.credentials,
+                                        details.wait_for_ready, details.compression), request)
+
     class PatientClient(OracleClient):
+        def __init__(self, oracle: Any) -> None:
+            super().__init__(oracle)
+            if token is not None:
+                address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+                channel = grpc.intercept_channel(grpc.insecure_channel(address), WithToken())
+                self.stub = protos.get_service_grpc().OracleStub(channel)
+
         def create_trial(self, tuner_id: str) -> Any:
             trial = super().create_trial(tuner_id)
             if trial.status == kt.engine.trial.TrialStatus.IDLE:

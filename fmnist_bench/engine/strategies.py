@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -42,9 +43,11 @@ STOP_EXHAUSTED = "oracle exhausted: no new configuration after keras-tuner's dup
 IDLE_PAUSE_SECONDS = 1.0
 
 
-def worker_env(tuner_id: str, host: str, port: int) -> dict[str, str]:
-    """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port."""
-    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port)}
+def worker_env(tuner_id: str, host: str, port: int, token: str) -> dict[str, str]:
+    """The environment that turns a keras-tuner Tuner into a worker of the chief at host:port, with the run's token
+    for the chief."""
+    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
+            ktbridge.TOKEN_VARIABLE: token}
 
 
 class _Unwritable(ResultsError, kt.errors.FatalError):
@@ -208,7 +211,7 @@ class HarnessTuner(kt.Tuner):
         self._reports_epochs = reports_epochs
         self._pruned: set[str] = set()  # trials the oracle's pruner stopped, until their end is recorded
         if ktbridge.is_worker(self):
-            self.oracle = ktbridge.patient_client(self, IDLE_PAUSE_SECONDS)
+            self.oracle = ktbridge.patient_client(self, IDLE_PAUSE_SECONDS, os.environ.get(ktbridge.TOKEN_VARIABLE))
 
     def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
         # A trial retried after a resume still holds the metrics of its interrupted run: start it clean.

@@ -21,8 +21,8 @@ from ..faults import after_trial_recorded
 from ..outcome import Refit, choose, study_result
 from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, pruned_reason, split_values, \
     study_name
-from ..store import RunPaths, StudyPaths, atomic_write_json, keep_traceback, read_json, set_aside, write_failure, \
-    write_study
+from ..store import RunPaths, StudyPaths, atomic_write_json, chief_token, keep_traceback, read_json, set_aside, \
+    write_failure, write_study
 from ..markdown import fmt_seconds
 
 __all__ = ["ParallelSearch", "StudyRecorder", "run_study", "run_worker"]
@@ -261,7 +261,7 @@ def run_worker(cfg: RunConfig, strategy: str, seed: int, paths: RunPaths, *, ora
     from ..engine.strategies import worker_env
 
     host, _, port = oracle.rpartition(":")
-    os.environ.update(worker_env(tuner_id, host, int(port)))
+    os.environ.update(worker_env(tuner_id, host, int(port), chief_token(paths, create=False)))
     _, splits, recorder = _setup(cfg, strategy, seed, paths, data_dir=data_dir, device=device, threads=threads)
     from ..engine.ktbridge import set_chief_timeout
 

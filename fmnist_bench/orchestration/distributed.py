@@ -29,7 +29,7 @@ from typing import Any, Callable
 from ..errors import ResultsError, StudyFailed
 from ..processes import POLL_SECONDS, Child, StudyJob, Supervisor, WorkerJob
 from ..records import study_name
-from ..store import RunPaths, StudyPaths, atomic_write_json, read_json
+from ..store import RunPaths, StudyPaths, atomic_write_json, chief_token, read_json
 
 __all__ = ["Chief", "ChiefSearch", "follow_chief", "join_chief"]
 
@@ -53,6 +53,35 @@ def _keeping_write_failures(call: Callable[..., Any]) -> Callable[..., Any]:
             self.failed_write = self.failed_write or exc
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
     return guarded
+
+
+def token_check(token: str, tuner_prefix: str) -> Any:
+    """A gRPC server interceptor that lets through only calls presenting the run's token: keras-tuner's chief serves
+    anyone who reaches its port, who could create trials or report scores into the study. Each refused caller is
+    named in one log line."""
+    import hmac
+
+    import grpc
+
+    from ..engine.ktbridge import TOKEN_HEADER
+
+    refused: set[str] = set()
+
+    def refuse(request: Any, context: Any) -> Any:
+        if context.peer() not in refused:
+            refused.add(context.peer())
+            log.warning("[%s] refused a call from %s: it did not present this run's token (.work/chief.token)",
+                        tuner_prefix, context.peer())
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "this run's chief token is required (.work/chief.token)")
+
+    class TokenCheck(grpc.ServerInterceptor):
+        def intercept_service(self, continuation: Any, details: Any) -> Any:
+            given = dict(details.invocation_metadata or ()).get(TOKEN_HEADER, "")
+            if hmac.compare_digest(str(given).encode(), token.encode()):
+                return continuation(details)
+            return grpc.unary_unary_rpc_method_handler(refuse)  # keras-tuner's oracle calls are all unary
+
+    return TokenCheck()
 
 
 def _servicer_class() -> type:
@@ -169,7 +198,8 @@ class ChiefSearch:
                                    parent_pid=os.getpid(), log_level=job.log_level))
 
         tuner.save()
-        chief = Chief(tuner.oracle, tuner_prefix=study_name(job.strategy, job.seed), lose_trial=recorder.trial_lost,
+        chief = Chief(tuner.oracle, tuner_prefix=study_name(job.strategy, job.seed),
+                      token=chief_token(RunPaths(job.run_dir), create=True), lose_trial=recorder.trial_lost,
                       bind=serving.bind, port=serving.port, spawn=spawn if serving.local_workers else None,
                       local_workers=serving.local_workers, worker_timeout=serving.worker_timeout,
                       on_listen=self._announce if serving.announce else None)
@@ -199,6 +229,7 @@ class Chief:
     Args:
         oracle: the study's oracle (from the chief's own tuner, so it was reloaded from the work folder on resume).
         tuner_prefix: worker tuner ids must start with it (the study's name), which keeps studies apart.
+        token: the run's secret (`store.chief_token`); a call that does not present it is refused.
         lose_trial: called with (trial, reason) to record a trial whose worker died, before it is ended as FAILED.
         spawn: starts a local worker given (tuner_id, port); None when all workers are started by hand.
         local_workers: how many local workers to keep running.
@@ -206,12 +237,13 @@ class Chief:
         on_listen: called with the bound port once the server accepts calls (to tell workers started by hand).
     """
 
-    def __init__(self, oracle: Any, *, tuner_prefix: str, lose_trial: Callable[[Any, str], None],
+    def __init__(self, oracle: Any, *, tuner_prefix: str, token: str, lose_trial: Callable[[Any, str], None],
                  bind: str = "127.0.0.1", port: int = 0, spawn: Callable[[str, int], Child] | None,
                  local_workers: int = 0, worker_timeout: float = 900.0,
                  on_listen: Callable[[int], None] | None = None) -> None:
         self.oracle = oracle
         self.tuner_prefix = tuner_prefix
+        self.token = token
         self.lose_trial = lose_trial
         self.bind, self.port = bind, port
         self.spawn = spawn
@@ -235,7 +267,8 @@ class Chief:
         from ..engine.ktbridge import add_oracle_servicer
 
         self.oracle.verbose = 0
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                             interceptors=[token_check(self.token, self.tuner_prefix)])
         servicer = _servicer_class()(self.oracle, self.tuner_prefix)
         add_oracle_servicer(servicer, server)
         address = f"{self.bind}:{self.port}"
