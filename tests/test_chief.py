@@ -80,15 +80,14 @@ def test_a_hand_started_worker_connects_to_the_address_it_was_given(tmp_path, mo
 
 def test_the_chief_refuses_a_caller_without_the_runs_token_and_serves_one_with_it(
         tmp_path, monkeypatch, caplog) -> None:
-    """On loopback, keras-tuner's own servicer behind the chief's token check: keras-tuner's plain client (what
-    anyone who reaches the port could run) is refused in one log line and changes nothing; a worker's client, which
-    presents the token, gets a trial."""
+    """On loopback, keras-tuner's own servicer behind the chief's token check: a client without the token (keras-tuner's
+    own channel, what anyone who reaches the port could run) is refused in one log line and changes nothing; one with
+    a wrong token is refused; a worker's client, which presents the token, gets a trial."""
     import logging
     from concurrent import futures
 
     import grpc
     import pytest
-    from keras_tuner.src.distribute.oracle_client import OracleClient
 
     from fmnist_bench.engine.ktbridge import add_oracle_servicer, oracle_servicer_class, patient_client
     from fmnist_bench.orchestration.distributed import token_check
@@ -103,7 +102,7 @@ def test_the_chief_refuses_a_caller_without_the_runs_token_and_serves_one_with_i
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "random-seed1.worker1")
     try:
-        stranger = OracleClient(oracle)
+        stranger = patient_client(types.SimpleNamespace(oracle=types.SimpleNamespace(_oracle=oracle)), 0.0, None)
         with caplog.at_level(logging.WARNING), pytest.raises(grpc.RpcError) as refused:
             stranger.create_trial("random-seed1.worker9")
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -164,6 +164,8 @@ def test_a_users_space_and_data_run_live_with_every_strategy_resume_and_replay(
     assert main(live) == 0  # resumes the killed run to the end
     out = capsys.readouterr().out
     assert len(list(killed.glob("studies/*/study.json"))) == 5
+    summary = (killed / "summary.md").read_text()
+    assert f"{data} (fingerprint " in summary and "validation 15, test 60 " in summary  # not Fashion-MNIST's sizes
     study = json.loads(next(results.rglob("random-seed1/study.json")).read_text())
     assert study["test"]["class_names"] == ["left", "middle", "right"]
     assert len(study["test"]["confusion"]) == 3

@@ -201,14 +201,26 @@ def _config_env_table(run: StoredRun) -> str:
         ("epochs per trial (Hyperband max_epochs)", cfg.epochs_per_trial), ("batch size", cfg.batch_size),
         ("final fit", f"up to {cfg.final_epochs} epochs, early stopping on val_accuracy, "
                       f"patience {cfg.patience}, best weights restored" + _lr_decay(cfg)),
-        ("data", f"train {cfg.train_subset or 60000 - cfg.val_size}, validation {cfg.val_size}, "
-                 f"test {cfg.test_subset or 10000}"),
+        ("data", _data_sizes(run)),
         ("target validation accuracy", cfg.target_accuracy),
         ("trial workers per study", cfg.workers),
         ("backend / Keras / keras-tuner", software_stack(env)),
         ("Python", env.get("python")), ("device", "; ".join(devices)), ("CPU", _cpu(env)),
         ("started / finished (UTC)", f"{env.get('started_at', '-')} / {env.get('finished_at', '-')}")]]
     return markdown_table(rows, [Column("key", "setting"), Column("value", "value")])
+
+
+def _data_sizes(run: StoredRun) -> str:
+    """Fashion-MNIST's split from the config; a user's dataset by its source and fingerprint, with the validation
+    size the config holds and the test size its studies' confusion matrices count (the training size is not
+    stored)."""
+    cfg = run.config
+    if cfg.data is None:
+        return (f"train {cfg.train_subset or 60000 - cfg.val_size}, validation {cfg.val_size}, "
+                f"test {cfg.test_subset or 10000}")
+    tested = {int(np.sum(st.result.test.confusion)) for st in run.studies if st.result.test.confusion}
+    return (f"{cfg.data} (fingerprint {cfg.data_fingerprint}): validation {cfg.val_size}"
+            + (f", test {tested.pop()}" if len(tested) == 1 else ""))
 
 
 def _cpu(env: dict[str, Any]) -> str | None:
