@@ -78,11 +78,14 @@ def _protocol(run: StoredRun) -> tuple[str, str]:
 def seed_conflicts(runs: list[StoredRun]) -> list[str]:
     """Seeds that two runs of one protocol both hold with different test accuracies (another machine, another
     numpy or CPU vector extension: docs/method.md), each named, since `pooled_rows` keeps only the first."""
-    kept: dict[tuple[tuple[str, str], str, int], tuple[StoredRun, float]] = {}
+    kept: dict[tuple[Benchmark, tuple[str, str], str, int], tuple[StoredRun, float]] = {}
     conflicts = []
     for run in sorted(runs, key=lambda r: r.root.name):  # stable: a results folder's runs before --also's
-        for st in run.studies:
-            key, score = (_protocol(run), st.result.strategy, st.result.seed), st.result.mean_test_accuracy
+        if _compatibility_smoke(run):  # never pooled: each is its own stack's row
+            continue
+        for st in run.studies:  # pooled as `benchmark_rows` pools: per benchmark, then per protocol
+            key = (benchmark_of(run), _protocol(run), st.result.strategy, st.result.seed)
+            score = st.result.mean_test_accuracy
             first = kept.setdefault(key, (run, score))
             if first[0] is not run and first[1] != score:
                 conflicts.append(f"{st.result.strategy} seed {st.result.seed} of one protocol differs between "
