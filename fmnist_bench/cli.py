@@ -504,11 +504,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
     print(f"wrote {write_leaderboard(args.results_dir, args.also)}")
     if args.readme is not None:
-        from .reports.answer import write_answer, write_readme_answer
+        from .reports.answer import write_answer
 
-        print(f"wrote {write_readme_answer(args.results_dir, args.readme)}")
-        if (figure := write_answer(args.results_dir)) is not None:
-            print(f"wrote {figure}")
+        for written in write_answer(args.results_dir, args.readme):
+            print(f"wrote {written}")
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = ["BACKENDS", "collect_env", "cpu_model", "cpu_vector_isa", "device_class", "keras_backend", "keras_major",
-           "keras_version", "package_version", "software_identity", "software_stack", "utc_now"]
+           "keras_version", "like_this_machine", "package_version", "software_identity", "software_stack", "utc_now"]
 
 BACKENDS = ("tensorflow", "jax")
 
@@ -113,6 +113,12 @@ _KERAS = ("keras", "tf-keras")
 
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def like_this_machine(env: dict[str, Any]) -> bool:
+    """Whether a record's environment (`collect_env`'s) was this kind of machine, so that its times compare with
+    ours: the same CPU model and core count."""
+    return (env.get("cpu"), env.get("cpu_count")) == (cpu_model(), os.cpu_count())
 
 
 def collect_env() -> dict[str, Any]:

@@ -366,15 +366,16 @@ def chief_token(paths: RunPaths, *, create: bool) -> str:
     if not create:
         raise ResultsError(f"{path} does not exist: no chief has served this run folder (start `chief` first, with "
                            "the same --results-dir, on a file system this machine shares)")
+    token = secrets.token_urlsafe(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(32))
+            handle.write(token)
         os.replace(path.with_suffix(".tmp"), path)
     except OSError as exc:
         raise unwritable(exc, path) from None
-    return path.read_text(encoding="utf-8").strip()
+    return token
 
 
 def leaderboard_path(results_dir: Path) -> Path:

@@ -13,11 +13,11 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..config import RunConfig
 from ..datasets import load_checked
-from ..environment import collect_env, device_class, keras_backend, utc_now
+from ..environment import collect_env, device_class, keras_backend, like_this_machine, utc_now
 from ..errors import ResultsError
 from .. import catalog
 from ..processes import EXIT_RECYCLE, Child, Serving, StudyJob, Supervisor, core_share, interrupt_on_sigterm
@@ -49,11 +49,6 @@ def _work_per_study(cfg: RunConfig) -> str:
     return json.dumps(document, sort_keys=True, default=str)
 
 
-def _machine(env: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two machines' study times comparable: the CPU model and its core count."""
-    return env.get("cpu"), env.get("cpu_count")
-
-
 class Estimate(NamedTuple):
     seconds: float
     studies: int  # the stored studies it rests on
@@ -69,7 +64,6 @@ def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str,
     recorded that wall time count only where no other exists, and then as a lower bound (search and final fit
     alone, without the process's start-up). None when no such study exists."""
     wanted, kind = _work_per_study(cfg), "gpu" if device == "gpu" else "cpu"
-    here = _machine(collect_env())
     walls: dict[str, list[float]] = {}
     partial: dict[str, list[float]] = {}  # search plus final fit of studies without a recorded wall time
     for run_dir in sorted({run for folder in folders for run in list_run_dirs(folder)}):
@@ -81,7 +75,7 @@ def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str,
         if stored.replay or _work_per_study(stored) != wanted:
             continue
         env = read_json(paths.env, "env") if paths.env.is_file() else {}
-        if kind == "cpu" and _machine(env) != here:
+        if kind == "cpu" and not like_this_machine(env):
             continue
         recorded = env.get(STUDY_WALL, {})
         for strategy, seed in itertools.product(stored.strategies, stored.seeds):

@@ -3,10 +3,10 @@ README's verdict (`leaderboard`), and the benchmark tables (`benchmarks`). Repor
 never know whether a study was trained or replayed."""
 
 from .benchmarks import render_benchmarks
-from .answer import answer_points, render_answer_png, render_answer_table, write_answer, write_readme_answer
+from .answer import answer_points, render_answer_png, render_answer_table, write_answer
 from .leaderboard import pooled_rows, render_leaderboard, render_verdict, verdict_sentence, write_leaderboard
 from .summary import render_summary, write_report
 
 __all__ = ["answer_points", "pooled_rows", "render_answer_png", "render_answer_table", "render_benchmarks",
            "render_leaderboard", "render_summary", "render_verdict", "verdict_sentence", "write_answer",
-           "write_leaderboard", "write_readme_answer", "write_report"]
+           "write_leaderboard", "write_report"]

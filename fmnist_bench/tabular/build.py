@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
 import re
 import time
@@ -22,7 +21,7 @@ import numpy as np
 
 from ..cluster import connected, farm
 from .. import catalog
-from ..environment import collect_env, software_identity, utc_now
+from ..environment import collect_env, like_this_machine, software_identity, utc_now
 from ..errors import ClusterError, ConfigError, TableError
 from ..store import TablePaths, append_document, atomic_write_json, keep_traceback, read_json, write_failure, \
     write_lines
@@ -99,13 +98,9 @@ def build_estimate(spec: TableSpec, todo: list[dict[str, Any]], files: TablePath
     """What the build will take, said before it starts: from an earlier seed of this table built on a machine like
     this one (CPU model and cores) where there is one, else from `relative_cost`'s fit for the built-in grid; a user's
     grid on a new machine has no basis until its first configurations finish (the progress lines' ETA)."""
-    from ..environment import cpu_model
-
     for earlier in sorted(p for p in files.folder.glob("seed*.json") if re.fullmatch(r"seed\d+\.json", p.name)):
         record = read_json(earlier, "table-build")
-        env = record.get("env", {})
-        if (record.get("jobs") and record.get("configs") and env.get("cpu") == cpu_model()
-                and env.get("cpu_count") == os.cpu_count()):
+        if record.get("jobs") and record.get("configs") and like_this_machine(record.get("env", {})):
             per_config = record["wall_seconds"] * record["jobs"] / record["configs"]
             return (f"about {fmt_seconds(per_config * len(todo) / jobs)} for {len(todo)} configurations (from "
                     f"{earlier.stem}'s build on this machine: {fmt_seconds(per_config)} per configuration and job)")
