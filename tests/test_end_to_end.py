@@ -341,6 +341,8 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     assert bound is not None and bound.lower_bound and bound.studies == 3
     assert bound.seconds == pytest.approx(sum(s.search_seconds + s.final_fit_seconds for s in studies))
     assert bound.seconds < seconds and describe_estimate(bound).startswith("at least ")
+    mixed = estimate_seconds(PRESETS["smoke"], [results, older], cells, jobs=1, device="cpu")
+    assert mixed == (pytest.approx(seconds), 3, False)  # the older records count only where no other exists
     assert main(["run", "--preset", "smoke", "--strategies", "random", "--seeds", "2", "--dry-run", "--results-dir",
                  str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
