@@ -326,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--seed", type=_positive, help="build: training seed of the curves (default: 1)")
     table.add_argument("--sample", type=_positive,
                        help="build: train only this many configurations, drawn by the seed (a validation seed)")
+    table.add_argument("--configs", type=Path,
+                       help="build: train only the configurations listed in this JSON file (a check that chooses "
+                            "them by a rule, e.g. a backend check: docs/tabular.md)")
     table.add_argument("--jobs", type=_positive,
                        help=f"build: configurations trained at once (default: one per core: {os.cpu_count() or 1})")
     table.add_argument("--scheduler", type=_address,
@@ -524,8 +527,10 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 def _cmd_table(args: argparse.Namespace) -> int:
     from .tabular.build import build_table, table_spec
+    from .tabular.selection import read_chosen
 
-    build_options = {"--seed": args.seed, "--sample": args.sample, "--jobs": args.jobs, "--threads": args.threads,
+    build_options = {"--seed": args.seed, "--sample": args.sample, "--configs": args.configs, "--jobs": args.jobs,
+                     "--threads": args.threads,
                      "--device": args.device, "--data-dir": args.data_dir, "--scheduler": args.scheduler}
     if args.action == "validate":
         from .tabular.validate import write_validation
@@ -539,15 +544,18 @@ def _cmd_table(args: argparse.Namespace) -> int:
                                    epochs=make_config("standard").epochs_per_trial)
         print(f"wrote {written}")
         return 0
+    if args.sample and args.configs:
+        raise ConfigError("--sample draws configurations and --configs lists them: give one of the two")
     if args.scheduler and (args.jobs or args.data_dir):
         raise ConfigError("--jobs and --data-dir apply to a local build; on a cluster (--scheduler) each worker "
                           "runs one configuration at a time and reads its own data (FMNIST_DATA_DIR)")
     try:
         spec = table_spec(args.space, args.data, args.data_dir)
+        chosen = read_chosen(args.configs) if args.configs else None
         build_table(spec, args.seed or 1, tables_dir=args.tables_dir or DEFAULT_RESULTS / "tables",
                     data_dir=args.data_dir,
                     device=args.device or "auto", jobs=args.jobs or os.cpu_count() or 1, threads=args.threads or 1,
-                    sample=args.sample, scheduler=args.scheduler,
+                    sample=args.sample, chosen=chosen, scheduler=args.scheduler,
                     progress=lambda line: log.info("%s", line))
     except KeyboardInterrupt:
         print("interrupted: finished curves are kept; run the same command again to resume", file=sys.stderr)

@@ -136,6 +136,7 @@ def _in_child(farm_id: str, setup: tuple[Any, ...] | None, function: Callable[[A
 @contextlib.contextmanager
 def connected(address: str | None) -> Iterator[Any]:
     """A Dask client of the scheduler at `address` with at least one worker, closed on exit; None without an address.
+    A `tls://` address is reached with Dask's own TLS settings, and only with them (encryption required).
 
     Raises:
         ConfigError: `distributed` is not installed.
@@ -148,8 +149,18 @@ def connected(address: str | None) -> Iterator[Any]:
         import distributed
     except ImportError:
         raise ConfigError("--scheduler needs Dask's distributed: pip install 'fmnist-bench[dask]'") from None
+    security = None
+    if address.startswith("tls://"):  # Dask's own TLS settings: its config files, DASK_DISTRIBUTED__COMM__TLS__*
+        security = distributed.Security(require_encryption=True)
+        if not (getattr(security, "tls_ca_file", None) and getattr(security, "tls_client_cert", None)):
+            raise ClusterError(f"{address} is a TLS scheduler, but Dask's settings name no certificate for this "
+                               "client: set DASK_DISTRIBUTED__COMM__TLS__CA_FILE, "
+                               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT and "
+                               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY, or their keys in a Dask config file "
+                               "(docs/scaling.md)")
     try:
-        client = distributed.Client(address, timeout=f"{SCHEDULER_TIMEOUT_SECONDS}s", set_as_default=False)
+        client = distributed.Client(address, timeout=f"{SCHEDULER_TIMEOUT_SECONDS}s", set_as_default=False,
+                                    security=security)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}); start one "
                            f"with `dask scheduler` and workers with `dask worker {address} --nthreads 1`") from None

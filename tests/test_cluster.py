@@ -77,11 +77,17 @@ class LoopbackCluster:
     """A `dask scheduler` and `dask worker` processes on 127.0.0.1, as a user would start them; each in a session of
     its own, so that stopping it stops everything it started."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: Path | None = None) -> None:
+        """`tls`: a folder holding cert.pem and key.pem (self-signed, its own CA): every process then speaks TLS only,
+        as `dask scheduler --protocol tls --tls-*` runs one."""
         self.folder = folder
         self.file = folder / "scheduler.json"
         self.processes: list[subprocess.Popen] = []
-        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], os.environ)
+        self.tls_args = [] if tls is None else ["--tls-ca-file", str(tls / "cert.pem"), "--tls-cert",
+                                                str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem")]
+        self.security = None if tls is None else _security(tls)
+        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     *(["--protocol", "tls"] if tls else []), *self.tls_args], os.environ)
         deadline = time.monotonic() + HANG_GUARD_SECONDS
         while not self.file.is_file():
             assert self.processes[0].poll() is None, "the scheduler exited"
@@ -102,8 +108,8 @@ class LoopbackCluster:
         from distributed import Client
 
         worker = self._start(["worker", "--nthreads", "1", "--nanny" if nanny else "--no-nanny", "--no-dashboard",
-                              "--name", name], dict(env or os.environ))
-        with Client(self.address, timeout="30s") as client:
+                              "--name", name, *self.tls_args], dict(env or os.environ))
+        with Client(self.address, timeout="30s", security=self.security) as client:
             client.wait_for_workers(len([p for p in self.processes[1:] if p.poll() is None]),
                                     timeout=HANG_GUARD_SECONDS)
         return worker
@@ -123,6 +129,29 @@ class LoopbackCluster:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         return started
+
+
+def _self_signed(folder: Path) -> Path:
+    """A certificate for 127.0.0.1 that is its own CA, as openssl makes one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    return folder
+
+
+def _security(tls: Path) -> object:
+    from distributed import Security
+
+    return Security(tls_ca_file=str(tls / "cert.pem"), tls_client_cert=str(tls / "cert.pem"),
+                    tls_client_key=str(tls / "key.pem"), require_encryption=True)
+
+
+def _tls_environment(tls: Path) -> dict[str, str]:
+    """Dask's own settings for a TLS client, as a user sets them (docs/scaling.md)."""
+    return {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls / "cert.pem"),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls / "cert.pem"),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls / "key.pem")}
 
 
 @pytest.fixture
@@ -194,15 +223,47 @@ def test_a_table_of_a_users_grid_built_on_a_cluster_that_loses_a_worker_mid_task
     assert f"the Dask cluster at {loopback.address}" in lines[0] and "4/4" in lines[-2]
 
 
+@pytest.fixture
+def tls_loopback(tmp_path: Path) -> Iterator[LoopbackCluster]:
+    started = LoopbackCluster(tmp_path, tls=_self_signed(tmp_path / "tls"))
+    try:
+        yield started
+    finally:
+        started.stop()
+        wait_until_no_process_mentions(str(started.file))
+
+
 @pytest.mark.slow
-def test_a_replay_on_a_cluster_equals_a_local_one(loopback: LoopbackCluster, tmp_path: Path) -> None:
+def test_a_replay_on_a_tls_cluster_equals_a_local_one_and_a_client_without_the_certificate_is_refused(
+        tls_loopback: LoopbackCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster speaks TLS only (`dask scheduler --protocol tls --tls-*`). The replay reaches it with Dask's own
+    settings (DASK_DISTRIBUTED__COMM__TLS__*); without them, with another certificate, or over plain tcp://, a
+    client gets one line and no work is sent."""
+    assert tls_loopback.address.startswith("tls://127.0.0.1:")
     _write_table(tmp_path / "tables" / "ann-grid")
-    loopback.add_worker("a")
-    loopback.add_worker("b")
+    tls_loopback.add_worker("a")
+    tls_loopback.add_worker("b")
     cfg = _cfg(seeds=(1, 2, 3))
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT_SECONDS", 5)
+    with pytest.raises(ClusterError, match="name no certificate for this client"):
+        with cluster.connected(tls_loopback.address):
+            pass
+    stranger = _self_signed(tmp_path / "stranger")
+    for variable, value in _tls_environment(stranger).items():
+        monkeypatch.setenv(variable, value)
+    import dask
+
+    dask.config.refresh()
+    for address in (tls_loopback.address, tls_loopback.address.replace("tls://", "tcp://")):
+        with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):
+            with cluster.connected(address):
+                pass
+    for variable, value in _tls_environment(tmp_path / "tls").items():
+        monkeypatch.setenv(variable, value)
+    dask.config.refresh()
     local = run_replay(cfg, results_dir=tmp_path / "local", tables_dir=tmp_path / "tables")
     remote = run_replay(cfg, results_dir=tmp_path / "remote", tables_dir=tmp_path / "tables",
-                        scheduler=loopback.address)
+                        scheduler=tls_loopback.address)
 
     def studies(outcome) -> list[dict]:
         import gzip
@@ -213,7 +274,7 @@ def test_a_replay_on_a_cluster_equals_a_local_one(loopback: LoopbackCluster, tmp
     assert not local.failed and not remote.failed
     assert studies(remote) == studies(local) and len(studies(local)) == 9
     env = json.loads(remote.paths.env.read_text())
-    assert env["replay_scheduler"] == loopback.address and env["replay_jobs"] is None
+    assert env["replay_scheduler"] == tls_loopback.address and env["replay_jobs"] is None
 
 
 @pytest.mark.slow

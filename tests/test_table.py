@@ -80,6 +80,56 @@ def test_a_sample_must_fit_the_grid(tmp_path: Path) -> None:
         _build(tmp_path, sample=5)
 
 
+def test_a_build_of_chosen_configurations_trains_those_and_refuses_one_outside_the_grid(built: Path,
+                                                                                        tmp_path: Path) -> None:
+    from fmnist_bench.cli import main
+    from fmnist_bench.tabular import read_chosen, write_chosen
+
+    chosen = [SPEC.configs()[3], SPEC.configs()[0]]
+    listing = tmp_path / "chosen.json"
+    write_chosen(listing, {"rule": "two of four", "configs": [{"params": c, "reason": "test"} for c in chosen]})
+    assert read_chosen(listing) == sorted(chosen, key=config_key)
+    folder = tmp_path / "tables" / "ann-grid"
+    folder.mkdir(parents=True)
+    (folder / "table.json").write_bytes((built / "ann-grid" / "table.json").read_bytes())
+    _build(tmp_path / "tables", chosen=read_chosen(listing))
+    curves = read_curves(TablePaths(folder).curves(1))
+    assert [config_key(c.params) for c in curves] == [config_key(SPEC.configs()[0]), config_key(SPEC.configs()[3])]
+    assert json.loads(TablePaths(folder).build(1).read_text())["chosen"] is True
+    listing.write_text(json.dumps([{**chosen[0], "neurons": 4096}]))
+    assert main(["table", "build", "--configs", str(listing), "--tables-dir", str(tmp_path / "other")]) == 2
+    listing.write_text("[")
+    assert main(["table", "build", "--configs", str(listing), "--tables-dir", str(tmp_path / "other")]) == 2
+    assert main(["table", "build", "--configs", str(listing), "--sample", "2"]) == 2
+
+
+def test_a_backend_check_chooses_the_top_the_one_backend_failures_and_controls() -> None:
+    """Two backends' seeds of a 6-configuration grid: configuration 0 is best, 5 fails on backend b only, 4 fails
+    on both (so it is not a one-backend failure)."""
+    from fmnist_bench.tabular import Curve, Table
+    from fmnist_bench.tabular import backend_check_configs
+
+    grid = {"n_hidden_layers": [1], "neurons": [1, 2, 3, 4, 5, 6], "activation": ["relu"], "learning_rate": [0.01]}
+    spec = TableSpec(space="ann-grid", space_revision=1, split_seed=1, val_size=10, batch_size=1, epochs=2,
+                     grid=grid)
+    score = {"a": [0.9, 0.85, 0.84, 0.83, 0.5, 0.86], "b": [0.91, 0.86, 0.84, 0.82, 0.5, 0.6]}
+
+    def curve(params: dict, value: float) -> Curve:
+        ones = np.ones(2)
+        return Curve(params=params, seed=1, loss=ones, accuracy=ones, val_loss=ones, val_accuracy=value * ones,
+                     test_accuracy=ones, seconds=ones, confusion=np.zeros((2, 10, 10)), setup_seconds=1.0)
+
+    backends = {1: "a", 2: "b", 3: "b"}
+    table = Table(Path("t"), spec, {s: {config_key(c): curve(c, score[b][i]) for i, c in enumerate(spec.configs())}
+                                    for s, b in backends.items()},
+                  {s: {"env": {"keras_backend": b}} for s, b in backends.items()})
+    chosen = backend_check_configs(table, epochs=2, top=1, controls=2, seed=1)
+    reasons = {c["params"]["neurons"]: c["reason"] for c in chosen["configs"]}
+    assert reasons[1] == "top" and reasons[6] == "fails on one backend" and len(reasons) == 4
+    assert list(reasons.values()).count("control") == 2
+    assert chosen == backend_check_configs(table, epochs=2, top=1, controls=2, seed=1)  # fixed by its seed
+
+
 @pytest.mark.slow
 def test_a_live_ann_grid_study_proposes_what_its_replay_proposes(tmp_path: Path) -> None:
     """Random search ignores scores: live and replayed, the same seed must propose the same configurations."""

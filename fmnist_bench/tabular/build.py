@@ -203,9 +203,23 @@ def _check_spec(folder: Path, spec: TableSpec) -> None:
         write_spec(folder, spec)
 
 
-def sample_configs(spec: TableSpec, sample: int | None, seed: int) -> list[dict[str, Any]]:
-    """The whole grid, or `sample` configurations of it drawn without replacement by a generator fixed by `seed`."""
+def sample_configs(spec: TableSpec, sample: int | None, seed: int,
+                   chosen: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The whole grid, the `chosen` configurations (a check that picks them by a rule, `tabular.selection`), or
+    `sample` configurations drawn without replacement by a generator fixed by `seed`.
+
+    Raises:
+        ConfigError: a sample larger than the grid, or a chosen configuration the grid does not hold.
+    """
     configs = spec.configs()
+    if chosen is not None:
+        known = {config_key(c) for c in configs}
+        outside = [config_key(c) for c in chosen if config_key(c) not in known]
+        if outside:
+            raise ConfigError(f"{len(outside)} chosen configuration(s) are not in the {spec.label} grid, e.g. "
+                              f"{outside[0]}")
+        picked = {config_key(c) for c in chosen}
+        return [c for c in configs if config_key(c) in picked]
     if sample is None:
         return configs
     if not 1 <= sample <= len(configs):
@@ -214,8 +228,8 @@ def sample_configs(spec: TableSpec, sample: int | None, seed: int) -> list[dict[
 
 
 def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path | None, device: str, jobs: int,
-                threads: int, sample: int | None = None, scheduler: str | None = None,
-                progress: Callable[[str], None] = print) -> Path:
+                threads: int, sample: int | None = None, chosen: list[dict[str, Any]] | None = None,
+                scheduler: str | None = None, progress: Callable[[str], None] = print) -> Path:
     """Train what the seed still lacks (on the Dask cluster of `scheduler`, if given); return the complete seed file.
 
     Raises:
@@ -231,7 +245,7 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     if complete.is_file():
         progress(f"table {space} seed {seed} is complete: {complete}")
         return complete
-    wanted = sample_configs(spec, sample, seed)
+    wanted = sample_configs(spec, sample, seed, chosen)
     kept = list(read_curves(partial)) if partial.is_file() else []
     if partial.is_file():  # rewrite without a line a kill may have cut off, so that appends start on a new line
         write_lines(partial, (curve_to_dict(c) for c in kept))
@@ -250,9 +264,9 @@ def build_table(spec: TableSpec, seed: int, *, tables_dir: Path, data_dir: Path 
     curves = {config_key(c.params): c for c in read_curves(partial)}
     write_curves(complete, [curves[config_key(c)] for c in wanted])
     atomic_write_json(files.build(seed), "table-build", {
-        "seed": seed, "configs": len(wanted), "sample": sample, "jobs": None if scheduler else jobs,
-        "threads": threads, "scheduler": scheduler, "devices": spent["devices"], "finished_at": utc_now(),
-        "wall_seconds": round(spent["seconds"], 1), "env": collect_env()})
+        "seed": seed, "configs": len(wanted), "sample": sample, "chosen": chosen is not None,
+        "jobs": None if scheduler else jobs, "threads": threads, "scheduler": scheduler, "devices": spent["devices"],
+        "finished_at": utc_now(), "wall_seconds": round(spent["seconds"], 1), "env": collect_env()})
     partial.unlink()
     clock.unlink(missing_ok=True)
     progress(f"table {space} seed {seed} complete: {complete}")
