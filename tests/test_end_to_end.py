@@ -319,10 +319,12 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     studies = [StudyResult.from_dict(json.loads(p.read_text()))
                for p in (results / "runs" / SMOKE_ID / "studies").glob("*/study.json")]
     cells = [(s.strategy, 2) for s in studies]  # seed 2 of each strategy: not run yet, same work per study
-    seconds, based_on, lower_bound = estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="cpu")
+    seconds, based_on, lower_bound, folders = estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1,
+                                                               device="cpu")
     walls = json.loads((results / "runs" / SMOKE_ID / "env.json").read_text())["study_wall_seconds"]
     assert sorted(walls) == sorted(f"{s.strategy}-seed1" for s in studies)  # each study process's wall time
     assert based_on == 3 and seconds == pytest.approx(sum(walls.values())) and not lower_bound
+    assert folders == (results,)  # named where the estimate is printed: the one input beside the given folder
     assert all(walls[f"{s.strategy}-seed1"] > s.search_seconds + s.final_fit_seconds for s in studies)
     assert estimate_seconds(PRESETS["smoke"], [results], cells, jobs=1, device="gpu") is None  # no GPU studies there
     import shutil
@@ -342,7 +344,8 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
     assert bound.seconds == pytest.approx(sum(s.search_seconds + s.final_fit_seconds for s in studies))
     assert bound.seconds < seconds and describe_estimate(bound).startswith("at least ")
     mixed = estimate_seconds(PRESETS["smoke"], [results, older], cells, jobs=1, device="cpu")
-    assert mixed == (pytest.approx(seconds), 3, False)  # the older records count only where no other exists
+    assert mixed == (pytest.approx(seconds), 3, False, (results,))  # older records count only where no other does
+    assert describe_estimate(mixed).endswith(f"on a machine like this one, in {results})")
     assert main(["run", "--preset", "smoke", "--strategies", "random", "--seeds", "2", "--dry-run", "--results-dir",
                  str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out

@@ -53,6 +53,7 @@ class Estimate(NamedTuple):
     seconds: float
     studies: int  # the stored studies it rests on
     lower_bound: bool  # their records lack the study processes' start-up, so the run takes longer
+    folders: tuple[Path, ...] = ()  # the results folders those studies came from, named where it is printed
 
 
 def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str, int]], *, jobs: int,
@@ -66,7 +67,8 @@ def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str,
     wanted, kind = _work_per_study(cfg), "gpu" if device == "gpu" else "cpu"
     walls: dict[str, list[float]] = {}
     partial: dict[str, list[float]] = {}  # search plus final fit of studies without a recorded wall time
-    for run_dir in sorted({run for folder in folders for run in list_run_dirs(folder)}):
+    used: dict[bool, set[Path]] = {True: set(), False: set()}  # by whether the study recorded its wall time
+    for source, run_dir in sorted({(f, run) for f in folders for run in list_run_dirs(f)}):
         paths = RunPaths(run_dir)
         try:
             stored = read_config(paths)
@@ -86,18 +88,21 @@ def estimate_seconds(cfg: RunConfig, folders: list[Path], cells: list[tuple[str,
                     walls.setdefault(strategy, []).append(recorded[name])
                 else:
                     partial.setdefault(strategy, []).append(result.search_seconds + result.final_fit_seconds)
+                used[name in recorded].add(source)
     seconds = walls or partial
     if not seconds:
         return None
     pooled = statistics.median(s for values in seconds.values() for s in values)
     total = sum(statistics.median(seconds[s]) if s in seconds else pooled for s, _ in cells)
-    return Estimate(total / min(jobs, max(len(cells), 1)), sum(map(len, seconds.values())), not walls)
+    return Estimate(total / min(jobs, max(len(cells), 1)), sum(map(len, seconds.values())), not walls,
+                    tuple(sorted(used[bool(walls)])))
 
 
 def describe_estimate(estimate: Estimate | None) -> str:
     if estimate is None:
         return "no time estimate (no stored study of this config on a machine like this one)"
-    based = f"from {estimate.studies} stored studies of this config on a machine like this one"
+    where = " and ".join(str(folder) for folder in estimate.folders)
+    based = f"from {estimate.studies} stored studies of this config on a machine like this one, in {where}"
     if estimate.lower_bound:
         return (f"at least {fmt_seconds(estimate.seconds)} ({based}, whose records lack each study process's "
                 "start-up: add several seconds per study)")

@@ -32,7 +32,6 @@ __all__ = ["Curve", "Table", "TableSpec", "config_key", "early_stopping_length",
 
 _USER_FIELDS = ("space_fingerprint", "data", "data_fingerprint", "hyperparameters", "class_names")
 TABLE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds")
-DEFAULT_TABLES = Path("results") / "tables"
 
 
 def config_key(params: dict[str, Any]) -> str:
