@@ -396,7 +396,8 @@ def summary_link(run_root: Path, home: Path | None = None) -> str:
 
 
 def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord], epochs: list[EpochRecord]) -> None:
-    """A finished study's files; study.json last, so that a kill before it leaves the study incomplete, not wrong."""
+    """A finished study's files; study.json last, so that a kill before it leaves the study incomplete, not wrong.
+    Then its search state goes (`drop_search_state`): a complete study resumes from study.json alone."""
     files = paths.study(result.strategy, result.seed)
     hp_columns = sorted({f"hp_{k}" for t in trials for k in t.params})
     write_csv(files.trials_csv, [t.to_row() for t in trials], TRIAL_COLUMNS + hp_columns)
@@ -404,6 +405,18 @@ def write_study(paths: RunPaths, result: StudyResult, trials: list[TrialRecord],
     document = StoredStudy(result, trials, epochs).to_dict()
     atomic_write_json(files.records, "records", {"trials": document["trials"], "epochs": document["epochs"]})
     atomic_write_json(files.result, "study", document["result"])
+    drop_search_state(files)
+
+
+def drop_search_state(files: StudyPaths) -> None:
+    """Delete what only an unfinished search reads: keras-tuner's project (its checkpoints are 35 MB per smoke
+    study; the harness refits the chosen configuration itself), the per-trial records (now in records.json) and the
+    search clock. What is kept for the user stays: a trial's error log, and anything set aside as damaged."""
+    shutil.rmtree(files.tuner_project, ignore_errors=True)
+    shutil.rmtree(files.trial_records, ignore_errors=True)
+    files.search_clock.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # only when nothing else is left in it
+        files.work.rmdir()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -579,8 +592,10 @@ def run_status(run_dir: Path) -> RunStatus:
 
 
 def reclaim_work(run_dir: Path) -> int:
-    """Delete the .work folder (keras-tuner's projects, checkpoints) of a run whose studies are all complete; return
-    the bytes freed. Finished results never live there, and an unfinished run keeps it: it resumes from it.
+    """Delete the .work folder of a run whose studies are all complete; return the bytes freed. A study drops its own
+    search state as it completes (`drop_search_state`); this frees what runs made before that kept, and the error
+    logs and damaged projects set aside. Finished results never live there, and an unfinished run keeps it: it
+    resumes from it.
 
     Raises:
         ResultsError: the run is not complete, or another process is writing to it.

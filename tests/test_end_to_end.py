@@ -363,12 +363,21 @@ def test_runs_lists_the_run_and_reclaiming_work_keeps_it_resumable(
 
     results, _ = smoke
     run_dir = results / "runs" / SMOKE_ID
+    # each study dropped its keras-tuner project and trial records as it completed: only what resume needs is left
+    assert not list((run_dir / ".work").glob("*/tuner")) and not list((run_dir / ".work").glob("*/records"))
+    assert run_status(run_dir).work_bytes < 100_000
     unfinished = tmp_path / "runs" / SMOKE_ID
     shutil.copytree(run_dir, unfinished)
     (unfinished / "studies" / "bayesian-seed1" / "study.json").unlink()
+    kept = unfinished / ".work" / "bayesian-seed1" / "tuner"
+    kept.mkdir(parents=True)  # what an unfinished study holds
+    (kept / "oracle.json").write_text("{}")
     with pytest.raises(ResultsError, match="2 of 3 studies complete; its .work folder is what resumes it"):
         reclaim_work(unfinished)
-    assert (unfinished / ".work" / "bayesian-seed1").is_dir()  # kept for the resume
+    assert (kept / "oracle.json").is_file()  # kept for the resume
+    older = run_dir / ".work" / "random-seed1" / "tuner"  # what a run made before studies dropped their state keeps
+    older.mkdir(parents=True)
+    (older / "checkpoint.weights.h5").write_bytes(bytes(2_000_000))
 
     listing = subprocess.run([sys.executable, "-m", "fmnist_bench", "runs", "--results-dir", str(results),
                               "--reclaim-work"], capture_output=True, text=True, timeout=120)
