@@ -31,19 +31,35 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
 
 
+def _reexports(package: list[str]) -> dict[str, str]:
+    """Name -> the dotted module that defines it, for the names a subpackage's `__init__` imports from its own modules
+    (`from .files import atomic_write_text`): `from ..store import atomic_write_text` imports `store.files`."""
+    init = PACKAGE / Path(*package) / "__init__.py"
+    if not package or not init.is_file():
+        return {}
+    return {alias.asname or alias.name: ".".join(package + node.module.split("."))
+            for node in ast.parse(init.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module for alias in node.names}
+
+
 def _package_imports(path: Path) -> set[str]:
     """Package modules imported by `path`, at the top or inside functions (`from .x import y`, `from ..engine import
-    study`, `from . import x`), as dotted names under the package."""
+    study`, `from . import x`, `from ..store import x` through the subpackage's `__init__`), as dotted names under the
+    package."""
     here = _module_name(path).split(".")[:-1]  # the module's own subpackage ([] at the top)
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level >= 1:
             base = here[:len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+            reexported = _reexports(base)
             for alias in node.names:
-                for candidate in (base + [alias.name], base):  # `from .engine import study` or `from .store import x`
+                for candidate in (base + [alias.name], base):  # `from .engine import study` or `from .config import x`
                     if candidate and (PACKAGE / Path(*candidate)).with_suffix(".py").is_file():
                         found.add(".".join(candidate))
                         break
+                else:
+                    if alias.name in reexported:
+                        found.add(reexported[alias.name])
     return found
 
 
@@ -184,7 +200,7 @@ def test_reports_never_import_the_training_layer() -> None:
     assert {name: targets for name, targets in reaching.items() if targets} == {}
 
 
-SUBPACKAGES = ("engine", "orchestration", "reports", "tabular")
+SUBPACKAGES = ("engine", "orchestration", "reports", "store", "tabular")
 
 
 def test_each_subpackage_names_its_public_surface_and_importing_it_loads_no_backend() -> None:
@@ -203,7 +219,8 @@ def test_each_subpackage_names_its_public_surface_and_importing_it_loads_no_back
         module = importlib.import_module(f"fmnist_bench.{package}")
         assert module.__all__ and all(not name.startswith("_") for name in module.__all__), package
         for name in module.__all__:
-            where = getattr(getattr(module, name), "__module__", None) or f"fmnist_bench.{package}."
+            value = getattr(module, name)  # a constant (a number, a path) has no module of its own
+            where = (value.__module__ if callable(value) else None) or f"fmnist_bench.{package}."
             assert where.startswith(f"fmnist_bench.{package}."), f"{package}.{name} comes from {where}"
     engine = ast.parse((PACKAGE / "engine" / "__init__.py").read_text(encoding="utf-8"))
     seen = {alias.asname for node in ast.walk(engine) if isinstance(node, ast.ImportFrom) for alias in node.names

@@ -218,10 +218,11 @@ def test_a_replay_reads_the_users_table_first_then_the_shipped_one(tmp_path: Pat
     """The shipped table is read only where the user has none of that name; an installed wheel, which ships no results
     (its reference folder does not exist), reads the user's folder, whose absence the replay then reports."""
     from fmnist_bench import store
+    from fmnist_bench.store import layout  # where tables_dir_for reads the two folders
 
     own, shipped = tmp_path / "local", tmp_path / "shipped"
-    monkeypatch.setattr(store, "DEFAULT_RESULTS", own)
-    monkeypatch.setattr(store, "REFERENCE_RESULTS", shipped)
+    monkeypatch.setattr(layout, "DEFAULT_RESULTS", own)
+    monkeypatch.setattr(layout, "REFERENCE_RESULTS", shipped)
     assert store.tables_dir_for("ann-grid", None) == own / "tables"  # neither holds it (or no reference at all)
     (shipped / "tables" / "ann-grid").mkdir(parents=True)
     (shipped / "tables" / "ann-grid" / "table.json").write_text("{}")

@@ -8,7 +8,11 @@ from sklearn.metrics import confusion_matrix
 from ..data import CLASS_NAMES
 from ..records import ClassScores
 
-__all__ = ["score_predictions", "scores_from_confusion"]
+__all__ = ["TEST_BATCH_SIZE", "score_predictions", "scores_from_confusion"]
+
+# Images per call when a trained model scores the test set (a study's final fit, every epoch of a table build): one
+# fixed size, so that every scoring runs alike.
+TEST_BATCH_SIZE = 1024
 
 
 def score_predictions(y_true: np.ndarray, y_pred: np.ndarray,

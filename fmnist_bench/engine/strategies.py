@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import catalog
 from ..engine import ktbridge
-from ..engine.tpe import EPOCH_REPORT, OptunaOracle
+from ..engine.tpe import EPOCH_REPORT, OptunaOracle, proposal_seed
 from ..config import RunConfig
 from ..errors import ProcessRecycle, ResultsError
 from ..records import epoch_span
@@ -167,7 +167,7 @@ class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
     """keras-tuner does not save the optimiser's RandomState; re-deriving it per trial makes resume exact."""
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        ktbridge.reseed_bayesian(self, np.random.RandomState((self.seed * 100_003 + len(self.trials)) % (2**32)))
+        ktbridge.reseed_bayesian(self, np.random.RandomState(proposal_seed(self.seed, len(self.trials))))
         return super().populate_space(trial_id)
 
 

@@ -343,7 +343,7 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     """
     import keras
 
-    from ..engine.metrics import score_predictions
+    from ..engine.metrics import TEST_BATCH_SIZE, score_predictions
     from ..engine.spaces import build_model
     from ..engine.strategies import stream_seed, trial_seed
 
@@ -367,7 +367,7 @@ def _refit(cfg: RunConfig, best: TrialRecord, splits: Any, *, strategy: str, see
     if not all(math.isfinite(v) for v in history.history["loss"]):
         raise StudyFailed(f"{strategy} seed {seed}: the {label} of {best.trial_id} diverged (its training loss "
                           "became NaN or infinite)")
-    test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=1024, verbose=0)
-    predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)  # (n_test,)
+    test_loss, _ = model.evaluate(splits.x_test, splits.y_test, batch_size=TEST_BATCH_SIZE, verbose=0)
+    predictions = model.predict(splits.x_test, batch_size=TEST_BATCH_SIZE, verbose=0).argmax(axis=1)  # (n_test,)
     return Refit(list(history.history["val_accuracy"]), float(test_loss),
                   score_predictions(splits.y_test, predictions, splits.class_names), seconds)

@@ -32,11 +32,18 @@ import keras_tuner as kt
 
 from ..engine import ktbridge
 
-__all__ = ["EPOCH_REPORT", "OptunaOracle", "search_space"]
+__all__ = ["EPOCH_REPORT", "OptunaOracle", "proposal_seed", "search_space"]
 
 EPOCH_REPORT = "fmnist_bench/epoch_report"  # a metrics key: this update is one epoch's intermediate report
 _STUDY_NAME = "fmnist-bench"  # Optuna's Hyperband pruner assigns brackets from the study name and trial number
 _RUNG_PREFIX = "completed_rung_"  # the successive-halving pruner's marks on a trial (optuna.pruners)
+
+
+def proposal_seed(seed: int, index: int) -> int:
+    """The seed of an oracle's own draws for its `index`-th proposal (TPE's sampler here, the Bayesian optimiser's
+    RandomState in `strategies`): derived from the study's seed and the proposal's index, never carried in memory, so
+    a resumed or recycled search proposes what an uninterrupted one would."""
+    return (seed * 100_003 + index) % (2**32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -143,7 +150,7 @@ class OptunaOracle(kt.Oracle):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(n_startup_trials=self.startup_trials, multivariate=True,
                                               constant_liar=True,
-                                              seed=(int(self.seed or 0) * 100_003 + index) % (2**32))
+                                              seed=proposal_seed(int(self.seed or 0), index))
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         space = search_space(self.hyperparameters)

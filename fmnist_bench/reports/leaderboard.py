@@ -439,7 +439,7 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
     if any(versus_random):
         return "**" + "; ".join(stated) + ".**" + noise + footnote
     detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
-    bound = (f"these seeds detect, with 80% power, only differences to random search of "
+    bound = (f"these seeds detect, with {POWER:.0%} power, only differences to random search of "
              f"{100 * max(detectable):.2f} pp or more" if detectable and max(detectable) > 0 else
              "each strategy scored exactly as random search on every seed, which leaves no spread to test"
              if detectable else "no paired comparison with random search")

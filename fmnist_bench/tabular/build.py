@@ -156,6 +156,8 @@ def _train(params: dict[str, Any], seed: int) -> dict[str, Any]:
 def _epoch_recorder_class() -> type:
     import keras
 
+    from ..engine.metrics import TEST_BATCH_SIZE
+
     class EpochRecorder(keras.callbacks.Callback):
         """Times each epoch, then scores the epoch's weights on the test set (outside the timed span)."""
 
@@ -175,7 +177,7 @@ def _epoch_recorder_class() -> type:
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.seconds.append(time.perf_counter() - self._epoch_start)
-            predicted = self.model.predict(self.x_test, batch_size=1024, verbose=0).argmax(axis=1)
+            predicted = self.model.predict(self.x_test, batch_size=TEST_BATCH_SIZE, verbose=0).argmax(axis=1)
             n = int(self.model.outputs[0].shape[-1])  # classes
             matrix = np.bincount(self.y_test * n + predicted, minlength=n * n).reshape(n, n)
             self.confusion.append(matrix)
