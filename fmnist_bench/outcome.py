@@ -49,7 +49,8 @@ class Refit:
 def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[TrialRecord], best: TrialRecord,
                  refits: list[Refit], search_seconds: float | None, device: str, threads: int, workers: int,
                  stop_reason: str, chosen_table_seed: int | None = None,
-                 test_accuracy_by_table_seed: dict[str, float] | None = None) -> StudyResult:
+                 test_accuracy_by_table_seed: dict[str, float] | None = None,
+                 held_out_test_accuracy: dict[str, float] | None = None) -> StudyResult:
     """The study's record, the same for every evaluator. The first refit is the one every earlier run made: its
     per-class scores and confusion matrix are reported. Search seconds: the chief's wall time when trials ran in
     parallel, else the sum of every trial's cost."""
@@ -69,4 +70,5 @@ def study_result(cfg: RunConfig, strategy: str, seed: int, *, trials: list[Trial
         else [],
         stop_reason=stop_reason, chosen_table_seed=chosen_table_seed,
         refit_table_seeds=[r.table_seed for r in refits if r.table_seed is not None],
-        test_accuracy_by_table_seed=test_accuracy_by_table_seed or {})
+        test_accuracy_by_table_seed=test_accuracy_by_table_seed or {},
+        held_out_test_accuracy=held_out_test_accuracy or {})

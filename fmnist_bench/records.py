@@ -173,9 +173,14 @@ class StudyResult:
     chosen_table_seed: int | None = None
     refit_table_seeds: list[int] = dataclasses.field(default_factory=list)
     # A replay: the final fit's test accuracy read from each whole-grid table seed, the chosen trial's own included
-    # (keys are the seeds as text). Not the study's score: the verdict's check that a comparison holds on every
-    # single training run of the table. Empty for live studies and replays stored before it was kept.
+    # (keys are the seeds as text). Not the study's score, nor a check: the search may have read the same run
+    # (`held_out_test_accuracy` is the check). Empty for live studies and replays stored before it was kept.
     test_accuracy_by_table_seed: dict[str, float] = dataclasses.field(default_factory=dict)
+    # A replay on two or more training runs: leave one run out. Per whole-grid table seed h (as text), the test
+    # accuracy of the final fit read from h after this study's search replayed on the other seeds alone, so that
+    # search and final fit never share a training run: the verdict's independent per-run checks. Empty for live
+    # studies and replays stored before it was kept (their per-run checks varied the final fit's run only).
+    held_out_test_accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -292,6 +292,66 @@ def test_final_fits_read_every_table_seed_but_the_chosen_trials_own(tmp_path: Pa
         assert result.mean_test_accuracy == pytest.approx(np.mean(expected))
 
 
+def test_each_training_run_is_held_out_of_a_search_and_its_final_fit_read_from_it(tmp_path: Path) -> None:
+    """The per-run check is leave-one-run-out: for each run h, the same study searched on the other runs alone (so
+    it never read h), its choice's final fit read from h."""
+    from fmnist_bench.tabular.replay import held_out_scores
+
+    _write_table(tmp_path / "ann-grid", seeds=(1, 2, 3))
+    table = load_replay_table(_cfg(), tmp_path)
+    cfg = _cfg(seeds=(1, 2, 3), strategies=("random", "hyperband"))
+    for strategy, seed in cfg.cells:
+        result, _, _ = replay_study(cfg, strategy, seed, table)
+        assert sorted(result.held_out_test_accuracy) == ["1", "2", "3"]
+        for held_out in (1, 2, 3):
+            others = table.only(tuple(s for s in (1, 2, 3) if s != held_out))
+            searched, trials, _ = replay_study(cfg, strategy, seed, others, held_out=False)
+            assert held_out not in {searched.chosen_table_seed, *searched.refit_table_seeds}
+            curve = table.curve(searched.best_params, held_out)
+            best = int(np.argmax(curve.val_accuracy[:cfg.final_epochs]))
+            assert result.held_out_test_accuracy[str(held_out)] == pytest.approx(
+                float(np.trace(curve.confusion[best]) / curve.confusion[best].sum()))
+    assert held_out_scores(cfg, "random", 1, table.only((2,))) == {}  # one run: nothing to hold out
+
+
+def test_a_bootstrap_tables_final_fits_never_read_the_chosen_trials_own_run(tmp_path: Path) -> None:
+    """A resample may hold one training run under several pseudo-seeds. Here every pseudo-seed of every
+    configuration is run 1: the search reads run 1, so its final fits must read runs 2 and 3 of the original table,
+    not 'another' pseudo-seed that is run 1 again."""
+    from fmnist_bench.tabular import Table
+
+    _write_table(tmp_path / "ann-grid", seeds=(1, 2, 3))
+    table = load_replay_table(_cfg(), tmp_path)
+    only_run_1 = Table(table.folder, table.spec, {j: dict(table.curves[1]) for j in (1, 2, 3)}, {})
+    cfg = _cfg(seeds=(1, 2), strategies=("random",))
+    result = replay_study(cfg, "random", 1, only_run_1, final_table=table, held_out=False)[0]
+    assert result.refit_table_seeds == [2, 3]
+    expected = []
+    for run in (2, 3):
+        curve = table.curve(result.best_params, run)
+        best = int(np.argmax(curve.val_accuracy[:cfg.final_epochs]))
+        expected.append(float(np.trace(curve.confusion[best]) / curve.confusion[best].sum()))
+    assert result.refit_test_accuracies == pytest.approx(expected)
+
+
+def test_a_replay_stored_before_the_held_out_checks_is_replayed_again_with_them(tables: Path, tmp_path: Path,
+                                                                                caplog: pytest.LogCaptureFixture
+                                                                                ) -> None:
+    cfg = _cfg(strategies=("random",))
+    first = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    archive = first.paths.studies_archive
+    old = [json.loads(line) for line in gzip.decompress(archive.read_bytes()).decode().splitlines()]
+    for study in old:  # as a replay stored before the checks existed
+        del study["result"]["held_out_test_accuracy"]
+    archive.write_bytes(gzip.compress("".join(json.dumps(s) + "\n" for s in old).encode()))
+    again = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    assert "2 stored studies lack the checks with each training run held out" in caplog.text
+    assert [r.held_out_test_accuracy for r in again.results] == [r.held_out_test_accuracy for r in first.results]
+    for new, old_result in zip(again.results, first.results, strict=True):
+        differing = {k for k, v in new.to_dict().items() if old_result.to_dict()[k] != v}
+        assert differing <= {"search_seconds"}, differing  # it counts the oracle's measured compute
+
+
 def test_drawn_refits_could_read_the_chosen_trials_own_seed(tables: Path) -> None:
     """The rule of the replays stored before 2026-12-01, kept for them: a drawn refit often reads the very run."""
     cfg = _cfg(refit_seeds="drawn", seeds=tuple(range(1, 11)), strategies=("random", "hyperband"))  # as above

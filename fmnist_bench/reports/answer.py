@@ -133,8 +133,9 @@ def render_answer_table(points: list[AnswerPoint]) -> str:
     lines += ["", f"Test accuracy minus {BASELINE} search's, percentage points: the mean over "
               f"{' or '.join(map(str, seeds))} replay seeds with its 95% paired t-interval.",
               "Identical: the same choice on every seed (Bayesian optimisation's random start at 30 epochs).",
-              "**Bold**: the verdict states it (significant after Holm's correction, of the same sign on every",
-              "training run alone and inside the table-noise interval where one was made).", ""]
+              "**Bold**: the verdict states it (significant after Holm's correction, of the same sign with each",
+              "training run held out of the search and inside the table-noise interval, where they were made, and",
+              "at least one of them made).", ""]
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from ..stats import ALPHA, POWER, paired_tests, t_interval
 from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
     load_run, require_run_dirs, summary_link
 from ..markdown import Column, fmt_interval, markdown_table
+from ..tabular.noise import FINAL_FITS
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,14 @@ def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[st
             for st in run.studies:
                 scores.setdefault(st.result.strategy, {}).setdefault(st.result.seed, st.result.mean_test_accuracy)
                 by_run.setdefault(st.result.strategy, {}).setdefault(st.result.seed,
-                                                                     st.result.test_accuracy_by_table_seed)
+                                                                     st.result.held_out_test_accuracy)
         names = sorted(scores)
         common = sorted(set.intersection(*(set(scores[n]) for n in names)))
         matrix = np.array([[scores[n][s] for n in names] for s in common]).reshape(len(common), len(names))
         tests = paired_tests(names, matrix)
         differences = _single_run_differences(names, common, by_run)
-        noise_document = next((r.table_noise for r in members if r.table_noise), None)
+        noise_document = next((r.table_noise for r in members if r.table_noise
+                               and r.table_noise.get("final_fits") == FINAL_FITS), None)
         noise = _noise_intervals(noise_document) if noise_document else {}
         resamples = noise_document["resamples"] if noise_document else None
         # the robustness checks of a - b; none for live runs, whose seeds are independent training runs
@@ -160,8 +162,10 @@ def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[st
 
 def _single_run_differences(names: list[str], common: list[int], by_run: dict[str, dict[int, dict[str, float]]]
                             ) -> dict[tuple[str, str], dict[int, float]]:
-    """(a, b) -> {table seed: mean over the replay seeds of a's minus b's final fit read from that seed alone}, for
-    replays that kept every table seed's final fit; empty otherwise (live runs, replays stored before)."""
+    """(a, b) -> {table seed h: mean over the replay seeds of a's minus b's final fit read from h after a search on
+    the other seeds alone} (leave one training run out: search and final fit never share a run), for replays that
+    kept them; empty otherwise (live runs, and replays stored before, whose per-run final fits followed a search
+    that had read the same run)."""
     kept = [by_run[n][s] for n in names for s in common]
     if not common or not all(kept):
         return {}
@@ -317,7 +321,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
     """'Which strategy should I use?': one line per benchmark, only as strong as its seeds allow.
 
     Only a difference whose Holm-corrected paired test passes is stated as a difference, and for a replay only when
-    it also has the same sign read from each single training run of the table (else the line says it depends on
+    it also has the same sign with each training run of the table held out (searched on the other runs, final fit
+    read from the held-out one; else the line says it depends on
     training noise, and by how much); otherwise the line gives the largest difference the seeds could have missed.
     A comparison is stated once when two strategies are identical on every seed. A benchmark with one seed, or of
     a space's earlier revision, gets no line: it is named below the others."""
@@ -325,9 +330,11 @@ def render_verdict(runs: list[StoredRun]) -> str:
              "over seeds; differences are paired by seed, with 95% t-intervals and paired t-tests Holm-corrected "
              "over every pair of the strategies on each line (3 pairs for three strategies, 10 for five; not across "
              "lines). A replayed line's seeds "
-             "are replay seeds: they all read the same table, so its difference is stated only if it also holds on "
-             "each of the table's training runs alone and under the table-noise interval (the replays repeated on "
-             "bootstrap resamples of the training runs and replay seeds), where they were made.", ""]
+             "are replay seeds: they all read the same table, so its difference is stated only if it also holds "
+             "with each of the table's training runs held out (the search replayed on the other runs, the final "
+             "fit read from the held-out one) and under the table-noise interval (the replays repeated on "
+             "bootstrap resamples of the training runs and replay seeds, final fits never on the chosen trial's "
+             "run), where they were made.", ""]
     benchmarks = benchmark_rows(runs)
     newest: dict[str, int] = {}  # space -> its newest revision with a benchmark
     for benchmark in benchmarks:
@@ -418,6 +425,7 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
     twins = {r["strategy"]: r["same_as"] for r in rows}
     stated: list[str] = []
     noisy: list[str] = []
+    unchecked: list[str] = []
     versus_random = []
     for r in rows:
         if not r["significant"]:
@@ -426,15 +434,17 @@ def _verdict_line(rows: list[dict[str, Any]]) -> str:
         others = [t for t in twins[BASELINE] if t != r["strategy"]]
         subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
         claim = _Claim(r["strategy"], subject, diff, ci, r["checks_vs_random"])
-        (stated if claim.robust else noisy).append(claim.text(seeds))
+        (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
         versus_random.append(claim.robust)
     for r in rows:
         for loser, diff, ci, _, checks in r["beats"]:
             if BASELINE in twins[loser] or BASELINE in twins[r["strategy"]]:
                 continue  # the same comparison as one with random search, stated above
             claim = _Claim(r["strategy"], loser, diff, ci, checks)
-            (stated if claim.robust else noisy).append(claim.text(seeds))
+            (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
     noise = (" **Depends on training noise:** " + "; ".join(noisy) + ".") if noisy else ""
+    if unchecked:
+        noise += (" **Not checked against training noise** (so not a claim): " + "; ".join(unchecked) + ".")
     footnote = "" if runs is None else f" Replay seeds over {runs} training runs per configuration{_unchecked(rows)}."
     if any(versus_random):
         return "**" + "; ".join(stated) + ".**" + noise + footnote
@@ -457,9 +467,11 @@ def _unchecked(rows: list[dict[str, Any]]) -> str:
     checks = [r["checks_vs_random"] for r in rows if r["checks_vs_random"] is not None]
     missing = []
     if checks and not any(c.single_runs for c in checks):
-        missing.append("not checked on single training runs (replayed before that check existed)")
+        missing.append("not checked with each training run held out (replayed before that check existed; the "
+                       "same command replays it again with the check)")
     if checks and checks[0].resamples is None:
-        missing.append("no table-noise interval (replay with --table-noise to make one)")
+        missing.append("no table-noise interval (replay with --table-noise to make one; one made before final fits "
+                       "avoided the chosen trial's run is not counted)")
     else:
         bare = sorted(r["strategy"] for r in rows if r["checks_vs_random"] is not None
                       and r["checks_vs_random"].noise is None)
@@ -472,18 +484,20 @@ def _unchecked(rows: list[dict[str, Any]]) -> str:
 class _Checks:
     """How a replayed difference a - b holds up beyond its replay seeds."""
 
-    single_runs: dict[int, float]  # table seed -> the difference read from that training run alone ({}: not kept)
+    single_runs: dict[int, float]  # table seed h -> the difference with h held out of the search ({}: not kept)
     noise: tuple[float, float] | None  # table-noise interval (bootstrap over training runs and seeds), if resampled
     resamples: int | None  # how many resamples the run's table-noise interval has (None: none made)
 
     def agree(self, diff: float) -> bool:
-        return all(held for _, held in self.outcomes(diff))
+        """At least one check was made, and every one keeps the sign of `diff`."""
+        outcomes = self.outcomes(diff)
+        return bool(outcomes) and all(held for _, held in outcomes)
 
     def outcomes(self, diff: float) -> list[tuple[str, bool]]:
         """Each check made, worded, and whether it keeps the sign of `diff` (the table-noise interval: excludes 0)."""
         made = []
         if self.single_runs:
-            made.append((f"{_spread(self.single_runs)} on single training runs",
+            made.append((f"{_spread(self.single_runs)} with each training run held out",
                          all(np.sign(d) == np.sign(diff) for d in self.single_runs.values())))
         if self.noise is not None:
             made.append((f"table-noise interval {fmt_interval(self.noise, signed=True)} over {self.resamples} "
@@ -504,12 +518,20 @@ class _Claim:
 
     @property
     def robust(self) -> bool:
+        """Live: its seeds are training runs. Replayed: only when a check beyond the replay seeds was made and every
+        one keeps the sign (a replay with none is not a claim, whatever its t-test)."""
         return self.checks is None or self.checks.agree(self.diff)
+
+    @property
+    def unchecked(self) -> bool:
+        return self.checks is not None and not self.checks.outcomes(self.diff)
 
     def text(self, seeds: str) -> str:
         """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
         ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
         outcomes = self.checks.outcomes(self.diff) if self.checks else []
+        if self.unchecked:
+            return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds})"
         if not self.robust:
             # the checks that keep the sign first, then, after "but", the ones that do not
             held = "".join(f", {text}" for text, ok in outcomes if ok)

@@ -3,7 +3,9 @@
 Every replay seed of a run reads the same k training runs per configuration, so the run's intervals over replay
 seeds describe that table, not the strategies on this space. A bootstrap over training runs puts that noise back:
 each resample redraws, for every configuration independently, k of its k runs with replacement (pseudo-seeds
-1..k), replays the run's studies on that table, and resamples the replay seeds too; the 2.5 and 97.5 percentiles
+1..k), replays the run's studies' searches on that table, reads their final fits from the original runs other than
+the one the chosen trial read (a bootstrap table may hold that run under two pseudo-seeds; a final fit on it would
+score the choice on the run that chose it), and resamples the replay seeds too; the 2.5 and 97.5 percentiles
 of the paired mean difference over resamples are the table-noise interval (`stats.resample_interval`). With k = 3-5
 runs a bootstrap under-states the spread of new training runs by about (k-1)/k, so the interval is still a lower
 bound on the noise of a fresh table.
@@ -29,9 +31,13 @@ from ..config import RunConfig
 from ..errors import StudyFailed
 from ..tabular.table import Table
 
-__all__ = ["DEFAULT_NOISE_STRATEGIES", "resampled_table", "run_table_noise"]
+__all__ = ["DEFAULT_NOISE_STRATEGIES", "FINAL_FITS", "resampled_table", "run_table_noise"]
 
 log = logging.getLogger(__name__)
+# How a resample's final fits pick their runs, stored in its document: documents made before lack it (their final
+# fits could read the chosen trial's own run again); the verdict counts only these, and the replay command redoes
+# the others.
+FINAL_FITS = "original runs but the chosen trial's"
 DEFAULT_NOISE_STRATEGIES = tuple(name for name, entry in catalog.STRATEGIES.items() if entry.cheap_replay)
 
 
@@ -58,7 +64,8 @@ def _resample_scores(cfg: RunConfig, strategies: tuple[str, ...], draw: int) -> 
         scores[strategy] = []
         for seed in cfg.seeds:
             try:
-                scores[strategy].append(replay_study(cfg, strategy, seed, table)[0].mean_test_accuracy)
+                scores[strategy].append(replay_study(cfg, strategy, seed, table, final_table=REPLAY_TABLE["table"],
+                                                     held_out=False)[0].mean_test_accuracy)
             except StudyFailed:
                 scores[strategy].append(None)
     return {"draw": draw, "scores": scores}
@@ -94,7 +101,7 @@ def _resample(cfg: RunConfig, paths: Any, table: Table, *, resamples: int, strat
     from ..tabular.replay import init_replayer, replay_threads
 
     header = {"resamples": resamples, "strategies": list(strategies), "seeds": list(cfg.seeds),
-              "table_seeds": table.seeds}
+              "table_seeds": table.seeds, "final_fits": FINAL_FITS}
     if paths.table_noise.is_file():
         stored = read_json(paths.table_noise, "table-noise")
         if {k: stored.get(k) for k in header} == header:

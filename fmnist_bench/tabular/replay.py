@@ -124,9 +124,52 @@ def _draw(table: Table, *key: object) -> int:
     return seeds[0] if len(seeds) == 1 else random.Random(":".join(map(str, key))).choice(seeds)
 
 
-def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
-                 ) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
+def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table, *, final_table: Table | None = None,
+                 held_out: bool = True) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
     """Search with the strategy's oracle over the table, then the replayed final fit(s); nothing touches disk.
+
+    The final fits read `final_table` (default: the same table): its training runs other than the one the chosen
+    trial read, identified by the curve's own training seed, so that a bootstrap table that drew one run twice
+    (`noise.resampled_table`) cannot hand the chosen trial's run back as a "different" one. With `held_out` and two
+    or more runs, the same study is also searched once per run on the other runs alone and its final fit read from
+    the run left out (`StudyResult.held_out_test_accuracy`), at one more search per run.
+
+    Raises:
+        TableError: the oracle asked for a configuration the table lacks.
+        StudyFailed: every trial failed (each diverged).
+    """
+    from ..outcome import study_result
+
+    final = final_table or table
+    stream, trials, epochs, best, chosen_seed, clock_spent, stop_reason = _search(cfg, strategy, seed, table)
+    origin = table.curve(best.params, chosen_seed).seed  # the training run behind the (pseudo-)seed it read
+    fits = {s: _refit(cfg, final, best.params, s) for s in final.seeds}  # each training run's final fit, read once
+    refits = [fits[s] for s in refit_table_seeds(cfg, final, origin, stream)]
+    by_seed = {str(s): fit.scores.accuracy for s, fit in fits.items()}
+    result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock_spent,
+                          device=replay_device(table), threads=1, workers=1, stop_reason=stop_reason,
+                          chosen_table_seed=chosen_seed, test_accuracy_by_table_seed=by_seed,
+                          held_out_test_accuracy=held_out_scores(cfg, strategy, seed, table) if held_out else None)
+    return result, trials, epochs
+
+
+def held_out_scores(cfg: RunConfig, strategy: str, seed: int, table: Table) -> dict[str, float]:
+    """Leave one training run out: per whole-grid seed h, the study searched on the other seeds alone, its chosen
+    configuration's final fit read from h (early stopping as every replayed final fit). Empty for one run."""
+    if len(table.seeds) < 2:
+        return {}
+    scores = {}
+    for left_out in table.seeds:
+        others = table.only(tuple(s for s in table.seeds if s != left_out))
+        best = _search(cfg, strategy, seed, others)[3]
+        scores[str(left_out)] = _refit(cfg, table, best.params, left_out).scores.accuracy
+    return scores
+
+
+def _search(cfg: RunConfig, strategy: str, seed: int, table: Table
+            ) -> tuple[int, list[TrialRecord], list[EpochRecord], TrialRecord, int, float, str]:
+    """The study's search over the table: (its random stream, trials, epochs, the chosen trial, the table seed it
+    read, simulated search seconds, why the search ended).
 
     Raises:
         TableError: the oracle asked for a configuration the table lacks.
@@ -135,7 +178,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
     import keras_tuner as kt
 
     from ..engine.strategies import stream_seed
-    from ..outcome import choose, study_result
+    from ..outcome import choose
 
     stream = stream_seed(cfg, strategy, seed)
     clock = _Clock()
@@ -183,14 +226,7 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table
             oracle_seconds=round(oracle_seconds, 5)))
         clock.spent += trials[-1].cost_seconds
     best = choose(trials, strategy, seed)
-    chosen_seed = table_seeds[keras_ids[best.trial_id]]
-    fits = {s: _refit(cfg, table, best.params, s) for s in table.seeds}  # each training run's final fit, read once
-    refits = [fits[s] for s in refit_table_seeds(cfg, table, chosen_seed, stream)]
-    by_seed = {str(s): fit.scores.accuracy for s, fit in fits.items()}
-    result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock.spent,
-                          device=replay_device(table), threads=1, workers=1, stop_reason=oracle.stop_reason,
-                          chosen_table_seed=chosen_seed, test_accuracy_by_table_seed=by_seed)
-    return result, trials, epochs
+    return stream, trials, epochs, best, table_seeds[keras_ids[best.trial_id]], clock.spent, oracle.stop_reason
 
 
 def report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
@@ -257,11 +293,11 @@ def _set_aside_other_tables(paths: RunPaths, stale: list[StoredStudy], seeds: li
                 ",".join(map(str, seeds)), suffix)
 
 
-def refit_table_seeds(cfg: RunConfig, table: Table, chosen_seed: int | None, stream: int) -> list[int]:
-    """The table seeds a study's final fits read: every whole-grid seed but the chosen trial's, or (`drawn`) one
-    drawn per refit."""
+def refit_table_seeds(cfg: RunConfig, table: Table, chosen_run: int | None, stream: int) -> list[int]:
+    """The table seeds a study's final fits read: every whole-grid seed but the training run the chosen trial read,
+    or (`drawn`) one drawn per refit."""
     if cfg.refits_on_other_seeds:
-        return [s for s in table.seeds if s != chosen_seed]
+        return [s for s in table.seeds if s != chosen_run]
     return [_draw(table, stream, "final", index) for index in range(cfg.refits)]
 
 
@@ -331,9 +367,18 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     with connected(scheduler) as client, open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
         stored = [st for path in (paths.studies_archive, paths.studies_partial) if path.is_file()
                   for st in map(StoredStudy.from_dict, read_lines(path)) if st.result.config_digest == cfg.digest()]
-        done = {(st.result.strategy, st.result.seed): st for st in stored if table_seeds_read(st.result) == table.seeds}
+        done: dict[tuple[str, int], StoredStudy] = {}
+        for st in stored:  # the archive first, then the partial file: a study replayed again replaces its old line
+            if table_seeds_read(st.result) == table.seeds:
+                done[(st.result.strategy, st.result.seed)] = st
         if stale := [st for st in stored if table_seeds_read(st.result) != table.seeds]:
             _set_aside_other_tables(paths, stale, table.seeds, list(done.values()))
+        if unchecked := [c for c, st in done.items() if len(table.seeds) > 1 and not st.result.held_out_test_accuracy]:
+            log.warning("replay %s: %d stored studies lack the checks with each training run held out (replayed "
+                        "before they existed); they are replayed again to add them (the same searches and "
+                        "scores; only the oracle's measured seconds differ)", paths.root.name, len(unchecked))
+            for cell in unchecked:
+                del done[cell]
         pending = [cell for cell in cells if cell not in done]
         log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
