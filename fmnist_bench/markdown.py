@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from tabulate import tabulate
 
@@ -47,7 +47,7 @@ def _best(values: list[Any], better: str) -> Any:
     return max(numeric) if better == "max" else min(numeric)
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], *, legend: str = "") -> str:
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, legend: str = "") -> str:
     """Rows of raw values -> a GitHub-markdown table; None prints as '-'."""
     best = {c.key: _best([r.get(c.key) for r in rows], c.better) for c in columns if c.better}
     body = []

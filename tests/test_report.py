@@ -482,7 +482,7 @@ def test_a_critical_difference_diagram_is_the_same_bytes_in_every_process() -> N
 
 
 def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> None:
-    from fmnist_bench.reports.leaderboard import live_check
+    from fmnist_bench.reports import live_check
 
     def rows(seeds: int, preset: str = "quick", **differences: tuple[float, tuple[float, float]]) -> list[dict]:
         base = {"seeds": seeds, "preset": preset, "final_fit": "10 ep, patience 3"}

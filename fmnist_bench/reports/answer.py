@@ -58,7 +58,7 @@ def answer_points(runs: list[StoredRun]) -> list[AnswerPoint]:
             runs_read = f"runs {benchmark.table_seeds}" if benchmark.table_seeds else "all runs"
             points.append(AnswerPoint(
                 task=f"{benchmark.space.split(' @')[0]}, {stack} {runs_read}", budget_epochs=benchmark.budget_epochs,
-                strategy=row["strategy"], diff=diff, interval=interval,
+                strategy=row["strategy"], diff=diff, interval=(interval[0], interval[-1]),
                 noise=checks.noise if checks is not None else None, seeds=seeds,
                 shown=bool(row["significant"]) and (checks is None or checks.agree(diff))))
     return sorted(points, key=lambda p: (p.task, p.budget_epochs, p.strategy))

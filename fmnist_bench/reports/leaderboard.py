@@ -1,4 +1,5 @@
-"""`results/LEADERBOARD.md`: one table per benchmark, and the README's "Which strategy should I use?" verdict.
+"""`results/LEADERBOARD.md`: one table per benchmark, and the README's "Which strategy should I use?" verdict (its
+rules, over the typed rows built here, are `verdict`'s).
 
 A benchmark is what makes results comparable: the search space and its revision, the budget (epochs per study),
 the device class and whether trials trained live. Within a benchmark, runs of an identical protocol (the config
@@ -29,6 +30,7 @@ from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writab
     load_run, require_run_dirs, summary_link
 from ..markdown import Column, fmt_interval, markdown_table
 from ..tabular.noise import FINAL_FITS
+from .verdict import BenchmarkRow, Checks, live_check, verdict_line
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def seed_conflicts(runs: list[StoredRun]) -> list[str]:
     return conflicts
 
 
-def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[str, Any]]:
+def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[BenchmarkRow]:
     """Rows of one benchmark: per (protocol, strategy), test accuracy pooled over the protocol's runs' seeds.
 
     A seed stored by two runs of one protocol counts once (the run first in name order), since it is the same
@@ -108,7 +110,7 @@ def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[st
         groups.setdefault(_protocol(run), []).append(run)
     # newest protocol first; within one, strategies by mean test accuracy
     ordered = sorted(groups.values(), key=lambda m: max(str(r.env.get("started_at", "")) for r in m), reverse=True)
-    rows = []
+    rows: list[BenchmarkRow] = []
     for position, members in enumerate(ordered):
         scores: dict[str, dict[int, float]] = {}
         by_run: dict[str, dict[int, dict[str, float]]] = {}  # replays: strategy -> seed -> table seed -> test acc
@@ -127,11 +129,11 @@ def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[dict[st
         noise = _noise_intervals(noise_document) if noise_document else {}
         resamples = noise_document["resamples"] if noise_document else None
         # the robustness checks of a - b; none for live runs, whose seeds are independent training runs
-        checks = {(a, b): _Checks(differences.get((a, b), {}), noise.get((a, b)), resamples)
+        checks = {(a, b): Checks(differences.get((a, b), {}), noise.get((a, b)), resamples)
                   for a in names for b in names if a != b} if members[0].config.replay else {}
 
         versus = {t.b if t.a == BASELINE else t.a: t for t in tests if BASELINE in (t.a, t.b)}
-        beats: dict[str, list[tuple[str, float, tuple[float, ...], int, _Checks | None]]] = {}
+        beats: dict[str, list[tuple[str, float, tuple[float, ...], int, Checks | None]]] = {}
         for t in tests:  # significant differences between two strategies other than random search
             if BASELINE not in (t.a, t.b) and t.significant:
                 sign = 1.0 if t.mean_diff > 0 else -1.0
@@ -263,7 +265,7 @@ def _smoke_row(run: StoredRun, home: Path | None) -> dict[str, Any]:
             "date": str(run.env.get("started_at", ""))[:10] or None}
 
 
-def benchmark_rows(runs: list[StoredRun], home: Path | None = None) -> dict[Benchmark, list[dict[str, Any]]]:
+def benchmark_rows(runs: list[StoredRun], home: Path | None = None) -> dict[Benchmark, list[BenchmarkRow]]:
     grouped: dict[Benchmark, list[StoredRun]] = {}
     for run in runs:
         if not _compatibility_smoke(run):
@@ -353,50 +355,22 @@ def render_verdict(runs: list[StoredRun]) -> str:
         if benchmark.mode == "replayed":
             live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
             check = live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
-        lines.append(f"- {benchmark.title}: {_verdict_line(rows)}{check}")
+        lines.append(f"- {benchmark.title}: {verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
                   "has them): " + "; ".join(left_out) + "."]
     return "\n".join(lines) + "\n"
 
 
-def _speaking_rows(all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _speaking_rows(all_rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
     """The rows of the protocol that speaks for a benchmark: the one with the most seeds (the newest among equals)."""
-    protocols: dict[int, list[dict[str, Any]]] = {}
+    protocols: dict[int, list[BenchmarkRow]] = {}
     for row in all_rows:
         protocols.setdefault(row["group"], []).append(row)
     return max(protocols.values(), key=lambda g: (max(r["seeds"] for r in g), -g[0]["group"]))
 
 
-def live_check(replayed: list[dict[str, Any]], live: list[dict[str, Any]] | None) -> str:
-    """A replayed line's out-of-sample check: each strategy's paired difference to random search where the same
-    protocol (preset, final fit, budget) was trained live, beside the replay's estimate: the live run confirms it
-    (the estimate inside the live interval, which excludes 0), agrees (inside, the interval holds 0) or disagrees
-    (outside); nothing without such a run of two or more seeds."""
-    if not live or min(r["seeds"] for r in live) < 2 or \
-            (live[0]["preset"], live[0]["final_fit"]) != (replayed[0]["preset"], replayed[0]["final_fit"]):
-        return ""
-    predicted = {r["strategy"]: r["vs_random"][0] for r in replayed if r["vs_random"] is not None}
-    parts = []
-    for r in live:
-        if r["vs_random"] is None or r["strategy"] not in predicted:
-            continue
-        diff, ci, _ = r["vs_random"]
-        if not min(ci) <= predicted[r["strategy"]] <= max(ci):
-            outcome = "**disagrees**: outside the live interval"
-        elif min(ci) > 0 or max(ci) < 0:
-            outcome = "confirms: inside the live interval, which excludes 0"
-        else:
-            outcome = "agrees: inside the live interval, which also holds 0"
-        parts.append(f"{r['strategy']} {100 * diff:+.2f} pp {fmt_interval(ci, signed=True)} against the replay's "
-                     f"{100 * predicted[r['strategy']]:+.2f} ({outcome})")
-    if not parts:
-        return ""
-    return (f" **Live check** (this protocol trained live, {min(r['seeds'] for r in live)} seeds, differences to "
-            "random search, 95% paired t): " + "; ".join(parts) + ".")
-
-
-def _on_each_backend(benchmark: Benchmark, speaking: dict[Benchmark, list[dict[str, Any]]]) -> str:
+def _on_each_backend(benchmark: Benchmark, speaking: dict[Benchmark, list[BenchmarkRow]]) -> str:
     """The verdict, by the same rules, of the same protocol replayed on some of the table's training runs alone (one
     backend's, when the table mixes them): one sentence per such replay, after the line on all of them."""
     parts = []
@@ -404,7 +378,7 @@ def _on_each_backend(benchmark: Benchmark, speaking: dict[Benchmark, list[dict[s
         if other.table_seeds and dataclasses.replace(other, table_seeds="") == benchmark and \
                 min(r["seeds"] for r in rows) >= 2:
             parts.append(f" **On {rows[0]['table_stack'] or 'these'} training runs alone** (table seeds "
-                         f"{other.table_seeds}): " + _verdict_line(rows))
+                         f"{other.table_seeds}): " + verdict_line(rows))
     return "".join(parts)
 
 
@@ -414,138 +388,7 @@ def verdict_sentence(run: StoredRun) -> str:
         return "one strategy: nothing to compare."
     if len(run.seeds) < 2:
         return "**one seed, no verdict:** one seed cannot separate the strategies."
-    return _verdict_line(pooled_rows([run]))
-
-
-def _verdict_line(rows: list[dict[str, Any]]) -> str:
-    best = rows[0]
-    paired = min(r["seeds"] for r in rows)  # a run still in progress: the seeds every strategy has
-    runs = best["training_runs"]
-    seeds = f"{paired} seeds" if runs is None else f"{paired} replay seeds"
-    twins = {r["strategy"]: r["same_as"] for r in rows}
-    stated: list[str] = []
-    noisy: list[str] = []
-    unchecked: list[str] = []
-    versus_random = []
-    for r in rows:
-        if not r["significant"]:
-            continue
-        diff, ci, _ = r["vs_random"]
-        others = [t for t in twins[BASELINE] if t != r["strategy"]]
-        subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
-        claim = _Claim(r["strategy"], subject, diff, ci, r["checks_vs_random"])
-        (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
-        versus_random.append(claim.robust)
-    for r in rows:
-        for loser, diff, ci, _, checks in r["beats"]:
-            if BASELINE in twins[loser] or BASELINE in twins[r["strategy"]]:
-                continue  # the same comparison as one with random search, stated above
-            claim = _Claim(r["strategy"], loser, diff, ci, checks)
-            (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
-    noise = (" **Depends on training noise:** " + "; ".join(noisy) + ".") if noisy else ""
-    if unchecked:
-        noise += (" **Not checked against training noise** (so not a claim): " + "; ".join(unchecked) + ".")
-    footnote = "" if runs is None else f" Replay seeds over {runs} training runs per configuration{_unchecked(rows)}."
-    if any(versus_random):
-        return "**" + "; ".join(stated) + ".**" + noise + footnote
-    detectable = [r["detectable"] for r in rows if r["detectable"] is not None and not math.isnan(r["detectable"])]
-    bound = (f"these seeds detect, with {POWER:.0%} power, only differences to random search of "
-             f"{100 * max(detectable):.2f} pp or more" if detectable and max(detectable) > 0 else
-             "each strategy scored exactly as random search on every seed, which leaves no spread to test"
-             if detectable else "no paired comparison with random search")
-    means = ", ".join(f"{r['strategy']} {100 * r['mean']:.2f}%" for r in rows)
-    if stated:
-        return (f"**no strategy is shown better than random search** at {seeds} ({bound}), **but "
-                + "; ".join(stated) + f".**{noise} Means {means}.{footnote}")
-    if noise:
-        return f"**no strategy is shown better** at {seeds} ({bound}).{noise} Means {means}.{footnote}"
-    return f"**no strategy is shown better** at {seeds} ({bound}); means {means}.{footnote}"
-
-
-def _unchecked(rows: list[dict[str, Any]]) -> str:
-    """What a replayed line could not check, said once."""
-    checks = [r["checks_vs_random"] for r in rows if r["checks_vs_random"] is not None]
-    missing = []
-    if checks and not any(c.single_runs for c in checks):
-        missing.append("not checked with each training run held out (replayed before that check existed; the "
-                       "same command replays it again with the check)")
-    if checks and checks[0].resamples is None:
-        missing.append("no table-noise interval (replay with --table-noise to make one; one made before final fits "
-                       "avoided the chosen trial's run is not counted)")
-    else:
-        bare = sorted(r["strategy"] for r in rows if r["checks_vs_random"] is not None
-                      and r["checks_vs_random"].noise is None)
-        if bare:
-            missing.append(f"no table-noise interval for {', '.join(bare)} (not resampled)")
-    return "; " + "; ".join(missing) if missing else ""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Checks:
-    """How a replayed difference a - b holds up beyond its replay seeds."""
-
-    single_runs: dict[int, float]  # table seed h -> the difference with h held out of the search ({}: not kept)
-    noise: tuple[float, float] | None  # table-noise interval (bootstrap over training runs and seeds), if resampled
-    resamples: int | None  # how many resamples the run's table-noise interval has (None: none made)
-
-    def agree(self, diff: float) -> bool:
-        """At least one check was made, and every one keeps the sign of `diff`."""
-        outcomes = self.outcomes(diff)
-        return bool(outcomes) and all(held for _, held in outcomes)
-
-    def outcomes(self, diff: float) -> list[tuple[str, bool]]:
-        """Each check made, worded, and whether it keeps the sign of `diff` (the table-noise interval: excludes 0)."""
-        made = []
-        if self.single_runs:
-            made.append((f"{_spread(self.single_runs)} with each training run held out",
-                         all(np.sign(d) == np.sign(diff) for d in self.single_runs.values())))
-        if self.noise is not None:
-            made.append((f"table-noise interval {fmt_interval(self.noise, signed=True)} over {self.resamples} "
-                         "resamples of the training runs and replay seeds",
-                         min(self.noise) > 0 if diff > 0 else max(self.noise) < 0))
-        return made
-
-
-@dataclasses.dataclass(frozen=True)
-class _Claim:
-    """A significant paired difference `subject` minus `other`, and how it holds beyond the seeds it was paired on."""
-
-    subject: str
-    other: str
-    diff: float
-    ci: tuple[float, ...]
-    checks: _Checks | None  # None: a live run, whose seeds are independent training runs
-
-    @property
-    def robust(self) -> bool:
-        """Live: its seeds are training runs. Replayed: only when a check beyond the replay seeds was made and every
-        one keeps the sign (a replay with none is not a claim, whatever its t-test)."""
-        return self.checks is None or self.checks.agree(self.diff)
-
-    @property
-    def unchecked(self) -> bool:
-        return self.checks is not None and not self.checks.outcomes(self.diff)
-
-    def text(self, seeds: str) -> str:
-        """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
-        ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
-        outcomes = self.checks.outcomes(self.diff) if self.checks else []
-        if self.unchecked:
-            return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds})"
-        if not self.robust:
-            # the checks that keep the sign first, then, after "but", the ones that do not
-            held = "".join(f", {text}" for text, ok in outcomes if ok)
-            failed = "; ".join(text for text, ok in outcomes if not ok)
-            return (f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds}){held}, "
-                    f"but {failed}")
-        more = "; ".join(text for text, _ in outcomes)
-        return (f"{self.subject} {'beats' if self.diff > 0 else 'trails'} {self.other} by "
-                f"{100 * abs(self.diff):.2f} pp (95% CI {ci}, {seeds}{'; ' + more if more else ''})")
-
-
-def _spread(single_runs: dict[int, float]) -> str:
-    values = sorted(single_runs.values())
-    return f"{100 * values[0]:+.2f} to {100 * values[-1]:+.2f} pp"
+    return verdict_line(pooled_rows([run]))
 
 
 def load_runs(results_dir: Path) -> tuple[list[StoredRun], list[str]]:
