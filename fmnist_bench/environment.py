@@ -121,6 +121,19 @@ def like_this_machine(env: dict[str, Any]) -> bool:
     return (env.get("cpu"), env.get("cpu_count")) == (cpu_model(), os.cpu_count())
 
 
+def numpy_blas() -> str | None:
+    """The BLAS numpy was built with ('scipy-openblas 0.3.31.188.0'): with the CPU's vector extension it decides
+    the last digits of keras-tuner's Bayesian oracle (its Gaussian process), so two machines can replay one seed
+    differently (docs/method.md). None where numpy does not say."""
+    try:
+        import numpy as np
+
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except Exception:  # numpy < 1.26 has no dict mode; a build without the section
+        return None
+
+
 def collect_env() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -131,6 +144,7 @@ def collect_env() -> dict[str, Any]:
         "keras": package_version(*_KERAS),
         "keras_tuner": package_version("keras-tuner"),
         "numpy": package_version("numpy"),
+        "numpy_blas": numpy_blas(),
         "scikit_learn": package_version("scikit-learn"),
         "cpu": cpu_model(),
         "cpu_isa": cpu_vector_isa(),

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import HANG_GUARD_SECONDS, rows_without_timing, with_fault
 from fmnist_bench.config import PRESETS
-from fmnist_bench.environment import cpu_vector_isa
+from fmnist_bench.environment import cpu_vector_isa, numpy_blas
 from fmnist_bench.errors import StudyFailed
 from fmnist_bench.store import RunPaths, run_lock
 
@@ -52,6 +52,7 @@ def test_smoke_run_writes_every_record(smoke: tuple[Path, subprocess.CompletedPr
     env = json.loads(run.env.read_text())
     assert env["tensorflow"] and env["keras"] and env["keras_tuner"] and env["cpu"] and env["finished_at"]
     assert env["cpu_isa"] == cpu_vector_isa()
+    assert env["numpy_blas"] == numpy_blas() and env["numpy_blas"]  # e.g. scipy-openblas 0.3.31
     cpu = f"{env['cpu']} ({env['cpu_isa']})" if env["cpu_isa"] else env["cpu"]  # what a rerun must match
     assert re.search(rf"^\| CPU +\| {re.escape(cpu)} +\|", run.summary.read_text(), re.M)
     for name in ("summary.md", "curves_epochs.png", "curves_time.png", "config.json"):
