@@ -64,6 +64,12 @@ class TrialRecord:
     # start: the oracle's own compute (Bayesian's Gaussian-process fit), which `seconds` leaves out. None in
     # records made before it was measured.
     oracle_seconds: float | None = None
+    # Who ran the trial and when, for studies with workers: keras-tuner's tuner id of the worker (None for a serial
+    # study), and the trial's start and end on the search's clock: simulated seconds since the search began in a
+    # replay; live, the machine's Unix time (the workers of one machine share it). None in records made before.
+    worker: str | None = None
+    started: float | None = None
+    ended: float | None = None
 
     @property
     def epochs_planned(self) -> int:
@@ -204,7 +210,8 @@ class StudyResult:
 
 # Column order of trials.csv (then one hp_<name> column per hyperparameter) and epochs.csv
 TRIAL_COLUMNS = ["trial_id", "number", "status", "score", "epochs_target", "initial_epoch", "epochs_trained",
-                 "seconds", "oracle_seconds", "bracket", "round", "parent", "reason", "rss_mb"]
+                 "seconds", "oracle_seconds", "bracket", "round", "parent", "reason", "rss_mb", "worker", "started",
+                 "ended"]
 EPOCH_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
 

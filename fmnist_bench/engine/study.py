@@ -46,6 +46,7 @@ class StudyRecorder:
         self.files = files
         files.trial_records.mkdir(parents=True, exist_ok=True)
         self._trial_start = 0.0
+        self._trial_started_at = 0.0
         self._epoch_start = 0.0
         self._previous_end = time.perf_counter()  # the oracle's time before the first trial counts from here
         self._oracle_seconds: float | None = None
@@ -75,6 +76,7 @@ class StudyRecorder:
     def trial_started(self, trial: Any) -> None:
         self._epochs = []
         self._trial_start = time.perf_counter()
+        self._trial_started_at = time.time()
         self._oracle_seconds = self._trial_start - self._previous_end
         self._answered_seconds = 0.0
 
@@ -110,7 +112,9 @@ class StudyRecorder:
             reason=(pruned_reason(last) if pruned else "") if ok
             else (reason or "trial ended without reporting an epoch"),
             rss_mb=_rss_mb(),
-            oracle_seconds=None if self._oracle_seconds is None else self._oracle_seconds + self._answered_seconds)
+            oracle_seconds=None if self._oracle_seconds is None else self._oracle_seconds + self._answered_seconds,
+            worker=os.environ.get("KERASTUNER_TUNER_ID"), started=round(self._trial_started_at, 3),
+            ended=round(time.time(), 3))
         atomic_write_json(self._path(trial.trial_id), "trial",
                           {"trial": record.to_dict(), "epochs": [e.to_dict() for e in self._epochs]})
         self._finished[record.trial_id] = record
@@ -122,6 +126,7 @@ class StudyRecorder:
         """Record a trial whose worker died: FAILED with the reason, no epochs (the chief calls this)."""
         self._epochs = []
         self._trial_start = time.perf_counter()
+        self._trial_started_at = time.time()
         self._oracle_seconds = None  # the chief's oracle served other workers meanwhile: nothing to attribute
         self._answered_seconds = 0.0
         self.trial_ended(trial, reason)
