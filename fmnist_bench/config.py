@@ -74,8 +74,9 @@ class RunConfig:
         hyperband_factor: Hyperband's reduction factor.
         target_accuracy: validation accuracy whose first crossing the reports time; None (the default) takes the
             task's (Fashion-MNIST: the original project's 88.2%; a user's dataset has none).
-        workers: keras-tuner workers that run a study's trials in parallel (chief/worker over gRPC). Part of the
-            config because with more than one, Hyperband's and Bayesian's choices depend on which trial ends first.
+        workers: keras-tuner workers that run a study's trials in parallel (chief/worker over gRPC; with `replay`,
+            simulated workers on a simulated clock, `tabular.search`). Part of the config because with more than
+            one, Hyperband's and Bayesian's choices depend on which trial ends first.
         streams: "paired" (default): on a seed, every strategy draws from the same random streams (oracle, weight
             init, refit), so their first random trials coincide: common random numbers, which make paired
             comparisons sharper but produce ties. "independent": each strategy's oracle, weights and refit get a
@@ -313,8 +314,6 @@ def _validate_replay(cfg: RunConfig) -> None:
     if cfg.space in catalog.SPACES and cfg.space not in grids:
         raise ConfigError(f"--replay needs a grid space with a tabular benchmark ({', '.join(grids)}, or a grid of "
                           f"your own); {cfg.space!r} has none")
-    if cfg.workers != 1:
-        raise ConfigError("--replay runs each study's trials one after another; leave --workers out")
     if cfg.final_lr_decay != 1.0:
         raise ConfigError("--replay reads the final fit from the table, which has no learning-rate decay; "
                           "final_lr_decay must be 1")

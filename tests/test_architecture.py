@@ -98,7 +98,7 @@ def test_module_names_in_strings_exist() -> None:
 BACKEND_MODULES = ("tensorflow", "keras", "jax", "keras_tuner", "optuna")
 MAY_IMPORT_BACKENDS = {"engine.ktbridge", "engine.runtime", "engine.augment", "engine.spaces", "engine.userspace",
                        "engine.tpe",
-                       "engine.strategies", "engine.study", "tabular.build", "tabular.replay",
+                       "engine.strategies", "engine.study", "tabular.build", "tabular.replay", "tabular.search",
                        "orchestration.distributed"}
 
 

@@ -104,26 +104,21 @@ def test_hyperband_promotions_read_only_the_epochs_they_add_from_their_parents_s
         assert np.allclose([e.val_accuracy for e in mine], expected)
 
 
-def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch() -> None:
-    from fmnist_bench.tabular.replay import report_epochs
+def test_a_configuration_with_a_diverging_curve_fails_at_that_epoch(tables: Path) -> None:
+    """A trial of the diverging configuration ends at its first non-finite loss, FAILED, and tells the oracle
+    nothing; a sound trial tells it once the metrics of its best epoch (keras-tuner's rule)."""
+    from fmnist_bench.tabular.search import search
 
-    class Oracle:
-        reported: list = []
-
-        def update_trial(self, trial_id, metrics, step=0):  # noqa: ANN001, ANN201 (keras-tuner's signature)
-            self.reported.append((metrics, step))
-
-    oracle, epochs = Oracle(), []
-    trained, score, reason = report_epochs(oracle, "0", _curve(DIVERGING, 1), 0, 5, "t", epochs)
-    assert (trained, score, len(epochs), oracle.reported) == (3, None, 3, [])
-    assert reason == "diverged: training loss became nan in epoch 3"
-    trained, score, reason = report_epochs(oracle, "1", _curve(dict(DIVERGING, activation="relu"), 1), 1, 4, "u",
-                                            epochs)
-    assert (trained, reason) == (3, "")
-    metrics, step = oracle.reported[-1]  # once, the best epoch of the trial's own history, as keras-tuner
-    assert step == 2 and metrics["val_accuracy"] == pytest.approx(_curve(dict(DIVERGING, activation="relu"),
-                                                                         1).val_accuracy[3])
-    assert score == metrics["val_accuracy"]  # the trial's score is what the oracle was told
+    table = load_replay_table(_cfg(), tables)
+    found = search(_cfg(budget_epochs=len(table.spec.configs()) * 3), "random", 1, table)
+    failed = [t for t in found.trials if t.params == DIVERGING]
+    assert failed, "the budget covers every configuration"
+    for trial in failed:
+        assert (trial.status.value, trial.score, trial.epochs_trained) == ("FAILED", None, 3)
+        assert trial.reason == "diverged: training loss became nan in epoch 3"
+        assert [e.epoch for e in found.epochs if e.trial_id == trial.trial_id] == [1, 2, 3]
+    sound = next(t for t in found.trials if t.params != DIVERGING)
+    assert sound.score in {float(max(table.curve(sound.params, s).val_accuracy[:3])) for s in table.seeds}
 
 
 def test_replays_are_deterministic_and_independent_of_the_process_layout(tables: Path, tmp_path: Path) -> None:
@@ -262,7 +257,7 @@ def test_the_replay_declares_the_live_space_in_the_live_order() -> None:
     configurations live and replayed (the slow test in test_table.py checks the proposals themselves)."""
     import keras_tuner as kt
 
-    from fmnist_bench.tabular.replay import grid_hyperparameters
+    from fmnist_bench.tabular.search import grid_hyperparameters
     from fmnist_bench.engine.spaces import AnnGridSpace
 
     live = kt.HyperParameters()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import re
 import time
 from pathlib import Path
@@ -36,32 +35,17 @@ import numpy as np
 from ..config import RunConfig
 from ..data import CLASS_NAMES
 from ..errors import StudyFailed, TableError
-from ..records import EpochRecord, StudyResult, TrialRecord, TrialStatus, epoch_span, pruned_reason, split_values
-from ..tabular.table import Curve, Table, early_stopping_length, final_epoch
+from ..records import EpochRecord, StudyResult, TrialRecord
+from ..tabular.search import draw_table_seed, search
+from ..tabular.table import Table, early_stopping_length, final_epoch
 
 if TYPE_CHECKING:
     from ..outcome import Refit
     from ..store import RunPaths, StoredStudy
 
-__all__ = ["check_table", "grid_hyperparameters", "load_replay_table", "replay_device",
-           "replay_study", "run_replay", "table_seeds_read"]
+__all__ = ["check_table", "load_replay_table", "replay_device", "replay_study", "run_replay", "table_seeds_read"]
 
 log = logging.getLogger(__name__)
-TUNER_ID = "replay"
-
-
-def grid_hyperparameters(table: Table) -> Any:
-    """The search space as the live tuner declares it: a user's space exactly as its build declared it (stored in the
-    spec), a built-in grid as `spaces.AnnGridSpace` does, one Choice per grid name in the order of the names (the
-    oracles draw in declaration order; a table's grid does not keep the order)."""
-    import keras_tuner as kt
-
-    if table.spec.hyperparameters is not None:
-        return kt.HyperParameters.from_config(table.spec.hyperparameters)
-    hp = kt.HyperParameters()
-    for name in sorted(table.spec.grid):
-        hp.Choice(name, list(table.spec.grid[name]))
-    return hp
 
 
 def check_table(cfg: RunConfig, table: Table) -> None:
@@ -97,33 +81,6 @@ def replay_device(table: Table) -> str:
             + (f" (built on {'; '.join(built)})" if built else ""))
 
 
-class _Clock:
-    """Simulated seconds of one study: what the oracle's time budget reads (`_EpochBudget.spent_seconds`)."""
-
-    def __init__(self) -> None:
-        self.spent = 0.0
-
-    def __call__(self) -> float:
-        return self.spent
-
-
-def _oracle(cfg: RunConfig, strategy: str, seed: int, table: Table, clock: _Clock) -> Any:
-    from ..engine.ktbridge import in_memory
-    from ..engine.strategies import STRATEGIES, stream_seed
-
-    oracle = STRATEGIES[strategy](cfg, stream_seed(cfg, strategy, seed))
-    oracle.spent_seconds = clock
-    in_memory(oracle)
-    oracle.update_space(grid_hyperparameters(table))
-    return oracle
-
-
-def _draw(table: Table, *key: object) -> int:
-    """A table seed fixed by `key`, whatever else the process replayed before."""
-    seeds = table.seeds
-    return seeds[0] if len(seeds) == 1 else random.Random(":".join(map(str, key))).choice(seeds)
-
-
 def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table, *, final_table: Table | None = None,
                  held_out: bool = True) -> tuple[StudyResult, list[TrialRecord], list[EpochRecord]]:
     """Search with the strategy's oracle over the table, then the replayed final fit(s); nothing touches disk.
@@ -141,16 +98,17 @@ def replay_study(cfg: RunConfig, strategy: str, seed: int, table: Table, *, fina
     from ..outcome import study_result
 
     final = final_table or table
-    stream, trials, epochs, best, chosen_seed, clock_spent, stop_reason = _search(cfg, strategy, seed, table)
-    origin = table.curve(best.params, chosen_seed).seed  # the training run behind the (pseudo-)seed it read
-    fits = {s: _refit(cfg, final, best.params, s) for s in final.seeds}  # each training run's final fit, read once
-    refits = [fits[s] for s in refit_table_seeds(cfg, final, origin, stream)]
+    found = search(cfg, strategy, seed, table, workers=cfg.workers)
+    origin = table.curve(found.best.params, found.chosen_table_seed).seed  # the run behind the (pseudo-)seed it read
+    fits = {s: _refit(cfg, final, found.best.params, s) for s in final.seeds}  # each run's final fit, read once
+    refits = [fits[s] for s in refit_table_seeds(cfg, final, origin, found.stream)]
     by_seed = {str(s): fit.scores.accuracy for s, fit in fits.items()}
-    result = study_result(cfg, strategy, seed, trials=trials, best=best, refits=refits, search_seconds=clock_spent,
-                          device=replay_device(table), threads=1, workers=1, stop_reason=stop_reason,
-                          chosen_table_seed=chosen_seed, test_accuracy_by_table_seed=by_seed,
+    result = study_result(cfg, strategy, seed, trials=found.trials, best=found.best, refits=refits,
+                          search_seconds=found.seconds, device=replay_device(table), threads=1, workers=cfg.workers,
+                          stop_reason=found.stop_reason, chosen_table_seed=found.chosen_table_seed,
+                          test_accuracy_by_table_seed=by_seed,
                           held_out_test_accuracy=held_out_scores(cfg, strategy, seed, table) if held_out else None)
-    return result, trials, epochs
+    return result, found.trials, found.epochs
 
 
 def held_out_scores(cfg: RunConfig, strategy: str, seed: int, table: Table) -> dict[str, float]:
@@ -161,107 +119,9 @@ def held_out_scores(cfg: RunConfig, strategy: str, seed: int, table: Table) -> d
     scores = {}
     for left_out in table.seeds:
         others = table.only(tuple(s for s in table.seeds if s != left_out))
-        best = _search(cfg, strategy, seed, others)[3]
+        best = search(cfg, strategy, seed, others, workers=cfg.workers).best
         scores[str(left_out)] = _refit(cfg, table, best.params, left_out).scores.accuracy
     return scores
-
-
-def _search(cfg: RunConfig, strategy: str, seed: int, table: Table
-            ) -> tuple[int, list[TrialRecord], list[EpochRecord], TrialRecord, int, float, str]:
-    """The study's search over the table: (its random stream, trials, epochs, the chosen trial, the table seed it
-    read, simulated search seconds, why the search ended).
-
-    Raises:
-        TableError: the oracle asked for a configuration the table lacks.
-        StudyFailed: every trial failed (each diverged).
-    """
-    import keras_tuner as kt
-
-    from ..engine.strategies import stream_seed
-    from ..outcome import choose
-
-    stream = stream_seed(cfg, strategy, seed)
-    clock = _Clock()
-    oracle = _oracle(cfg, strategy, seed, table, clock)
-    prunes = getattr(oracle, "prunes", False)  # reports every epoch, and its pruning calls are oracle compute
-    name = f"{strategy}-s{seed}"
-    trials: list[TrialRecord] = []
-    epochs: list[EpochRecord] = []
-    table_seeds: dict[str, int] = {}  # keras-tuner trial id -> the table seed it reads
-    keras_ids: dict[str, str] = {}  # record id -> keras-tuner trial id
-    while True:
-        start = time.perf_counter()
-        trial = oracle.create_trial(TUNER_ID)
-        oracle_seconds = time.perf_counter() - start
-        if trial.status == kt.engine.trial.TrialStatus.STOPPED:
-            break
-        if trial.status != kt.engine.trial.TrialStatus.RUNNING:  # IDLE needs a trial in flight: never, serially
-            raise StudyFailed(f"{strategy} seed {seed}: the oracle answered {trial.status} with no trial running")
-        values = dict(trial.hyperparameters.values)
-        params, budget = split_values(values)
-        parent = values.get("tuner/trial_id")
-        table_seeds[trial.trial_id] = table_seeds[parent] if parent else _draw(table, stream, trial.trial_id)
-        curve = table.curve(params, table_seeds[trial.trial_id])
-        first, last = epoch_span(values, cfg.epochs_per_trial)
-        record_id = f"{name}-t{int(trial.trial_id):03d}"
-        keras_ids[record_id] = trial.trial_id
-        start = time.perf_counter()
-        trained, score, reason = report_epochs(oracle, trial.trial_id, curve, first, last, record_id, epochs)
-        oracle_seconds += time.perf_counter() - start if prunes else 0.0
-        # stopped by the pruner (told to Optuna as PRUNED), at its last epoch too, as live
-        pruned = not reason and prunes and oracle.pruned_epochs(trial.trial_id) is not None
-        if pruned:  # the budget is charged the epochs it trained
-            last, reason = first + trained, pruned_reason(first + trained)
-        failed = bool(reason) and not pruned
-        trial.status = kt.engine.trial.TrialStatus.FAILED if failed else kt.engine.trial.TrialStatus.COMPLETED
-        trial.message = reason if failed else None
-        oracle.end_trial(trial)
-        seconds = curve.setup_seconds + float(np.sum(curve.seconds[first:first + trained]))
-        trials.append(TrialRecord(
-            trial_id=record_id, number=int(trial.trial_id),
-            status=TrialStatus.FAILED if failed else TrialStatus.COMPLETE,
-            score=score, params=params, epochs_target=last,
-            initial_epoch=first, epochs_trained=trained, seconds=round(seconds, 4), bracket=budget.get("bracket"),
-            round=budget.get("round"), parent=f"{name}-t{int(parent):03d}" if parent else None, reason=reason,
-            oracle_seconds=round(oracle_seconds, 5)))
-        clock.spent += trials[-1].cost_seconds
-    best = choose(trials, strategy, seed)
-    return stream, trials, epochs, best, table_seeds[keras_ids[best.trial_id]], clock.spent, oracle.stop_reason
-
-
-def report_epochs(oracle: Any, trial_id: str, curve: Curve, first: int, last: int, record_id: str,
-                   epochs: list[EpochRecord]) -> tuple[int, float | None, str]:
-    """Read epochs first+1..last of the curve and report the trial's result to the oracle as keras-tuner does
-    (`BaseTuner._run_and_update_trial`): once, the metrics of its best epoch (the first maximum of val_accuracy),
-    at that epoch's index in the trial's history. A pruning oracle also gets every epoch as the live tuner sends it
-    (`HarnessTuner.on_epoch_end`) and may stop the trial after it. Returns (epochs trained, the trial's score,
-    failure reason): the score is that best epoch's validation accuracy, None for a failed trial."""
-    import keras_tuner as kt
-
-    from ..engine.tpe import EPOCH_REPORT
-
-    prunes = getattr(oracle, "prunes", False)
-    history: list[dict[str, float]] = []
-    for index in range(first, last):
-        loss = float(curve.loss[index])
-        metrics = {"loss": loss, "accuracy": float(curve.accuracy[index]), "val_loss": float(curve.val_loss[index]),
-                   "val_accuracy": float(curve.val_accuracy[index])}
-        # stored rounded (float32 values printed in full would double a replayed run's size); the oracle sees
-        # the exact values, as live
-        epochs.append(EpochRecord(trial_id=record_id, epoch=index + 1, seconds=round(float(curve.seconds[index]), 4),
-                                  **{k: round(v, 6) for k, v in metrics.items()}))
-        history.append(metrics)
-        if not np.isfinite(loss):
-            return len(history), None, f"diverged: training loss became {loss} in epoch {index + 1}"
-        if prunes and oracle.update_trial(trial_id, metrics | {EPOCH_REPORT: 1.0}, step=len(history) - 1).status \
-                == kt.engine.trial.TrialStatus.STOPPED:
-            break
-    best = 0
-    for step, metrics in enumerate(history):
-        if metrics["val_accuracy"] > history[best]["val_accuracy"]:
-            best = step
-    oracle.update_trial(trial_id, history[best], step=best)
-    return len(history), history[best]["val_accuracy"], ""
 
 
 def table_seeds_read(result: StudyResult) -> list[int]:
@@ -298,7 +158,7 @@ def refit_table_seeds(cfg: RunConfig, table: Table, chosen_run: int | None, stre
     or (`drawn`) one drawn per refit."""
     if cfg.refits_on_other_seeds:
         return [s for s in table.seeds if s != chosen_run]
-    return [_draw(table, stream, "final", index) for index in range(cfg.refits)]
+    return [draw_table_seed(table, stream, "final", index) for index in range(cfg.refits)]
 
 
 def _refit(cfg: RunConfig, table: Table, params: dict[str, Any], table_seed: int) -> Refit:
