@@ -102,6 +102,10 @@ STRATEGIES: Mapping[str, StrategyEntry] = _strategies(
     StrategyEntry("tpe", f"{_ENGINE}:tpe_oracle", "Optuna's TPE sampler", extra="optuna"),
     StrategyEntry("tpe-hyperband", f"{_ENGINE}:tpe_hyperband_oracle", "Optuna's TPE with its Hyperband pruner",
                   extra="optuna"),
+    StrategyEntry("asha", f"{_ENGINE}:asha_oracle", "random search stopped early by asynchronous successive halving "
+                  "(ASHA: Optuna's SuccessiveHalvingPruner)", extra="optuna", cheap_replay=True),
+    StrategyEntry("tpe-asha", f"{_ENGINE}:tpe_asha_oracle", "Optuna's TPE with asynchronous successive halving",
+                  extra="optuna"),
 )
 # What every other strategy is compared with: the default that a user would otherwise keep.
 BASELINE = "random"

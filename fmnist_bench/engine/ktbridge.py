@@ -48,6 +48,15 @@ def route_state_files(save_json: Callable[[str, Any], str]) -> None:
     utils.save_json = save_json
 
 
+def forget_round_entry(oracle: Any, trial_id: str) -> None:
+    """Take `trial_id` back out of Hyperband's rounds (`HyperbandOracle._brackets`), where its `populate_space`
+    enters a trial it proposes before the harness's budget refuses it: left there, the next request of another
+    worker looks the never-created trial up and fails with a KeyError."""
+    for bracket in oracle._brackets:
+        for round_info in bracket["rounds"]:
+            round_info[:] = [info for info in round_info if info["id"] != trial_id]
+
+
 def settle_reloaded_trials(oracle: Any) -> None:
     """Make a reloaded oracle agree with what its saved state says happened, as an unbroken search's would.
 

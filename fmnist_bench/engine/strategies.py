@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -32,9 +33,9 @@ from ..records import epoch_span
 from ..store import atomic_write_text, write_failure
 
 __all__ = ["STOP_EPOCHS", "STOP_EXHAUSTED", "STOP_SECONDS", "STRATEGIES", "HarnessTuner",
-           "TrialObserver", "bayesian_oracle", "build_tuner", "hyperband_oracle", "random_oracle",
-           "tpe_hyperband_oracle", "tpe_oracle", "stream_seed", "trial_cost", "trial_seed", "worker_env",
-           "write_state_atomically"]
+           "TrialObserver", "asha_oracle", "bayesian_oracle", "build_tuner", "hyperband_oracle", "random_oracle",
+           "stream_seed", "tpe_asha_oracle", "tpe_hyperband_oracle", "tpe_oracle", "trial_cost", "trial_seed",
+           "worker_env", "write_state_atomically"]
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 STOP_EPOCHS = "epoch budget spent"
@@ -111,6 +112,7 @@ class _EpochBudget:
         self.seconds_budget = seconds_budget
         self.spent_seconds: Callable[[], float] = lambda: 0.0
         self.stop_reason = STOP_EPOCHS  # also when max_trials (budget / epochs per trial) ends a random search
+        self.budget_spent = False
 
     def reload(self) -> None:
         """keras-tuner reloads the trials in the order its glob lists their folders (hash order on ext4:
@@ -134,14 +136,17 @@ class _EpochBudget:
         return None
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """The strategy's proposal, unless a budget is spent. The first proposal that does not fit ends the search
+        for every worker (`budget_spent`): with several, a cheaper proposal asked for later must not carry a
+        search on past the point where a serial one ends."""
         stopped = {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
-        if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
-            self.stop_reason = STOP_SECONDS
+        if self.budget_spent:
             return stopped
+        if self.seconds_budget is not None and self.spent_seconds() >= self.seconds_budget:
+            return self._spend(STOP_SECONDS)
         known = self.next_trial_cost()
         if known is not None and self.epochs_planned() + known > self.epoch_budget:
-            self.stop_reason = STOP_EPOCHS
-            return stopped
+            return self._spend(STOP_EPOCHS)
         response = super().populate_space(trial_id)  # type: ignore[misc]  # a mixin: the oracle class follows it
         if response["status"] == kt.engine.trial.TrialStatus.STOPPED:
             # keras-tuner's oracles stop after max_collisions duplicate proposals: on a small or grid space a search
@@ -150,9 +155,16 @@ class _EpochBudget:
         elif response["status"] == kt.engine.trial.TrialStatus.RUNNING:
             cost = trial_cost(response["values"], self.default_epochs)
             if self.epochs_planned() + cost > self.epoch_budget:
-                self.stop_reason = STOP_EPOCHS
-                return stopped
+                self.withdraw(trial_id)
+                return self._spend(STOP_EPOCHS)
         return response
+
+    def _spend(self, reason: str) -> dict[str, Any]:
+        self.budget_spent, self.stop_reason = True, reason
+        return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+
+    def withdraw(self, trial_id: str) -> None:
+        """Forget a proposal the budget refused, where the strategy keeps a record of what it proposed."""
 
 
 class _RandomOracle(_EpochBudget, kt.oracles.RandomSearchOracle):
@@ -160,7 +172,8 @@ class _RandomOracle(_EpochBudget, kt.oracles.RandomSearchOracle):
 
 
 class _HyperbandOracle(_EpochBudget, kt.oracles.HyperbandOracle):
-    pass
+    def withdraw(self, trial_id: str) -> None:
+        ktbridge.forget_round_entry(self, trial_id)
 
 
 class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
@@ -171,9 +184,9 @@ class _BayesianOracle(_EpochBudget, kt.oracles.BayesianOptimizationOracle):
         return super().populate_space(trial_id)
 
 
-class _TPEOracle(_EpochBudget, OptunaOracle):
-    """Optuna's TPE under the harness's budgets: a trial plans `epochs_per_trial` epochs, and one the pruner stopped
-    costs the epochs it trained."""
+class _BudgetedOptunaOracle(_EpochBudget, OptunaOracle):
+    """An Optuna study (TPE, or random draws for ASHA) under the harness's budgets: a trial plans `epochs_per_trial`
+    epochs, and one the pruner stopped costs the epochs it trained."""
 
     def trial_epochs(self, trial: kt.engine.trial.Trial) -> int:
         pruned = self.pruned_epochs(trial.trial_id)
@@ -306,13 +319,27 @@ def bayesian_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
 
 
 def tpe_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
-    return _TPEOracle(max_trials=_n_trials(cfg), startup_trials=_startup_trials(cfg), **_common(cfg, seed))
+    return _BudgetedOptunaOracle(max_trials=_n_trials(cfg), startup_trials=_startup_trials(cfg), **_common(cfg, seed))
+
+
+def _pruned(cfg: RunConfig, seed: int, *, startup_trials: int, pruner: str) -> kt.Oracle:
+    # No trial cap: pruned trials cost less, so the epoch budget alone ends the search (as for Hyperband).
+    return _BudgetedOptunaOracle(startup_trials=startup_trials, pruner_epochs=cfg.epochs_per_trial,
+                         reduction_factor=cfg.hyperband_factor, pruner=pruner, **_common(cfg, seed))
 
 
 def tpe_hyperband_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
-    # No trial cap: pruned trials cost less, so the epoch budget alone ends the search (as for Hyperband).
-    return _TPEOracle(startup_trials=_startup_trials(cfg), pruner_epochs=cfg.epochs_per_trial,
-                      reduction_factor=cfg.hyperband_factor, **_common(cfg, seed))
+    return _pruned(cfg, seed, startup_trials=_startup_trials(cfg), pruner="hyperband")
+
+
+def asha_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
+    # Every trial is keras-tuner's own random draw (the start-up phase never ends): with paired streams, ASHA tries
+    # random search's configurations in random search's order and stops the poor ones early.
+    return _pruned(cfg, seed, startup_trials=sys.maxsize, pruner="asha")
+
+
+def tpe_asha_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
+    return _pruned(cfg, seed, startup_trials=_startup_trials(cfg), pruner="asha")
 
 
 # Every strategy of the catalog, by the factory it names (all of them defined above).

@@ -1,4 +1,4 @@
-"""Optuna's TPE (optionally with its Hyperband pruner) behind keras-tuner's `Oracle` interface.
+"""Optuna's TPE (optionally with its Hyperband or successive-halving pruner) behind keras-tuner's `Oracle` interface.
 
 Why an Oracle and not an Optuna objective: everything the harness does to a keras-tuner strategy (the epoch and time
 budgets, per-trial seeding, resume from keras-tuner's state files, the chief/worker servers of `--workers`, the
@@ -111,15 +111,19 @@ class OptunaOracle(kt.Oracle):
     Args:
         startup_trials: trials drawn at random (keras-tuner's draws) before TPE models the results.
         pruner_epochs: the longest a trial trains (Optuna Hyperband's `max_resource`); None: no pruning.
-        reduction_factor: the Hyperband pruner's reduction factor.
+        reduction_factor: the pruner's reduction factor.
+        pruner: "hyperband" (Optuna's `HyperbandPruner`) or "asha" (its `SuccessiveHalvingPruner`: asynchronous
+            successive halving, which judges each trial against the trials that reached its rung so far, so a
+            worker never waits for a rung to fill).
     """
 
     def __init__(self, *, startup_trials: int, pruner_epochs: int | None = None, reduction_factor: int = 3,
-                 **kwargs: Any) -> None:
+                 pruner: str = "hyperband", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.startup_trials = startup_trials
         self.pruner_epochs = pruner_epochs
         self.reduction_factor = reduction_factor
+        self.pruner = pruner
         self._lock = threading.RLock()  # a chief's gRPC threads call in concurrently; the study is not thread-safe
         self._numbers: dict[str, int] = {}  # keras-tuner trial id -> Optuna trial number
         self._pruned: dict[str, int] = {}  # keras-tuner trial id -> epochs it trained before the pruner stopped it
@@ -136,9 +140,14 @@ class OptunaOracle(kt.Oracle):
 
     def _new_study(self) -> Any:
         optuna = _optuna()
-        pruner = (optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.pruner_epochs,
-                                                 reduction_factor=self.reduction_factor)
-                  if self.prunes else optuna.pruners.NopPruner())
+        if not self.prunes:
+            pruner = optuna.pruners.NopPruner()
+        elif self.pruner == "asha":  # rungs at 1, 3, 9, ... epochs; a trial goes on while in its rung's top third
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=self.reduction_factor,
+                                                            min_early_stopping_rate=0)
+        else:
+            pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.pruner_epochs,
+                                                    reduction_factor=self.reduction_factor)
         return optuna.create_study(direction="maximize", study_name=_STUDY_NAME, pruner=pruner,
                                    sampler=self._sampler(0))
 
