@@ -42,6 +42,8 @@ def anytime_curve(epochs: Sequence[EpochRecord], trials: Sequence[TrialRecord] =
     charged before its first epoch (a trial that failed before training any epoch: before the next trial's first
     epoch). Without them, only epoch seconds count.
     """
+    if any(t.worker for t in trials):
+        return _wall_clock_curve(epochs, trials)
     acc = np.array([e.val_accuracy for e in epochs], dtype=float)  # (n,)
     acc = np.where(np.isfinite(acc), acc, -np.inf)
     best = np.maximum.accumulate(acc) if acc.size else acc
@@ -58,6 +60,31 @@ def anytime_curve(epochs: Sequence[EpochRecord], trials: Sequence[TrialRecord] =
             spent[first_epoch[t.trial_id]] += pending
             pending = 0.0
     return Curve(np.arange(1, acc.size + 1), np.cumsum(spent), np.where(np.isfinite(best), best, np.nan))
+
+
+def _wall_clock_curve(epochs: Sequence[EpochRecord], trials: Sequence[TrialRecord]) -> Curve:
+    """A study whose trials ran on several workers: its epochs in the order they ended on the search's clock (each
+    trial's recorded start, then its set-up, then its epochs), seconds counted from the first proposal, epochs
+    counted in that order."""
+    by_id = {t.trial_id: t for t in trials if t.started is not None}
+    if not by_id:
+        return Curve(np.zeros(0), np.zeros(0), np.zeros(0))
+    origin = min(t.started - (t.oracle_seconds or 0.0) for t in by_id.values())  # type: ignore[operator]
+    trained: dict[str, float] = {}
+    for e in epochs:
+        trained[e.trial_id] = trained.get(e.trial_id, 0.0) + e.seconds
+    clock = {trial_id: t.started - origin + max(0.0, t.seconds - trained.get(trial_id, 0.0))  # type: ignore[operator]
+             for trial_id, t in by_id.items()}
+    ends, values = [], []
+    for e in epochs:
+        if e.trial_id in clock:
+            clock[e.trial_id] += e.seconds
+            ends.append(clock[e.trial_id])
+            values.append(e.val_accuracy if math.isfinite(e.val_accuracy) else -math.inf)
+    order = np.argsort(np.array(ends), kind="stable")
+    best = np.maximum.accumulate(np.array(values, dtype=float)[order]) if values else np.zeros(0)
+    return Curve(np.arange(1, len(values) + 1), np.array(ends, dtype=float)[order],
+                 np.where(np.isfinite(best), best, np.nan))
 
 
 def first_reach(curve: Curve, target: float | None) -> tuple[int, float] | None:
