@@ -63,7 +63,7 @@ def test_workers_take_trials_as_they_free_up_and_never_run_two_at_once(tables: P
     assert [t.worker for t in trials[:3]] == ["worker0", "worker1", "worker2"]  # at time 0, lower worker first
     for worker in {t.worker for t in trials}:
         mine = sorted((t for t in trials if t.worker == worker), key=lambda t: t.started)
-        for before, after in zip(mine, mine[1:]):
+        for before, after in zip(mine, mine[1:], strict=False):
             assert after.started >= before.ended  # one trial at a time per worker
     for trial in trials:  # at most three trials running at any trial's start
         running = [t for t in trials if t.started <= trial.started < t.ended]
@@ -71,7 +71,7 @@ def test_workers_take_trials_as_they_free_up_and_never_run_two_at_once(tables: P
         assert trial.ended - trial.started == pytest.approx(trial.seconds, abs=1e-3)
     # a trial is created when a worker frees up: in creation order, each starts no earlier than the one before
     starts = [t.started - t.oracle_seconds for t in trials]
-    assert all(b >= a - 1e-3 for a, b in zip(starts, starts[1:]))
+    assert all(b >= a - 1e-3 for a, b in zip(starts, starts[1:], strict=False))
     assert found.seconds == pytest.approx(max(t.ended for t in trials), abs=1e-3)
     serial = search(cfg, "random", 1, table)
     assert [t.params for t in serial.trials] == [t.params for t in trials]  # random search ignores the order
@@ -109,7 +109,7 @@ def test_a_hyperband_promotion_starts_after_its_parent_ended_and_waiting_workers
     waited = False
     for worker in {t.worker for t in found.trials}:
         mine = sorted((t for t in found.trials if t.worker == worker), key=lambda t: t.started)
-        for before, after in zip(mine, mine[1:]):
+        for before, after in zip(mine, mine[1:], strict=False):
             gap = after.started - after.oracle_seconds - before.ended
             if gap > 0.05:
                 waited = True
