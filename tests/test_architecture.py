@@ -189,7 +189,7 @@ def test_the_engine_and_the_command_line_offer_exactly_the_catalog() -> None:
     assert tuple(STRATEGIES) == tuple(catalog.STRATEGIES) == config.STRATEGY_NAMES
     assert tuple(SPACES) == tuple(catalog.SPACES) == config.SPACE_NAMES
     assert config.DEFAULT_STRATEGIES == ("random", "hyperband", "bayesian")
-    assert config.OPTUNA_STRATEGIES == ("tpe", "tpe-hyperband")
+    assert config.OPTUNA_STRATEGIES == ("tpe", "tpe-hyperband", "asha", "tpe-asha")
 
 
 def test_reports_never_import_the_training_layer() -> None:

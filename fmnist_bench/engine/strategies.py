@@ -335,11 +335,11 @@ def tpe_hyperband_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
 def asha_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
     # Every trial is keras-tuner's own random draw (the start-up phase never ends): with paired streams, ASHA tries
     # random search's configurations in random search's order and stops the poor ones early.
-    return _pruned(cfg, seed, startup_trials=sys.maxsize, pruner="asha")
+    return _pruned(cfg, seed, startup_trials=sys.maxsize, pruner="successive-halving")
 
 
 def tpe_asha_oracle(cfg: RunConfig, seed: int) -> kt.Oracle:
-    return _pruned(cfg, seed, startup_trials=_startup_trials(cfg), pruner="asha")
+    return _pruned(cfg, seed, startup_trials=_startup_trials(cfg), pruner="successive-halving")
 
 
 # Every strategy of the catalog, by the factory it names (all of them defined above).

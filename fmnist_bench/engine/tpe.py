@@ -112,8 +112,8 @@ class OptunaOracle(kt.Oracle):
         startup_trials: trials drawn at random (keras-tuner's draws) before TPE models the results.
         pruner_epochs: the longest a trial trains (Optuna Hyperband's `max_resource`); None: no pruning.
         reduction_factor: the pruner's reduction factor.
-        pruner: "hyperband" (Optuna's `HyperbandPruner`) or "asha" (its `SuccessiveHalvingPruner`: asynchronous
-            successive halving, which judges each trial against the trials that reached its rung so far, so a
+        pruner: "hyperband" (Optuna's `HyperbandPruner`) or "successive-halving" (its `SuccessiveHalvingPruner`:
+            asynchronous successive halving: each trial judged against the trials that reached its rung so far, so a
             worker never waits for a rung to fill).
     """
 
@@ -142,7 +142,7 @@ class OptunaOracle(kt.Oracle):
         optuna = _optuna()
         if not self.prunes:
             pruner = optuna.pruners.NopPruner()
-        elif self.pruner == "asha":  # rungs at 1, 3, 9, ... epochs; a trial goes on while in its rung's top third
+        elif self.pruner == "successive-halving":  # rungs at 1, 3, 9 ... epochs
             pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=self.reduction_factor,
                                                             min_early_stopping_rate=0)
         else:
