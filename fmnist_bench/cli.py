@@ -152,7 +152,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="epochs of the final fit of the best configuration " + _preset_default("final_epochs"))
     parser.add_argument("--workers", type=_positive,
                         help="keras-tuner workers per study, running trials in parallel (default: 1). With run: "
-                             "started here on 127.0.0.1; with chief: how many you will start")
+                             "started here on 127.0.0.1; with run --replay: simulated workers on a simulated clock "
+                             "(docs/parallel.md); with chief: how many you will start")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS,
                         help=f"results folder (default: {DEFAULT_RESULTS}, which git ignores; the results this "
                              "repository ships are in results/: --results-dir results reads them)")

@@ -388,7 +388,9 @@ def verdict_sentence(run: StoredRun) -> str:
         return "one strategy: nothing to compare."
     if len(run.seeds) < 2:
         return "**one seed, no verdict:** one seed cannot separate the strategies."
-    return verdict_line(pooled_rows([run]))
+    workers = run.config.workers
+    kind = "simulated workers" if run.config.replay else "keras-tuner workers"
+    return (f"with {workers} {kind}: " if workers > 1 else "") + verdict_line(pooled_rows([run]))
 
 
 def load_runs(results_dir: Path) -> tuple[list[StoredRun], list[str]]:

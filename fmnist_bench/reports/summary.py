@@ -242,7 +242,15 @@ def _replay_note(run: StoredRun) -> str:
             f"{', '.join(map(str, table.get('seeds', [])))}; built on {'; '.join(built) or '?'}): keras-tuner's own "
             "oracles chose every trial, whose epochs were read from the table, not trained. Times are the table's "
             "recorded epoch seconds on the machine that built it plus the oracle's compute measured in the replay, "
-            "so they describe that machine.")
+            "so they describe that machine." + _workers_note(run.config.workers))
+
+
+def _workers_note(workers: int) -> str:
+    if workers == 1:
+        return ""
+    return (f" **{workers} simulated workers**: each free worker asked the oracle for a trial while the others' "
+            "trials ran, on a simulated clock (docs/parallel.md); search times are that clock's wall time, not the "
+            "sum of the trials' times.")
 
 
 def _replay_reference(run: StoredRun) -> Any:
