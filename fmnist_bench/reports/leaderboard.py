@@ -52,6 +52,7 @@ class Benchmark:
     device: str  # "cpu" or "gpu"
     mode: str = "live"
     table_seeds: str = ""  # a replay on some of the table's training runs alone ("5, 6, 7"); "": all of them
+    workers: int = 1  # trials run in parallel: another question ("with N workers, which strategy?")
 
     @property
     def title(self) -> str:
@@ -59,16 +60,19 @@ class Benchmark:
             f"{self.budget_seconds:g} s (at most {self.budget_epochs} epochs)"
         if self.mode == "replayed":
             where = f"its table's seeds {self.table_seeds} alone" if self.table_seeds else "its table"
-            return f"`{self.space}`, {budget} per study, replayed from {where}"
-        return f"`{self.space}`, {budget} per study, {self.device.upper()}, {self.mode}"
+            workers = f", {self.workers} simulated workers" if self.workers > 1 else ""
+            return f"`{self.space}`, {budget} per study{workers}, replayed from {where}"
+        workers = f", {self.workers} keras-tuner workers" if self.workers > 1 else ""
+        return f"`{self.space}`, {budget} per study{workers}, {self.device.upper()}, {self.mode}"
 
 
 def benchmark_of(run: StoredRun) -> Benchmark:
     budget = (run.space_label, int(run.config.budget_epochs), float(run.config.budget_seconds or 0))
     if run.config.replay:
-        return Benchmark(*budget, "table", "replayed", ", ".join(map(str, run.config.table_seeds or ())))
+        return Benchmark(*budget, "table", "replayed", ", ".join(map(str, run.config.table_seeds or ())),
+                         run.config.workers)
     devices = {st.result.device.split(":", 1)[0] for st in run.studies}
-    return Benchmark(*budget, "gpu" if "gpu" in devices else "cpu")
+    return Benchmark(*budget, "gpu" if "gpu" in devices else "cpu", workers=run.config.workers)
 
 
 def _protocol(run: StoredRun) -> tuple[str, str]:
