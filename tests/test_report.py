@@ -293,7 +293,7 @@ def test_a_leaderboard_names_its_own_results_folder_and_how_to_rebuild_it(result
 
 def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, float]]]], name: str = "replayed",
                   table_seeds: tuple[int, ...] | None = None, builds: dict | None = None,
-                  held_out: bool = True) -> list:
+                  held_out: bool = True, workers: int = 1) -> list:
     """A replayed run over a 3-seed table (or over `table_seeds` of it alone, trained as `builds` say): per strategy
     and replay seed, its score (correct out of 100) and its final fit's test accuracy read from each table seed with
     that seed held out of the search (`held_out`: else as a replay stored before the held-out checks existed)."""
@@ -301,7 +301,7 @@ def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, f
 
     seeds = max(map(len, per_seed.values()))
     cfg = make_config("standard", space="ann-grid", replay=True).replace(seeds=tuple(range(1, seeds + 1)),
-                                                                         table_seeds=table_seeds)
+                                                                         table_seeds=table_seeds, workers=workers)
     paths = RunPaths(results / "runs" / name)
     atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
     atomic_write_json(paths.env, "env", {"started_at": "2026-12-01T10:00:00+00:00",
@@ -371,6 +371,25 @@ def test_the_verdict_on_each_backends_training_runs_follows_the_line_on_all_of_t
     # without a replay on every training run, one backend's replay speaks on a line of its own
     alone = render_verdict(runs[2:])
     assert "- `ann-grid`, 90 epochs per study, replayed from its table's seeds 3, 4 alone: **no strategy" in alone
+
+
+def test_a_replay_with_simulated_workers_is_a_benchmark_of_its_own(tmp_path: Path) -> None:
+    """With N workers the question is another ("with N workers, which strategy?"): its line never replaces the
+    serial replay's of the same budget and training runs, however many seeds each has or which is newer."""
+    from fmnist_bench.reports import render_verdict
+    from fmnist_bench.reports.leaderboard import verdict_sentence
+
+    random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    ahead = [(c, {1: 0.82, 2: 0.83, 3: 0.82}) for c in (85, 86, 86, 84, 86, 87)]
+    level = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (81, 80, 82, 80, 82, 81)]
+    runs = _replayed_run(tmp_path, {"random": random, "hyperband": ahead})
+    runs += _replayed_run(tmp_path, {"random": random, "hyperband": level}, "sixteen", workers=16)
+    lines = [line for line in render_verdict(runs).splitlines() if line.startswith("- `ann-grid`")]
+    assert len(lines) == 2
+    assert lines[0].startswith("- `ann-grid`, 90 epochs per study, replayed from its table: **hyperband beats")
+    assert lines[1].startswith("- `ann-grid`, 90 epochs per study, 16 simulated workers, replayed from its table: "
+                               "**no strategy is shown better")
+    assert verdict_sentence(runs[1]).startswith("with 16 simulated workers: **no strategy")
 
 
 def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:
