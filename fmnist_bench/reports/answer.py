@@ -41,6 +41,16 @@ class AnswerPoint:
     noise: tuple[float, float] | None  # table-noise interval (training runs resampled too), where one was made
     shown: bool  # the verdict states it: Holm-significant and kept by every check beyond the replay seeds
     seeds: int
+    workers: int = 1  # simulated workers
+
+    @property
+    def setting(self) -> str:
+        return _setting(self.budget_epochs, self.workers)
+
+
+def _setting(budget_epochs: int, workers: int) -> str:
+    """The budget, and the workers where more than one ran the trials: '90 epochs, 16 workers'."""
+    return f"{budget_epochs} epochs" + (f", {workers} workers" if workers > 1 else "")
 
 
 def answer_points(runs: list[StoredRun]) -> list[AnswerPoint]:
@@ -60,8 +70,8 @@ def answer_points(runs: list[StoredRun]) -> list[AnswerPoint]:
                 task=f"{benchmark.space.split(' @')[0]}, {stack} {runs_read}", budget_epochs=benchmark.budget_epochs,
                 strategy=row["strategy"], diff=diff, interval=(interval[0], interval[-1]),
                 noise=checks.noise if checks is not None else None, seeds=seeds,
-                shown=bool(row["significant"]) and (checks is None or checks.agree(diff))))
-    return sorted(points, key=lambda p: (p.task, p.budget_epochs, p.strategy))
+                shown=bool(row["significant"]) and (checks is None or checks.agree(diff)), workers=benchmark.workers))
+    return sorted(points, key=lambda p: (p.task, p.budget_epochs, p.workers, p.strategy))
 
 
 def render_answer_png(points: list[AnswerPoint]) -> bytes:
@@ -87,7 +97,7 @@ def render_answer_png(points: list[AnswerPoint]) -> bytes:
             ax.plot([100 * v for v in p.interval], [y, y], color=colour, linewidth=3.0)
             ax.plot([100 * p.diff], [y], marker="o", markersize=7, color=colour,
                     markerfacecolor=colour if p.shown else "white")
-            labels.append(f"{p.budget_epochs} epochs: {p.strategy}")
+            labels.append(f"{p.setting}: {p.strategy}")
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(mine)), labels)
         ax.set_ylim(len(mine) - 0.5, -0.5)
@@ -108,7 +118,7 @@ def answer_digest(points: list[AnswerPoint]) -> str:
     def pp(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
         return None if values is None else tuple(round(100 * v, 2) for v in values)
 
-    shown = [(p.task, p.budget_epochs, p.strategy, pp((p.diff, *p.interval)), pp(p.noise), p.shown, p.seeds)
+    shown = [(p.task, p.setting, p.strategy, pp((p.diff, *p.interval)), pp(p.noise), p.shown, p.seeds)
              for p in points]
     return "answer " + hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
@@ -120,19 +130,20 @@ def render_answer_table(points: list[AnswerPoint]) -> str:
     lines = [f"![Difference to random search per task and budget](results/{answer_figure_path(Path()).name})", "",
              "| task (training runs of its table) | budget | " + " | ".join(strategies) + " |",
              "|---|---|" + "---|" * len(strategies)]
-    cells = {(p.task, p.budget_epochs, p.strategy): p for p in points}
-    for task, budget in sorted({(p.task, p.budget_epochs) for p in points}):
+    cells = {(p.task, p.budget_epochs, p.workers, p.strategy): p for p in points}
+    for task, budget, workers in sorted({(p.task, p.budget_epochs, p.workers) for p in points}):
         row = []
         for name in strategies:
-            p = cells.get((task, budget, name))
+            p = cells.get((task, budget, workers, name))
             text = "" if p is None else "identical" if p.diff == 0 and tuple(p.interval) == (0.0, 0.0) else \
                 f"{100 * p.diff:+.2f} {fmt_interval(p.interval, signed=True)}"
             row.append(f"**{text}**" if p is not None and p.shown else text)
-        lines.append(f"| {task} | {budget} epochs | " + " | ".join(row) + " |")
+        lines.append(f"| {task} | {_setting(budget, workers)} | " + " | ".join(row) + " |")
     seeds = sorted({p.seeds for p in points})
     lines += ["", f"Test accuracy minus {BASELINE} search's, percentage points: the mean over "
               f"{' or '.join(map(str, seeds))} replay seeds with its 95% paired t-interval.",
-              "Identical: the same choice on every seed (Bayesian optimisation's random start at 30 epochs).",
+              "Identical: the same choice on every seed (Bayesian optimisation's random start: its 3 trials at 30 "
+              "epochs, or every trial when workers ask for them all before any result is in).",
               "**Bold**: the verdict states it (significant after Holm's correction, of the same sign with each",
               "training run held out of the search and inside the table-noise interval, where they were made, and",
               "at least one of them made).", ""]
