@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, catalog
-from .config import DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, STRATEGY_NAMES, STREAMS, \
-    RunConfig, identity, load_config_file, make_config, require_optuna
+from .config import DEFAULT_REPLAY_SEEDS, DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, \
+    STRATEGY_NAMES, STREAMS, RunConfig, identity, load_config_file, make_config, require_optuna
 from .errors import ConfigError, FmnistBenchError
 from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
 from .sources import is_source, space_label
@@ -136,7 +136,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                              "(default: 6000)")
     parser.add_argument("--strategies", type=_strategies,
                         help=f"comma-separated subset of: {_STRATEGY_HELP} (default: {','.join(DEFAULT_STRATEGIES)})")
-    parser.add_argument("--seeds", type=_seeds, help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5)")
+    parser.add_argument("--seeds", type=_seeds,
+                        help="N for seeds 1..N, or a list like 3,7 (default: 1; full: 5; with --replay: "
+                             f"{DEFAULT_REPLAY_SEEDS}, as many as a replay's verdict needs)")
     parser.add_argument("--budget-epochs", type=_positive,
                         help="training epochs each study may spend searching (same for every strategy) "
                              + _preset_default("budget_epochs"))
@@ -353,8 +355,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         space, data = args.space or base.space, args.data or base.data
         base = base.replace(**{"space": space, "space_fingerprint": None, "data": data, "data_fingerprint": None}
                             | identity(space, data))
+    seeds = args.seeds
+    if seeds is None and getattr(args, "replay", None) and not args.config:  # replay seeds are cheap; fewer mislead
+        seeds = tuple(range(1, DEFAULT_REPLAY_SEEDS + 1))
     return base.replace(**{k: v for k, v in {
-        "val_size": args.val_size, "strategies": args.strategies, "seeds": args.seeds,
+        "val_size": args.val_size, "strategies": args.strategies, "seeds": seeds,
         "budget_epochs": args.budget_epochs,
         "epochs_per_trial": args.epochs_per_trial, "batch_size": args.batch_size,
         "final_epochs": args.final_epochs, "workers": args.workers, "streams": args.streams,

@@ -33,6 +33,7 @@ __all__ = [
     "STRATEGY_NAMES",
     "DEFAULT_STRATEGIES",
     "OPTUNA_STRATEGIES",
+    "DEFAULT_REPLAY_SEEDS",
     "in_tested_range",
     "require_optuna",
     "load_config_file",
@@ -43,6 +44,9 @@ __all__ = [
 # Names, revisions and per-space presets come from the catalog: a new strategy or space is one entry there.
 DEFAULT_STRATEGIES: tuple[str, ...] = catalog.default_strategies()
 OPTUNA_STRATEGIES: tuple[str, ...] = catalog.strategies_needing("optuna")
+# Replay seeds of `--replay` when --seeds is not given, and the fewest from which a replay's verdict states a
+# difference (`reports.verdict.MIN_REPLAY_SEEDS`).
+DEFAULT_REPLAY_SEEDS = 100
 STRATEGY_NAMES: tuple[str, ...] = tuple(catalog.STRATEGIES)
 OPTUNA_TESTED = ("4.0", "6")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
 SPACE_NAMES: tuple[str, ...] = tuple(catalog.SPACES)

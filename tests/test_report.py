@@ -291,6 +291,13 @@ def test_a_leaderboard_names_its_own_results_folder_and_how_to_rebuild_it(result
     assert "(runs/r1/summary.md)" in text  # links stay relative to the file
 
 
+@pytest.fixture(autouse=True)
+def _six_replay_seeds_may_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests build replays of 6 seeds to exercise the verdict's wording; the seed-count rule
+    (`MIN_REPLAY_SEEDS`) has a test of its own below, at its real value."""
+    monkeypatch.setattr("fmnist_bench.reports.verdict.MIN_REPLAY_SEEDS", 2)
+
+
 def _replayed_run(results: Path, per_seed: dict[str, list[tuple[int, dict[int, float]]]], name: str = "replayed",
                   table_seeds: tuple[int, ...] | None = None, builds: dict | None = None,
                   held_out: bool = True, workers: int = 1) -> list:
@@ -390,6 +397,46 @@ def test_a_replay_with_simulated_workers_is_a_benchmark_of_its_own(tmp_path: Pat
     assert lines[1].startswith("- `ann-grid`, 90 epochs per study, 16 simulated workers, replayed from its table: "
                                "**no strategy is shown better")
     assert verdict_sentence(runs[1]).startswith("with 16 simulated workers: **no strategy")
+
+
+def test_a_replay_on_fewer_seeds_than_the_rule_asks_states_no_difference(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 20-seed replay of issue #44 printed a bold Holm-significant claim that its 100-seed run rejected: below
+    `MIN_REPLAY_SEEDS`, a significant, checked difference is named, but not stated."""
+    from fmnist_bench.config import DEFAULT_REPLAY_SEEDS
+    from fmnist_bench.reports import render_verdict
+
+    random = [(c, {1: 0.80, 2: 0.80, 3: 0.80}) for c in (80, 81, 82, 80, 81, 82)]
+    ahead = [(c, {1: 0.82, 2: 0.83, 3: 0.82}) for c in (85, 86, 86, 84, 86, 87)]
+    runs = _replayed_run(tmp_path, {"random": random, "hyperband": ahead})
+    stated = render_verdict(runs)
+    assert "**hyperband beats random search by 4.67 pp" in stated
+    monkeypatch.setattr("fmnist_bench.reports.verdict.MIN_REPLAY_SEEDS", DEFAULT_REPLAY_SEEDS)  # the rule: 100
+    line = next(x for x in render_verdict(runs).splitlines() if x.startswith("- `ann-grid`"))
+    assert "beats" not in line and line.count("**") == 4
+    assert "**no strategy is shown better** at 6 replay seeds" in line
+    assert ("**Too few replay seeds for a claim** (a replay's verdict needs 100, `--seeds 100`, the default): "
+            "hyperband vs random search +4.67 pp (95% CI [+4.12, +5.21], 6 replay seeds)") in line
+
+
+def test_the_seed_rule_counts_block_claims_that_all_seeds_reject(tmp_path: Path) -> None:
+    from fmnist_bench.reports.seed_blocks import block_claims
+
+    flat = {1: 0.80, 2: 0.80, 3: 0.80}
+    random = [(c, flat) for c in (80, 81, 82, 80, 81, 82)]
+    # 4-6 points ahead on seeds 1-3, level on 4-6: the first block claims what the six seeds do not
+    runs = _replayed_run(tmp_path, {"random": random, "hyperband": [(c, flat) for c in (85, 87, 86, 79, 82, 81)]})
+    assert block_claims(runs, 3) == (1, 1)
+    assert block_claims(runs, 6) == (0, 0)
+
+
+def test_a_replay_without_seeds_replays_100(tmp_path: Path) -> None:
+    from fmnist_bench.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["run", "--space", "ann-grid", "--replay"])
+    assert config_from_args(args).seeds == tuple(range(1, 101))
+    args = build_parser().parse_args(["run", "--space", "ann-grid"])
+    assert config_from_args(args).seeds == (1,)
 
 
 def test_two_strategies_identical_on_every_seed_are_one_comparison(tmp_path: Path) -> None:

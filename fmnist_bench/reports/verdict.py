@@ -13,10 +13,18 @@ from typing import TypedDict
 import numpy as np
 
 from ..catalog import BASELINE
+from ..config import DEFAULT_REPLAY_SEEDS
 from ..markdown import fmt_interval
 from ..stats import POWER
 
-__all__ = ["BenchmarkRow", "Checks", "Claim", "live_check", "verdict_line"]
+__all__ = ["MIN_REPLAY_SEEDS", "BenchmarkRow", "Checks", "Claim", "live_check", "verdict_line"]
+
+# A replayed line states a difference only from this many replay seeds on (the default of `--replay`). Replay seeds
+# vary the oracles alone on one table, so they are cheap, and fewer mislead: at 20 seeds the default 90-epoch replay
+# found "hyperband beats bayesian by 0.45 pp [+0.18, +0.72]" (Holm-significant), which 100 seeds reject (+0.14
+# [-0.02, +0.30]); docs/tabular.md ("How many replay seeds") measures how often disjoint blocks of fewer seeds
+# claim what their 100 do not.
+MIN_REPLAY_SEEDS = DEFAULT_REPLAY_SEEDS
 
 
 class BenchmarkRow(TypedDict):
@@ -52,7 +60,16 @@ def verdict_line(rows: list[BenchmarkRow]) -> str:
     stated: list[str] = []
     noisy: list[str] = []
     unchecked: list[str] = []
+    few: list[str] = []  # replayed on too few seeds to state anything (MIN_REPLAY_SEEDS)
+    too_few = runs is not None and paired < MIN_REPLAY_SEEDS
     versus_random = []
+
+    def file(claim: Claim) -> None:
+        if too_few:
+            few.append(claim.plain(seeds))
+            return
+        (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
+
     for r in rows:
         if not r["significant"] or r["vs_random"] is None:
             continue
@@ -60,17 +77,19 @@ def verdict_line(rows: list[BenchmarkRow]) -> str:
         others = [t for t in twins[BASELINE] if t != r["strategy"]]
         subject = "random search" + (f" (and {', '.join(others)}, identical to it on every seed)" if others else "")
         claim = Claim(r["strategy"], subject, diff, ci, r["checks_vs_random"])
-        (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
-        versus_random.append(claim.robust)
+        file(claim)
+        versus_random.append(claim.robust and not too_few)
     for r in rows:
         for loser, diff, ci, _, checks in r["beats"]:
             if BASELINE in twins[loser] or BASELINE in twins[r["strategy"]]:
                 continue  # the same comparison as one with random search, stated above
-            claim = Claim(r["strategy"], loser, diff, ci, checks)
-            (stated if claim.robust else unchecked if claim.unchecked else noisy).append(claim.text(seeds))
+            file(Claim(r["strategy"], loser, diff, ci, checks))
     noise = (" **Depends on training noise:** " + "; ".join(noisy) + ".") if noisy else ""
     if unchecked:
         noise += (" **Not checked against training noise** (so not a claim): " + "; ".join(unchecked) + ".")
+    if few:
+        noise += (f" **Too few replay seeds for a claim** (a replay's verdict needs {MIN_REPLAY_SEEDS}, "
+                  "`--seeds 100`, the default): " + "; ".join(few) + ".")
     footnote = ("" if runs is None else
                 f" Replay seeds over {runs} training runs per configuration{unchecked_note(rows)}.")
     if any(versus_random):
@@ -153,12 +172,17 @@ class Claim:
     def unchecked(self) -> bool:
         return self.checks is not None and not self.checks.outcomes(self.diff)
 
+    def plain(self, seeds: str) -> str:
+        """'hyperband vs bayesian +0.29 pp (95% CI [+0.14, +0.44], 100 seeds)': named, not stated."""
+        ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
+        return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds})"
+
     def text(self, seeds: str) -> str:
         """'hyperband beats bayesian by 0.29 pp (95% CI [+0.14, +0.44], 100 seeds)' (fractions in, points out)."""
         ci = fmt_interval(tuple(sorted(self.ci)), signed=True)
         outcomes = self.checks.outcomes(self.diff) if self.checks else []
         if self.unchecked:
-            return f"{self.subject} vs {self.other} {100 * self.diff:+.2f} pp (95% CI {ci}, {seeds})"
+            return self.plain(seeds)
         if not self.robust:
             # the checks that keep the sign first, then, after "but", the ones that do not
             held = "".join(f", {text}" for text, ok in outcomes if ok)
