@@ -158,8 +158,8 @@ def test_jitter_changes_the_finishing_order_and_only_with_a_seed(tables: Path) -
 
 
 def test_a_replay_with_workers_is_another_run_records_its_workers_and_resumes(tables: Path, tmp_path: Path) -> None:
-    serial = run_replay(_cfg(), results_dir=tmp_path / "r", tables_dir=tables)
-    cfg = _cfg(workers=2)
+    serial = run_replay(_cfg(strategies=("random", "hyperband")), results_dir=tmp_path / "r", tables_dir=tables)
+    cfg = _cfg(strategies=("random", "hyperband"), workers=2)
     first = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
     assert first.paths.root != serial.paths.root and not first.failed
     studies = load_run(first.paths.root).studies
