@@ -193,3 +193,19 @@ def test_the_anytime_curve_of_a_parallel_study_runs_on_its_wall_clock(tables: Pa
     serial = anytime_curve(serial_epochs, serial_trials)
     assert curve.seconds[-1] < serial.seconds[-1]
     assert curve.best[-1] == serial.best[-1]  # the same trials, read in another order
+
+
+def test_the_speed_up_table_compares_each_strategy_with_its_one_worker_replay(tables: Path, tmp_path: Path) -> None:
+    from fmnist_bench.errors import ResultsError
+    from fmnist_bench.reports.speedup import speedup_rows
+
+    cfg = _cfg(strategies=("random", "hyperband"))
+    runs = [load_run(run_replay(cfg.replace(workers=w), results_dir=tmp_path, tables_dir=tables).paths.root)
+            for w in (3, 1)]
+    rows = speedup_rows(runs)
+    assert [(r[0], r[1]) for r in rows] == [("random", 1), ("random", 3), ("hyperband", 1), ("hyperband", 3)]
+    assert rows[0][4].startswith("1.00 ") and rows[0][6] == "-"
+    assert float(rows[1][4].split()[0]) > 1.5  # three workers finish random search's same trials sooner
+    assert rows[1][6] == "+0.00 [+0.00, +0.00]"  # the same trials, the same choice
+    with pytest.raises(ResultsError, match="one worker"):
+        speedup_rows(runs[:1])
