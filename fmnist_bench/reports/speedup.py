@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tabulate import tabulate
@@ -22,7 +23,7 @@ from ..store import StoredRun, load_run
 __all__ = ["main", "speedup_rows"]
 
 
-def speedup_rows(runs: list[StoredRun]) -> list[list[str]]:
+def speedup_rows(runs: list[StoredRun]) -> list[list[Any]]:
     """One row per (strategy, workers), the runs ordered by their number of workers (the first is the baseline).
 
     Raises:
