@@ -516,6 +516,7 @@ def test_a_replay_run_again_on_a_table_with_another_seed_reads_the_table_as_it_i
     spec = _write_table(tables / "ann-grid", seeds=(1, 2))
     cfg = _cfg(strategies=("random", "hyperband"))
     first = run_replay(cfg, results_dir=tmp_path / "r", tables_dir=tables)
+    started = json.loads(first.paths.env.read_text())["started_at"]
     run_table_noise(cfg, results_dir=tmp_path / "r", tables_dir=tables, resamples=2, strategies=("random",))
     earlier = {path.name: path.read_bytes() for path in (first.paths.studies_archive, first.paths.table_noise)}
     write_curves(TablePaths(tables / "ann-grid").curves(3), [_curve(c, 3) for c in spec.configs()])
@@ -525,6 +526,8 @@ def test_a_replay_run_again_on_a_table_with_another_seed_reads_the_table_as_it_i
         in caplog.text
     assert again.paths.root == first.paths.root
     assert [table_seeds_read(r) for r in again.results] == [[1, 2, 3]] * 4
+    env = json.loads(again.paths.env.read_text())  # the run started again, and says when it first did
+    assert env["earlier_started_at"] == started and env["started_at"] >= started
     fresh = run_replay(cfg, results_dir=tmp_path / "fresh", tables_dir=tables)
     assert [_untimed(d) for d in gzip.decompress(again.paths.studies_archive.read_bytes()).decode().splitlines()] == \
         [_untimed(d) for d in gzip.decompress(fresh.paths.studies_archive.read_bytes()).decode().splitlines()]

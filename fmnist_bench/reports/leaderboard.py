@@ -232,7 +232,7 @@ def _how(config: RunConfig) -> str | None:
              "independent streams" if config.streams == "independent" else "",
              f"{config.refits} refits" if config.refits > 1 else "",
              ("final fits on the table seeds the choice did not read" if config.refits_on_other_seeds else
-              "final fit on a drawn table seed") if config.replay else ""]
+              "legacy: final fit on a drawn table seed, the chosen trial's own among them") if config.replay else ""]
     return ", ".join(p for p in parts if p) or None
 
 

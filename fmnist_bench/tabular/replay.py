@@ -138,9 +138,13 @@ def _set_aside_other_tables(paths: RunPaths, stale: list[StoredStudy], seeds: li
     """The same config replayed again after its table gained (or lost) whole-grid seeds: the studies and table noise
     read from the earlier seeds are moved aside beside the run, not mixed with new ones nor overwritten, and the
     studies already replayed on the current seeds go on in a fresh partial file."""
-    from ..store import set_aside, write_lines
+    from ..environment import utc_now
+    from ..store import read_json, record_finish, set_aside, write_lines
 
     earlier = sorted({tuple(table_seeds_read(st.result)) for st in stale})
+    # the run starts again on the new seeds: its env says when, and keeps when the set-aside replay had started
+    started = read_json(paths.env, "env").get("started_at")
+    record_finish(paths, {"started_at": utc_now(), "earlier_started_at": started})
     suffix = "table-seeds-" + "_".join("-".join(map(str, s)) or "unknown" for s in earlier)
     for path in (paths.studies_archive, paths.studies_partial, paths.table_noise, paths.table_noise_partial):
         if path.is_file():
