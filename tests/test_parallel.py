@@ -209,3 +209,27 @@ def test_the_speed_up_table_compares_each_strategy_with_its_one_worker_replay(ta
     assert rows[1][6] == "+0.00 [+0.00, +0.00]"  # the same trials, the same choice
     with pytest.raises(ResultsError, match="one worker"):
         speedup_rows(runs[:1])
+
+
+def test_the_live_check_tables_compare_a_run_with_its_simulated_twin(tables: Path, tmp_path: Path) -> None:
+    """`tabular.worker_check` on two replays standing in for the live run and its simulated twin: the same config
+    gives no mechanical difference, jitter never changes random search's proposals, and the verdict
+    table puts the simulated estimate inside the 'live' interval."""
+    import dataclasses
+
+    from fmnist_bench.tabular.worker_check import finish_inversion, mechanics_rows, order_rows, verdict_rows
+
+    cfg = _cfg(strategies=("random", "hyperband"), seeds=(1, 2, 3, 4), workers=2, budget_epochs=30)
+    run = load_run(run_replay(cfg, results_dir=tmp_path, tables_dir=tables).paths.root)
+    mechanics = mechanics_rows(run, run)
+    assert [row[0] for row in mechanics] == ["random", "hyperband"]
+    assert all(row[3] == row[5] == "+0.00 [+0.00, +0.00]" for row in mechanics)
+    order = {row[0]: row for row in order_rows(run, run, tables, jitter=0.3)}
+    assert order["random"][1].startswith("0/4 ")  # random search proposes the same whatever finishes first
+    (verdict,) = verdict_rows(run, run)
+    assert verdict[0] == "hyperband" and verdict[3] == "yes"
+    study = run.studies[0]
+    ordered = [dataclasses.replace(t, ended=float(t.number)) for t in study.trials]
+    assert not finish_inversion(dataclasses.replace(study, trials=ordered))
+    swapped = [dataclasses.replace(t, ended=float(-t.number)) for t in study.trials]
+    assert finish_inversion(dataclasses.replace(study, trials=swapped))
