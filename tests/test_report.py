@@ -220,6 +220,19 @@ def test_the_readme_answer_block_is_rewritten_between_its_markers(tmp_path: Path
         write_answer(tmp_path, readme)
 
 
+def test_tasks_are_compared_by_their_ranks_over_the_strategies_they_share() -> None:
+    from fmnist_bench.reports.answer import AnswerPoint, cross_task_ranks
+
+    def point(task: str, strategy: str, diff: float, budget: int = 90, workers: int = 1) -> AnswerPoint:
+        return AnswerPoint(task, budget, strategy, diff, (diff - 0.1, diff + 0.1), None, False, 100, workers)
+
+    points = [point("a", "hyperband", 0.002), point("a", "bayesian", -0.001), point("a", "tpe", 0.004),
+              point("b", "hyperband", -0.003), point("b", "bayesian", -0.001),
+              point("b", "hyperband", 0.01, workers=16), point("c", "bayesian", 0.5, budget=30)]
+    # tpe is on one task only, the 16-worker replay is another question, 30 epochs has one task
+    assert cross_task_ranks(points) == [(90, 2, [("random", 1.5), ("hyperband", 2.0), ("bayesian", 2.5)])]
+
+
 def test_the_committed_readme_answer_and_figure_are_current() -> None:
     """The README's answer table and results/answer.png show what the committed runs say (the figure is compared by
     the digest of its points, which it carries, so that another matplotlib's bytes do not matter)."""

@@ -14,6 +14,8 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..catalog import BASELINE
 from ..errors import ResultsError
 from ..markdown import fmt_interval
@@ -139,6 +141,14 @@ def render_answer_table(points: list[AnswerPoint]) -> str:
                 f"{100 * p.diff:+.2f} {fmt_interval(p.interval, signed=True)}"
             row.append(f"**{text}**" if p is not None and p.shown else text)
         lines.append(f"| {task} | {_setting(budget, workers)} | " + " | ".join(row) + " |")
+    ranks = cross_task_ranks(points)
+    if ranks:
+        lines += ["", "Across tasks, mean ranks (1: the best mean test accuracy on a task, whether or not its lead "
+                  "is significant; the field's way of comparing over tasks, since a pooled mean would weigh one "
+                  "landscape's scale over another's), one worker:", ""]
+        lines += [f"- {budget} epochs, {tasks} tasks: " + ", ".join(f"{name} {rank:.2f}" for name, rank in ordered)
+                  + (" (too few tasks to test a difference in rank)" if tasks < 5 else "")
+                  for budget, tasks, ordered in ranks]
     seeds = sorted({p.seeds for p in points})
     lines += ["", f"Test accuracy minus {BASELINE} search's, percentage points: the mean over "
               f"{' or '.join(map(str, seeds))} replay seeds with its 95% paired t-interval.",
@@ -148,6 +158,27 @@ def render_answer_table(points: list[AnswerPoint]) -> str:
               "training run held out of the search and inside the table-noise interval, where they were made, and",
               "at least one of them made).", ""]
     return "\n".join(lines)
+
+
+def cross_task_ranks(points: list[AnswerPoint]) -> list[tuple[int, int, list[tuple[str, float]]]]:
+    """Per budget with two or more tasks (one worker): each strategy's mean rank over the tasks, ranked on each task
+    by its difference to random search (random search itself at 0), over the strategies every one of those tasks
+    has; (budget, tasks, [(strategy, mean rank)] best first)."""
+    from ..stats import mean_ranks
+
+    serial = [p for p in points if p.workers == 1]
+    out = []
+    for budget in sorted({p.budget_epochs for p in serial}):
+        tasks = sorted({p.task for p in serial if p.budget_epochs == budget})
+        diffs = {(p.task, p.strategy): p.diff for p in serial if p.budget_epochs == budget}
+        common = sorted(set.intersection(*({s for t, s in diffs if t == task} for task in tasks)))
+        if len(tasks) < 2 or not common:
+            continue
+        names = [BASELINE, *common]
+        scores = np.array([[0.0, *(diffs[task, s] for s in common)] for task in tasks])  # (tasks, strategies)
+        order = sorted(zip(names, mean_ranks(scores), strict=True), key=lambda item: (item[1], item[0]))
+        out.append((budget, len(tasks), [(name, float(rank)) for name, rank in order]))
+    return out
 
 
 def write_answer(results_dir: Path, readme: Path) -> list[Path]:
