@@ -19,7 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-TIMING = {"seconds", "oracle_seconds", "rss_mb"}
+TIMING = {"seconds", "oracle_seconds", "rss_mb", "started", "ended"}
 
 
 def rows_without_timing(path: Path) -> list[dict[str, str]]:
