@@ -44,8 +44,8 @@ def speedup_rows(runs: list[StoredRun]) -> list[list[Any]]:
             seeds = [s for s in base.config.seeds if (strategy, s) in mine and (strategy, s) in cells[0]]
             seconds = np.array([mine[strategy, s].result.search_seconds for s in seeds])
             serial = np.array([cells[0][strategy, s].result.search_seconds for s in seeds])
-            accuracy = np.array([mine[strategy, s].result.test.accuracy for s in seeds])
-            gain = accuracy - np.array([cells[0][strategy, s].result.test.accuracy for s in seeds])
+            accuracy = np.array([mine[strategy, s].result.mean_test_accuracy for s in seeds])
+            gain = accuracy - np.array([cells[0][strategy, s].result.mean_test_accuracy for s in seeds])
             ratios = serial / seconds
             reached = [first_reach(anytime_curve(mine[strategy, s].epochs, mine[strategy, s].trials), target)
                        for s in seeds]

@@ -110,7 +110,7 @@ def verdict_rows(live: StoredRun, simulated: StoredRun) -> list[list[Any]]:
         diffs = {}
         for name, cells, seeds in (("live", live_cells, live.config.seeds),
                                    ("simulated", sim_cells, simulated.config.seeds)):
-            diffs[name] = [cells[strategy, s].result.test.accuracy - cells[BASELINE, s].result.test.accuracy
+            diffs[name] = [cells[strategy, s].result.mean_test_accuracy - cells[BASELINE, s].result.mean_test_accuracy
                            for s in seeds if (strategy, s) in cells and (BASELINE, s) in cells]
         low, high = t_interval(diffs["live"])
         estimate = float(np.mean(diffs["simulated"]))
