@@ -35,6 +35,12 @@ PAIRED_RATIOS: list[tuple[str, str, str, str, str, float | None]] = [
      "test_tpe_and_bayesian_replayed_studies", "tpe", "bayesian", "time", None),
     ("replay on a local Dask cluster: time with two workers / with one (2 cores)",
      "test_replay_on_two_dask_workers_against_one", "two workers", "one worker", "time", None),
+    ("replayed random search: time with 16 simulated workers / with one (the same trials: the simulation's cost)",
+     "test_sixteen_simulated_workers_against_one[random]", "16 workers", "1 worker", "time", 1.25),
+    ("replayed ASHA: time with 16 simulated workers / with one (other trials: pruned sooner)",
+     "test_sixteen_simulated_workers_against_one[asha]", "16 workers", "1 worker", "time", None),
+    ("replayed Hyperband: time with 16 simulated workers / with one (other trials)",
+     "test_sixteen_simulated_workers_against_one[hyperband]", "16 workers", "1 worker", "time", None),
 ]
 
 
