@@ -75,6 +75,9 @@ class _Running:
 
     trial: Any
     record_id: str
+    params: dict[str, Any]
+    budget: dict[str, Any]  # Hyperband's bracket and round
+    parent: str | None  # the keras-tuner trial a promotion continues
     curve: Curve
     first: int
     last: int
@@ -164,7 +167,7 @@ class _Simulation:
             raise StudyFailed(f"{self.strategy} seed {self.seed}: the oracle answered {trial.status} with no trial "
                               "running")
         values = dict(trial.hyperparameters.values)
-        params, _ = split_values(values)
+        params, budget = split_values(values)
         parent = values.get("tuner/trial_id")
         self.table_seeds[trial.trial_id] = (self.table_seeds[parent] if parent
                                             else draw_table_seed(self.table, self.stream, trial.trial_id))
@@ -173,7 +176,8 @@ class _Simulation:
         self.keras_ids[record_id] = trial.trial_id
         scale = (random.Random(f"{self.stream}:{record_id}:jitter").uniform(1 - self.jitter, 1 + self.jitter)
                  if self.jitter else 1.0)
-        run = _Running(trial, record_id, self.table.curve(params, self.table_seeds[trial.trial_id]), first, last,
+        run = _Running(trial, record_id, params, budget, parent,
+                       self.table.curve(params, self.table_seeds[trial.trial_id]), first, last,
                        start=now, started=now + self.oracle_clock[worker], oracle_seconds=spent, scale=scale)
         self.running[worker] = run
         heapq.heappush(self.queue, (now + scale * (run.curve.setup_seconds + float(run.curve.seconds[first])),
@@ -229,9 +233,6 @@ class _Simulation:
         trial.status = status.FAILED if failed else status.COMPLETED
         trial.message = reason if failed else None
         self.oracle.end_trial(trial)
-        values = dict(trial.hyperparameters.values)
-        params, budget = split_values(values)
-        parent = values.get("tuner/trial_id")
         seconds = run.scale * (run.curve.setup_seconds + float(np.sum(run.curve.seconds[run.first:run.first
                                                                                           + trained])))
         ended = now + self.oracle_clock[worker]
@@ -239,9 +240,9 @@ class _Simulation:
         self.trials.append(TrialRecord(
             trial_id=run.record_id, number=int(trial.trial_id),
             status=TrialStatus.FAILED if failed else TrialStatus.COMPLETE,
-            score=score, params=params, epochs_target=last, initial_epoch=run.first, epochs_trained=trained,
-            seconds=round(seconds, 4), bracket=budget.get("bracket"), round=budget.get("round"),
-            parent=f"{self.name}-t{int(parent):03d}" if parent else None, reason=reason,
+            score=score, params=run.params, epochs_target=last, initial_epoch=run.first, epochs_trained=trained,
+            seconds=round(seconds, 4), bracket=run.budget.get("bracket"), round=run.budget.get("round"),
+            parent=f"{self.name}-t{int(run.parent):03d}" if run.parent else None, reason=reason,
             oracle_seconds=round(run.oracle_seconds, 5),
             worker=tuner_id(worker, self.workers) if parallel else None,
             started=round(run.started, 4) if parallel else None, ended=round(ended, 4) if parallel else None))
