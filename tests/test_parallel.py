@@ -118,6 +118,36 @@ def test_a_hyperband_promotion_starts_after_its_parent_ended_and_waiting_workers
     assert waited
 
 
+@pytest.mark.parametrize("budget_epochs, epochs_per_trial", [(9, 6), (30, 3)])
+def test_the_first_hyperband_proposal_over_the_budget_ends_the_search_for_every_worker_and_leaves_no_trace(
+        tables: Path, monkeypatch: pytest.MonkeyPatch, budget_epochs: int, epochs_per_trial: int) -> None:
+    """Found on the ann-grid table with 4 workers: Hyperband enters a proposal in its rounds before the budget
+    refuses it, and the next worker's request looked the never-created trial up (KeyError). Either guard alone
+    hides the KeyError here, so each is checked on its own: no refused proposal stays in the rounds, and no trial is
+    created after the first refusal (with 4 workers at (30, 3), a later, cheaper proposal would otherwise run)."""
+    from fmnist_bench.engine import strategies
+
+    refusals: list[tuple[int, list[str]]] = []  # (trials created so far, ids in the rounds that are no trial)
+    spend = strategies._EpochBudget._spend
+
+    def spying(oracle, reason: str) -> dict:
+        rounds = [info["id"] for bracket in oracle._brackets for entries in bracket["rounds"] for info in entries]
+        refusals.append((len(oracle.trials), [i for i in rounds if i not in oracle.trials]))
+        return spend(oracle, reason)
+
+    monkeypatch.setattr(strategies._EpochBudget, "_spend", spying)
+    cfg = _cfg(budget_epochs=budget_epochs, epochs_per_trial=epochs_per_trial)
+    table = load_replay_table(cfg, tables)
+    for seed in (1, 2):
+        refusals.clear()
+        found = search(cfg, "hyperband", seed, table, workers=4)
+        assert refusals, "the budget never refused a proposal: the test no longer covers the refusal"
+        assert all(not phantoms for _, phantoms in refusals)
+        assert len(found.trials) == refusals[0][0]
+        assert sum(t.epochs_planned for t in found.trials) <= budget_epochs
+        assert found.stop_reason == STOP_EPOCHS
+
+
 def test_pruned_trials_with_workers_cost_the_epochs_they_trained(tables: Path) -> None:
     cfg = _cfg(budget_epochs=30)
     table = load_replay_table(cfg, tables)
