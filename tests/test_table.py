@@ -15,6 +15,7 @@ from fmnist_bench.errors import TableError
 from fmnist_bench.store import TablePaths
 from fmnist_bench.tabular import TableSpec, config_key, load_table, read_curves
 from fmnist_bench.tabular import build_table
+from fmnist_bench.tabular.table import early_stopping_length
 
 pytestmark = pytest.mark.usefixtures("real_data_available")
 
@@ -175,3 +176,25 @@ def test_a_build_says_what_it_will_take_before_it_starts(tmp_path: Path) -> None
     files.build(1).write_text(json.dumps({"kind": "table-build", "schema": 1, "configs": 10, "jobs": 2,
                                           "wall_seconds": 50.0, "env": {"cpu": "another CPU", "cpu_count": 2}}))
     assert "has not measured" in build_estimate(user, todo, files, jobs=1)
+
+
+def test_the_early_stopping_rule_matches_keras() -> None:
+    import keras
+
+    histories = [[0.5, 0.6, 0.6, 0.55, 0.7, 0.71], [0.9, 0.8, 0.7, 0.95], [0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.3]]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    for history in histories:
+        for patience in (1, 2, 3):
+            # mode "max" is what a compiled model's accuracy metric makes Keras infer in the live final fit
+            callback = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                                     restore_best_weights=True)
+            callback.set_model(model)
+            model.stop_training = False
+            callback.on_train_begin()
+            ran = 0
+            for epoch, value in enumerate(history):
+                callback.on_epoch_end(epoch, {"val_accuracy": value})
+                ran = epoch + 1
+                if model.stop_training:
+                    break
+            assert early_stopping_length(np.array(history), patience) == ran, (history, patience)
