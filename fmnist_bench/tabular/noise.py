@@ -10,8 +10,9 @@ of the paired mean difference over resamples are the table-noise interval (`stat
 runs a bootstrap under-states the spread of new training runs by about (k-1)/k, so the interval is still a lower
 bound on the noise of a fresh table.
 
-Random search and Hyperband replay in milliseconds per study, so they are resampled by default; keras-tuner's
-Bayesian optimisation costs seconds per study and is resampled only when asked for. The resamples are stored
+Random search, Hyperband, ASHA and the TPE variants replay in well under a second per search, so they are resampled
+by default; keras-tuner's Bayesian optimisation costs 10-30 s per search (about 28 hours on one core for 100 resamples
+of 100 seeds) and is resampled only when asked for (`catalog.StrategyEntry.cheap_replay`). The resamples are stored
 beside the run (`table_noise.json`, appended as they finish to a partial file, so a kill loses at most those in
 flight and the same command resumes).
 """
