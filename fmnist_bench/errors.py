@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+from typing import Callable
+
 __all__ = ["FmnistBenchError", "ClusterError", "ConfigError", "DataError", "ProcessRecycle", "ResultsError",
-           "StudyFailed", "TableError"]
+           "StudyFailed", "TableError", "EXIT_USAGE", "one_line_errors"]
+
+EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr (processes has the other codes)
 
 
 class FmnistBenchError(Exception):
@@ -42,3 +48,17 @@ class ProcessRecycle(Exception):
     growth shows in a plain keras-tuner search); a fresh process every few trials keeps memory flat, and because
     resume is exact the records are the same.
     """
+
+
+def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """For the analysis tools run as `python -m fmnist_bench.<module>` (outside the CLI's own handler): a user's
+    error (a run folder that is not one, runs that cannot be compared) is one line on stderr and exit 2, as in the
+    CLI, not a traceback."""
+    @functools.wraps(main)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except FmnistBenchError as exc:
+            print(f"fmnist-bench: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return guarded

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
-from .errors import ResultsError
+from .errors import EXIT_USAGE, ResultsError
 
 __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "EXIT_RESULTS", "EXIT_STUDY_FAILED",
            "EXIT_USAGE", "JOB_KINDS", "NATIVE_THREAD_VARIABLES", "Child", "Serving", "StudyJob", "WorkerJob",
@@ -37,7 +37,6 @@ __all__ = ["ERROR_PREFIX", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_RECYCLE", "E
            "native_thread_env", "spawned", "stop", "Supervisor", "watch_parent"]
 
 EXIT_FAILED = 1  # a run with a failed study; a worker that lost its chief
-EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr
 EXIT_STUDY_FAILED = 3  # every trial failed, or the final fit diverged: the other studies go on
 EXIT_RECYCLE = 4  # the study stopped after --trials-per-process trials: resume it in a fresh process
 EXIT_RESULTS = 5  # the results folder cannot be written (disk full, permissions): the whole run stops

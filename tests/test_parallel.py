@@ -241,6 +241,24 @@ def test_the_speed_up_table_compares_each_strategy_with_its_one_worker_replay(ta
     assert rows[1][6] == "+0.00 [+0.00, +0.00]"  # the same trials, the same choice
     with pytest.raises(ResultsError, match="one worker"):
         speedup_rows(runs[:1])
+    # the one-worker replays may split the strategies between runs (a time budget's are two runs here)
+    split = [load_run(run_replay(cfg.replace(workers=1, strategies=(s,)), results_dir=tmp_path,
+                                 tables_dir=tables).paths.root) for s in ("hyperband", "random")]
+    assert sorted(speedup_rows([runs[0], *split])) == sorted(rows)
+    with pytest.raises(ResultsError, match="hyperband of .* has no one-worker replay"):
+        speedup_rows([runs[0], split[1]])
+
+
+def test_the_analysis_tools_end_a_users_error_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    from fmnist_bench.reports import speedup
+    from fmnist_bench.tabular import selection, worker_check
+
+    assert speedup.main([str(tmp_path / "missing")]) == 2
+    assert worker_check.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert selection.main([str(tmp_path / "no-table"), str(tmp_path / "chosen.json")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("fmnist-bench: error: ") for line in err)
 
 
 def test_the_live_check_tables_compare_a_run_with_its_simulated_twin(tables: Path, tmp_path: Path) -> None:

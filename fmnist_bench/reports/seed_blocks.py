@@ -17,7 +17,7 @@ import numpy as np
 from tabulate import tabulate
 
 from ..config import DEFAULT_REPLAY_SEEDS
-from ..errors import ResultsError
+from ..errors import ResultsError, one_line_errors
 from ..stats import paired_tests
 from ..store import StoredRun, load_run
 
@@ -42,6 +42,7 @@ def block_claims(runs: list[StoredRun], block: int) -> tuple[int, int]:
     return claims, rejected
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """`python -m fmnist_bench.reports.seed_blocks results/runs`: the table behind the replay seed-count rule."""
     parser = argparse.ArgumentParser(prog="python -m fmnist_bench.reports.seed_blocks", description=main.__doc__)

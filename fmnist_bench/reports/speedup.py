@@ -16,36 +16,49 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from ..errors import ResultsError
+from ..errors import ResultsError, one_line_errors
 from ..stats import anytime_curve, first_reach, t_interval
-from ..store import StoredRun, load_run
+from ..store import StoredRun, StoredStudy, load_run
 
 __all__ = ["main", "speedup_rows"]
 
 
 def speedup_rows(runs: list[StoredRun]) -> list[list[Any]]:
-    """One row per (strategy, workers), the runs ordered by their number of workers (the first is the baseline).
+    """One row per (strategy, workers), the runs ordered by their number of workers. A strategy's baseline is the
+    one-worker run that holds it: several one-worker runs may split the strategies between them (a time budget's
+    replay of keras-tuner's strategies is one run, and of the others another).
 
     Raises:
-        ResultsError: the runs differ in more than their workers, or none has one worker.
+        ResultsError: the runs differ in more than their workers and strategies, or a strategy of a run with
+            workers has no one-worker replay among the runs.
     """
     runs = sorted(runs, key=lambda r: r.config.workers)
-    base = runs[0]
-    if base.config.workers != 1:
+    if runs[0].config.workers != 1:
         raise ResultsError("the speed-up needs a replay with one worker among the runs")
+    common = runs[0].config.replace(workers=1, strategies=("random",))
     for run in runs[1:]:
-        if run.config.replace(workers=1) != base.config:
-            raise ResultsError(f"{run.root.name} differs from {base.root.name} in more than its workers")
-    target = base.config.target_accuracy
+        if run.config.replace(workers=1, strategies=("random",)) != common:
+            raise ResultsError(f"{run.root.name} differs from {runs[0].root.name} in more than its workers and "
+                               "strategies")
     cells = [{(st.result.strategy, st.result.seed): st for st in run.studies} for run in runs]
+    bases: dict[str, dict[tuple[str, int], StoredStudy]] = {}
+    for run, mine in zip(runs, cells, strict=True):
+        for strategy in run.config.strategies:
+            if run.config.workers == 1:
+                bases.setdefault(strategy, mine)
+            elif strategy not in bases:
+                raise ResultsError(f"{strategy} of {run.root.name} has no one-worker replay among the runs")
+    target = common.target_accuracy
     rows = []
-    for strategy in base.config.strategies:
+    for strategy, base in bases.items():
         for run, mine in zip(runs, cells, strict=True):
-            seeds = [s for s in base.config.seeds if (strategy, s) in mine and (strategy, s) in cells[0]]
+            if strategy not in run.config.strategies or (run.config.workers == 1 and mine is not base):
+                continue
+            seeds = [s for s in common.seeds if (strategy, s) in mine and (strategy, s) in base]
             seconds = np.array([mine[strategy, s].result.search_seconds for s in seeds])
-            serial = np.array([cells[0][strategy, s].result.search_seconds for s in seeds])
+            serial = np.array([base[strategy, s].result.search_seconds for s in seeds])
             accuracy = np.array([mine[strategy, s].result.mean_test_accuracy for s in seeds])
-            gain = accuracy - np.array([cells[0][strategy, s].result.mean_test_accuracy for s in seeds])
+            gain = accuracy - np.array([base[strategy, s].result.mean_test_accuracy for s in seeds])
             ratios = serial / seconds
             reached = [first_reach(anytime_curve(mine[strategy, s].epochs, mine[strategy, s].trials), target)
                        for s in seeds]
@@ -54,16 +67,18 @@ def speedup_rows(runs: list[StoredRun]) -> list[list[Any]]:
             rows.append([strategy, run.config.workers, len(seeds), f"{np.median(seconds):.0f}",
                          f"{np.median(ratios):.2f} ({np.percentile(ratios, 25):.2f}-{np.percentile(ratios, 75):.2f})",
                          f"{100 * accuracy.mean():.2f}%",
-                         "-" if run is base else f"{100 * gain.mean():+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]",
+                         "-" if mine is base else f"{100 * gain.mean():+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]",
                          f"{len(hit)}/{len(seeds)}, median {np.median(hit):.0f} s" if hit else f"0/{len(seeds)}"])
     return rows
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """`python -m fmnist_bench.reports.speedup RUN...`: the table of one config replayed with several numbers of
     simulated workers."""
     parser = argparse.ArgumentParser(prog="python -m fmnist_bench.reports.speedup", description=main.__doc__)
-    parser.add_argument("runs", type=Path, nargs="+", help="the run folders (one of them with one worker)")
+    parser.add_argument("runs", type=Path, nargs="+", help="the run folders (with one worker: one or more, between "
+                                                          "them holding every strategy of the others)")
     args = parser.parse_args(argv)
     runs = [load_run(folder) for folder in args.runs]
     target = runs[0].config.target_accuracy

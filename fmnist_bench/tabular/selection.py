@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, one_line_errors
 from ..store import atomic_write_text
 from .table import Table, config_key
 
@@ -84,6 +84,7 @@ def read_chosen(path: Path) -> list[dict[str, Any]]:
     return sorted(configs, key=config_key)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """`python -m fmnist_bench.tabular.selection TABLE_FOLDER OUTPUT.json`: the committed check's choice (top 60,
     12 controls, 9-epoch trial scores, drawn by seed 1)."""

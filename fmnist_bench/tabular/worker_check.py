@@ -18,6 +18,7 @@ import numpy as np
 from tabulate import tabulate
 
 from ..catalog import BASELINE
+from ..errors import ConfigError, one_line_errors
 from ..stats import min_detectable_difference, t_interval, wilson_interval
 from ..store import StoredRun, StoredStudy, load_run
 
@@ -69,7 +70,6 @@ def order_rows(live: StoredRun, simulated: StoredRun, tables_dir: Path, jitter: 
         ConfigError: a stored simulated study that the same search does not reproduce without jitter (then the
             comparison would measure something else).
     """
-    from ..errors import ConfigError
     from .replay import init_replayer, load_replay_table
     from .search import search
 
@@ -122,6 +122,7 @@ def verdict_rows(live: StoredRun, simulated: StoredRun) -> list[list[Any]]:
     return rows
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """`python -m fmnist_bench.tabular.worker_check LIVE_RUN SIMULATED_RUN`: the three tables of the live check."""
     parser = argparse.ArgumentParser(prog="python -m fmnist_bench.tabular.worker_check", description=main.__doc__)
