@@ -215,7 +215,7 @@ def test_pytorch_is_never_imported_nor_required(tmp_path: Path) -> None:
     assert requiring == []
 
 
-@pytest.mark.slow
+@pytest.mark.stack_independent  # the harness's process handling, checked against the default group's smoke run
 def test_parallel_jobs_give_the_serial_results(smoke: tuple[Path, subprocess.CompletedProcess[str]],
                                                tmp_path: Path) -> None:
     reference, _ = smoke
@@ -235,7 +235,7 @@ def test_parallel_jobs_give_the_serial_results(smoke: tuple[Path, subprocess.Com
         assert _outcome(mine) == _outcome(theirs), strategy
 
 
-@pytest.mark.slow
+@pytest.mark.stack_independent
 def test_recycling_the_study_process_changes_nothing(smoke: tuple[Path, subprocess.CompletedProcess[str]],
                                                      tmp_path: Path) -> None:
     reference, _ = smoke

@@ -19,7 +19,7 @@ from fmnist_bench.tabular.search import search
 from fmnist_bench.tabular.table import Curve, TableSpec, write_curves, write_spec
 from test_replay import GRID, _cfg
 
-pytestmark = pytest.mark.no_training  # see pyproject.toml: CI's Keras 2 env skips it
+pytestmark = pytest.mark.stack_independent  # see pyproject.toml: CI's Keras 2 env skips it
 
 pytest.importorskip("optuna")
 

@@ -19,7 +19,7 @@ from fmnist_bench.grids import grid_configs
 from fmnist_bench.store import TablePaths
 from fmnist_bench.tabular.table import Curve, TableSpec, load_table, write_curves, write_spec
 
-pytestmark = pytest.mark.no_training  # see pyproject.toml: CI's Keras 2 env skips it
+pytestmark = pytest.mark.stack_independent  # see pyproject.toml: CI's Keras 2 env skips it
 
 GRID = {"n_hidden_layers": [1, 2], "neurons": [32, 64, 128], "activation": ["relu", "tanh"],
         "learning_rate": [0.001, 0.01]}

@@ -19,7 +19,7 @@ from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialSta
 from fmnist_bench.reports.summary import aggregate_rows, class_rows, render_summary, study_rows, write_report
 from fmnist_bench.store import RunPaths, atomic_write_json, load_run
 
-pytestmark = pytest.mark.no_training  # see pyproject.toml: CI's Keras 2 env skips it
+pytestmark = pytest.mark.stack_independent  # see pyproject.toml: CI's Keras 2 env skips it
 
 CFG = PRESETS["smoke"].replace(seeds=(1, 2))
 

@@ -9,7 +9,7 @@ from fmnist_bench.records import EpochRecord
 from fmnist_bench.stats import (anytime_curve, band, curve_on_grid, first_reach, mean_ranks, median_with_misses,
                                 min_detectable_difference, paired_tests, t_interval, wilson_interval, win_counts)
 
-pytestmark = pytest.mark.no_training  # see pyproject.toml: CI's Keras 2 env skips it
+pytestmark = pytest.mark.stack_independent  # see pyproject.toml: CI's Keras 2 env skips it
 
 
 def _epochs(accs: list[float], seconds: float = 2.0) -> list[EpochRecord]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from ..catalog import BASELINE
 from ..errors import ResultsError, one_line_errors
 from ..stats import anytime_curve, first_reach, t_interval
 from ..store import StoredRun, StoredStudy, load_run
@@ -35,9 +36,9 @@ def speedup_rows(runs: list[StoredRun]) -> list[list[Any]]:
     runs = sorted(runs, key=lambda r: r.config.workers)
     if runs[0].config.workers != 1:
         raise ResultsError("the speed-up needs a replay with one worker among the runs")
-    common = runs[0].config.replace(workers=1, strategies=("random",))
+    common = runs[0].config.replace(workers=1, strategies=(BASELINE,))
     for run in runs[1:]:
-        if run.config.replace(workers=1, strategies=("random",)) != common:
+        if run.config.replace(workers=1, strategies=(BASELINE,)) != common:
             raise ResultsError(f"{run.root.name} differs from {runs[0].root.name} in more than its workers and "
                                "strategies")
     cells = [{(st.result.strategy, st.result.seed): st for st in run.studies} for run in runs]
