@@ -10,7 +10,9 @@ strategy's test accuracy minus random search's.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,9 +22,12 @@ from tabulate import tabulate
 from ..catalog import BASELINE
 from ..errors import ConfigError, one_line_errors
 from ..stats import min_detectable_difference, t_interval, wilson_interval
+from ..processes import log_to_stderr
 from ..store import StoredRun, StoredStudy, load_run
 
 __all__ = ["finish_inversion", "main", "mechanics_rows", "order_rows", "verdict_rows"]
+
+log = logging.getLogger(__name__)
 
 
 def _by_cell(run: StoredRun) -> dict[tuple[str, int], StoredStudy]:
@@ -77,6 +82,7 @@ def order_rows(live: StoredRun, simulated: StoredRun, tables_dir: Path, jitter: 
     table = load_replay_table(cfg, tables_dir)
     init_replayer(table)
     rows = []
+    start = time.perf_counter()
     for strategy in cfg.strategies:
         changed = 0
         studies = [st for st in simulated.studies if st.result.strategy == strategy]
@@ -89,6 +95,9 @@ def order_rows(live: StoredRun, simulated: StoredRun, tables_dir: Path, jitter: 
             found = search(cfg, strategy, st.result.seed, table, workers=cfg.workers, jitter=jitter)
             changed += [t.params for t in found.trials] != stored
         low, high = wilson_interval(changed, len(studies))
+        # Bayesian optimisation's searches take seconds each: say how far the 500 or so have got
+        log.info("order dependence: %s done (%d studies searched again), %.0f s elapsed", strategy, len(studies),
+                 time.perf_counter() - start)
         live_studies = [st for st in live.studies if st.result.strategy == strategy]
         inverted = sum(finish_inversion(st) for st in live_studies)
         rows.append([strategy, f"{changed}/{len(studies)} ({changed / max(len(studies), 1):.0%}, "
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables-dir", type=Path, default=Path("results/tables"))
     parser.add_argument("--jitter", type=float, default=0.1)
     args = parser.parse_args(argv)
+    log_to_stderr(logging.INFO)
     live, simulated = load_run(args.live), load_run(args.simulated)
     print(f"Mechanics ({live.root.name} live, {simulated.root.name} simulated; paired by seed, 95% t-intervals):\n")
     print(tabulate(mechanics_rows(live, simulated), ["strategy", "seeds", "trials per study, live / simulated",
