@@ -165,3 +165,30 @@ def test_an_oracle_killed_between_its_state_writes_resumes_as_an_unbroken_one(st
     resumed = fresh(tmp_path / "c")
     resumed.reload()
     assert first + drive(resumed) == unbroken
+
+
+def test_a_failed_trial_is_recorded_by_keras_tuner_without_a_traceback_on_stderr(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """keras-tuner prints a failed trial's traceback unless told not to; a study's set-up tells it (seen in CI: a
+    worker's trial that failed on a full disk put a traceback among a run's one-line error)."""
+    import keras
+
+    from fmnist_bench.engine.strategies import write_state_atomically
+
+    class FailingFit(kt.HyperModel):
+        def build(self, hp: kt.HyperParameters) -> keras.Model:
+            hp.Int("units", 1, 2)
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+        def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, **kwargs) -> None:
+            raise ValueError("None values not supported.")
+
+    write_state_atomically()
+    tuner = kt.RandomSearch(FailingFit(), objective="val_loss", max_trials=1, directory=str(tmp_path),
+                            project_name="p")
+    trial = tuner.oracle.create_trial("tuner0")
+    capfd.readouterr()
+    tuner._try_run_and_update_trial(trial)
+    assert trial.status == kt.engine.trial.TrialStatus.INVALID
+    assert trial.message.strip().splitlines()[-1] == "ValueError: None values not supported."
+    assert "Traceback" not in capfd.readouterr().err

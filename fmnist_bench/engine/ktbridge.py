@@ -19,7 +19,8 @@ from ..errors import ConfigError
 __all__ = ["TOKEN_HEADER", "TOKEN_VARIABLE", "PRIVATE_NAMES", "TESTED", "add_oracle_servicer", "check_version",
            "clear_trial_metrics", "in_memory",
            "is_worker", "oracle_servicer_class", "patient_client", "random_values", "reseed_bayesian",
-           "route_state_files", "set_chief_timeout", "settle_reloaded_trials", "stopped_trial_response"]
+           "quiet_failed_trials", "route_state_files", "set_chief_timeout", "settle_reloaded_trials",
+           "stopped_trial_response"]
 
 TESTED = ("1.4.7", "1.5")  # from the first (inclusive) to the second (exclusive): pyproject.toml pins the same
 # What this module reaches into (attributes with their dot); no other module may name them (tests/test_architecture.py)
@@ -46,6 +47,16 @@ def route_state_files(save_json: Callable[[str, Any], str]) -> None:
     from keras_tuner.src import utils
 
     utils.save_json = save_json
+
+
+def quiet_failed_trials() -> None:
+    """keras-tuner prints the traceback of every failed trial to stderr (`config.DEBUG` is True by default, read in
+    `BaseTuner._try_run_and_update_trial`). The harness records a failed trial's reason itself, from
+    `trial.message`, and reports a run's failure in one line: with the printing left on, a trial that failed while
+    a full disk stopped its worker put a traceback among the run's output. Called at a process's set-up."""
+    from keras_tuner.src import config
+
+    config.DEBUG = False
 
 
 def forget_round_entry(oracle: Any, trial_id: str) -> None:

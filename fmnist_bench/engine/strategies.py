@@ -68,8 +68,10 @@ def _save_json_atomically(path: str, obj: Any) -> str:
 
 
 def write_state_atomically() -> None:
-    """From now on in this process, keras-tuner writes its state files atomically (a study or worker's set-up)."""
+    """From now on in this process, keras-tuner writes its state files atomically and keeps the tracebacks of failed
+    trials in their records, off stderr (a study or worker's set-up)."""
     ktbridge.route_state_files(_save_json_atomically)
+    ktbridge.quiet_failed_trials()
 
 
 def in_creation_order(trials: dict[str, Any]) -> dict[str, Any]:
