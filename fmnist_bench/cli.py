@@ -19,8 +19,8 @@ from typing import Callable
 from . import __version__, catalog
 from .config import DEFAULT_REPLAY_SEEDS, DEFAULT_STRATEGIES, PRESET_NOTES, PRESETS, REFIT_SEEDS, SPACE_NAMES, \
     STRATEGY_NAMES, STREAMS, RunConfig, identity, load_config_file, make_config, require_optuna
-from .errors import ConfigError, FmnistBenchError
-from .processes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, log_to_stderr
+from .errors import ConfigError, FmnistBenchError, report_error
+from .processes import EXIT_FAILED, EXIT_INTERRUPTED, log_to_stderr
 from .sources import is_source, space_label
 from .engine.runtime import DEVICES
 from .store import DEFAULT_RESULTS, leaderboard_path, tables_dir_for
@@ -604,8 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
         return _COMMANDS[args.command](args)
     except FmnistBenchError as exc:
-        print(f"fmnist-bench: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_error(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

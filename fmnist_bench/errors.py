@@ -7,7 +7,7 @@ import sys
 from typing import Callable
 
 __all__ = ["FmnistBenchError", "ClusterError", "ConfigError", "DataError", "ProcessRecycle", "ResultsError",
-           "StudyFailed", "TableError", "EXIT_USAGE", "one_line_errors"]
+           "StudyFailed", "TableError", "EXIT_USAGE", "one_line_errors", "report_error"]
 
 EXIT_USAGE = 2  # a user error (bad input, missing data): one line on stderr (processes has the other codes)
 
@@ -59,6 +59,11 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         try:
             return main(argv)
         except FmnistBenchError as exc:
-            print(f"fmnist-bench: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return report_error(exc)
     return guarded
+
+
+def report_error(exc: FmnistBenchError) -> int:
+    """A user's error as the CLI and the analysis tools show it: one line on stderr; the exit status to return."""
+    print(f"fmnist-bench: error: {exc}", file=sys.stderr)
+    return EXIT_USAGE
