@@ -14,7 +14,8 @@ import pytest
 import sklearn
 
 from fmnist_bench.config import STRATEGY_NAMES, make_config
-from fmnist_bench.tabular.replay import ORACLE_SKLEARN_CONFIG, load_replay_table, replay_study
+from fmnist_bench.tabular.oracle_shortcuts import ORACLE_SKLEARN_CONFIG, oracle_shortcuts
+from fmnist_bench.tabular.replay import load_replay_table, replay_study
 
 from conftest import TABLES, alternate_pairs, replayed_bayesian_studies
 
@@ -52,35 +53,36 @@ def test_tpe_and_bayesian_replayed_studies(benchmark, table) -> None:
     benchmark.group = "replayed studies, seeds 1-2 (ann-grid, 90 epochs)"
 
     def studies(strategy: str) -> None:
-        with sklearn.config_context(**ORACLE_SKLEARN_CONFIG):
+        with oracle_shortcuts():
             for seed in (1, 2):
                 replay_study(CFG, strategy, seed, table, held_out=False)
 
     alternate_pairs(benchmark, ("tpe", lambda: studies("tpe")), ("bayesian", lambda: studies("bayesian")), pairs=3)
 
 
-def test_bayesian_oracle_with_and_without_sklearn_input_checks(benchmark, table) -> None:
-    """Most of a replay is BayesianOptimization's own compute; this measures how much of that is scikit-learn's
-    input validation, called once per Gaussian-process prediction in keras-tuner's acquisition search (the replay
-    skips it: `replay.ORACLE_SKLEARN_CONFIG`)."""
+def test_bayesian_oracle_with_and_without_the_replay_shortcuts(benchmark, table) -> None:
+    """Most of a replay is BayesianOptimization's own compute; this measures how much of that the replay's shortcuts
+    save (`tabular.oracle_shortcuts`: no scikit-learn input validation of the Gaussian process's one-point queries),
+    against scikit-learn's global switches alone (what replays skipped before 2026-12-06)."""
     benchmark.group = "bayesian replay, seed 1 (ann-grid, 90 epochs)"
 
-    proposals: dict[str, list] = {"with checks": [], "without checks": []}
+    proposals: dict[str, list] = {"switches only": [], "shortcuts": []}
 
     def proposed(name: str) -> None:
         _, trials, _ = replay_study(CFG, "bayesian", 1, table, held_out=False)
         proposals[name].append([(t.params, t.score) for t in trials])
 
-    def checked() -> None:
-        proposed("with checks")
-
-    def unchecked() -> None:
+    def switches_only() -> None:
         with sklearn.config_context(**ORACLE_SKLEARN_CONFIG):
-            proposed("without checks")
+            proposed("switches only")
 
-    alternate_pairs(benchmark, ("with checks", checked), ("without checks", unchecked), pairs=3)
-    # what makes skipping the checks in replays legitimate: the oracle proposes exactly the same trials
-    assert proposals["with checks"][0] == proposals["without checks"][0]
+    def shortcuts() -> None:
+        with oracle_shortcuts():
+            proposed("shortcuts")
+
+    alternate_pairs(benchmark, ("switches only", switches_only), ("shortcuts", shortcuts), pairs=3)
+    # what makes the shortcuts legitimate in replays: the oracle proposes exactly the same trials
+    assert proposals["switches only"][0] == proposals["shortcuts"][0]
 
 
 def test_replay_processes_with_bounded_and_default_blas_threads(benchmark, tmp_path: Path) -> None:

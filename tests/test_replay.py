@@ -517,3 +517,28 @@ def test_a_replay_run_again_on_a_table_with_another_seed_reads_the_table_as_it_i
     assert noise["table_seeds"] == [1, 2, 3]
     # a record from before per-seed final fits names its seeds only in its device
     assert table_seeds_read(dataclasses.replace(again.results[0], test_accuracy_by_table_seed={})) == [1, 2, 3]
+
+
+def test_the_oracle_shortcuts_change_no_bayesian_proposal_and_pass_other_inputs_to_scikit_learn(tables: Path) -> None:
+    from sklearn.gaussian_process import GaussianProcessRegressor, _gpr
+
+    from fmnist_bench.tabular.oracle_shortcuts import oracle_shortcuts
+
+    cfg = _cfg(budget_epochs=21)
+    table = load_replay_table(cfg, tables)
+    calls = []
+    validate = _gpr.validate_data
+    _gpr.validate_data = lambda *args, **kwargs: calls.append(1) or validate(*args, **kwargs)
+    try:
+        plain = replay_study(cfg, "bayesian", 3, table, held_out=False)[1]
+        checked_calls = len(calls)
+        with oracle_shortcuts():
+            shortcut = replay_study(cfg, "bayesian", 3, table, held_out=False)[1]
+            fitted = GaussianProcessRegressor().fit(np.eye(3), np.arange(3.0))
+            with pytest.raises(ValueError, match="features"):  # not a plain query of the fitted width: checked
+                fitted.predict(np.ones((1, 2)))
+    finally:
+        _gpr.validate_data = validate
+    assert [(t.params, t.score) for t in shortcut] == [(t.params, t.score) for t in plain]
+    assert len(plain) == 7  # 3 random, then 4 proposed by the Gaussian process
+    assert checked_calls > 100 and len(calls) - checked_calls < checked_calls / 10  # the queries skipped validation

@@ -38,6 +38,7 @@ from ..errors import StudyFailed, TableError
 from ..records import EpochRecord, StudyResult, TrialRecord
 from ..tabular.search import draw_table_seed, search
 from ..tabular.table import Table, early_stopping_length, final_epoch
+from .oracle_shortcuts import ORACLE_SKLEARN_CONFIG
 
 if TYPE_CHECKING:
     from ..outcome import Refit
@@ -270,7 +271,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 "finished_at": utc_now(), "devices": [replay_device(table)],
                 "replay_jobs": None if client else jobs, "replay_scheduler": scheduler,
                 "replay_threads": replay_threads(jobs, threads, client, here),
-                "replay_sklearn_config": ORACLE_SKLEARN_CONFIG,
+                "replay_sklearn_config": ORACLE_SKLEARN_CONFIG, "replay_gp_query_checks": False,
                 "replay_seconds": round(time.perf_counter() - start, 1),
                 "table": {"folder": str(tables_dir / cfg.space_label), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
@@ -280,7 +281,6 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
 
 
 REPLAY_TABLE: dict[str, Any] = {}
-ORACLE_SKLEARN_CONFIG = {"assume_finite": True, "skip_parameter_validation": True}
 
 
 def replay_threads(jobs: int, threads: int | None, client: Any, in_process: bool = False) -> int | None:
@@ -293,19 +293,13 @@ def replay_threads(jobs: int, threads: int | None, client: Any, in_process: bool
 
 
 def init_replayer(table: Table) -> None:
-    """Set up a replaying process.
-
-    BayesianOptimization's compute is most of a replay, and about a tenth of that is scikit-learn validating its
-    inputs once per Gaussian-process prediction of keras-tuner's acquisition search (a replayed study ran in 0.89x
-    the time without the checks, `benchmarks/test_bench_replay.py`). Replays skip those checks: the proposals are
-    the same (the benchmark asserts it), and the oracle seconds a replay records are that much lower than a live
-    study's on the same machine (docs/tabular.md).
-    """
+    """Set up a replaying process: the table it reads, and the shortcuts that make keras-tuner's Bayesian oracle
+    cheaper without changing a proposal (`oracle_shortcuts`)."""
     import warnings
 
-    import sklearn
+    from .oracle_shortcuts import install_oracle_shortcuts
 
-    sklearn.set_config(**ORACLE_SKLEARN_CONFIG)
+    install_oracle_shortcuts()
     # BayesianOptimization's Gaussian process fit warns when a length scale hits its bound or its L-BFGS-B does not
     # converge; neither is actionable, and a replay of hundreds of studies would print thousands
     from sklearn.exceptions import ConvergenceWarning
