@@ -36,8 +36,16 @@ def fmt_interval(bounds: Sequence[float] | np.ndarray, *, signed: bool = False, 
     none (NaN bounds: one seed)."""
     if math.isnan(bounds[0]):
         return "-"
-    form = "+.2f" if signed else ".2f"
-    return f"[{100 * bounds[0]:{form}}{unit}, {100 * bounds[1]:{form}}{unit}]"
+    return f"[{_bound(100 * bounds[0], signed)}{unit}, {_bound(100 * bounds[1], signed)}{unit}]"
+
+
+def _bound(value: float, signed: bool) -> str:
+    """Two decimals; a signed bound that is not 0 but would print as 0.00 gets a third, so that an interval that
+    excludes 0 by less than 0.005 pp does not read as one that touches it."""
+    text = f"{value:{'+.2f' if signed else '.2f'}}"
+    if signed and value != 0 and float(text) == 0:
+        return f"{value:+.3f}"
+    return text
 
 
 def _best(values: list[Any], better: str) -> Any:

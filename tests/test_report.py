@@ -235,22 +235,24 @@ def test_tasks_are_compared_by_their_ranks_over_the_strategies_they_share() -> N
     assert cross_task_ranks(points) == [(90, 2, [("random", 1.5), ("hyperband", 2.0), ("bayesian", 2.5)])]
 
 
-def test_the_committed_readme_answer_and_figure_are_current() -> None:
+@pytest.fixture(scope="module")
+def committed_runs() -> list:
+    """Every committed run, read once for the tests of what the shipped results say (reading them takes seconds)."""
+    from fmnist_bench.reports.leaderboard import load_runs
+
+    return load_runs(Path(__file__).resolve().parents[1] / "results")[0]
+
+
+def test_the_committed_readme_answer_and_figure_are_current(committed_runs: list) -> None:
     """The README's answer table and results/answer.png show what the committed runs say (the figure is compared by
     the digest of its points, which it carries, so that another matplotlib's bytes do not matter)."""
     from PIL import Image
 
     from fmnist_bench.reports.answer import ANSWER_END, ANSWER_START, answer_digest, answer_points, \
         render_answer_table
-    from fmnist_bench.store import list_run_dirs
 
     root = Path(__file__).resolve().parents[1]
-    runs = []
-    for run_dir in list_run_dirs(root / "results"):
-        try:
-            runs.append(load_run(run_dir))
-        except ResultsError:
-            continue
+    runs = committed_runs
     points = answer_points(runs)
     readme = (root / "README.md").read_text()
     block = readme[readme.index(ANSWER_START) + len(ANSWER_START) + 1:readme.index(ANSWER_END)]
@@ -586,10 +588,9 @@ def test_a_replayed_line_is_checked_against_the_same_protocol_trained_live() -> 
     assert live_check(replayed, None) == ""
 
 
-def test_the_committed_runs_hold_no_conflicting_seed_within_a_benchmark() -> None:
+def test_the_committed_runs_hold_no_conflicting_seed_within_a_benchmark(committed_runs: list) -> None:
     """Runs of other benchmarks (another revision of a space, another device) or compatibility smoke runs of other
     stacks share seed numbers with different scores by design; only seeds pooled into one row may conflict."""
-    from fmnist_bench.reports.leaderboard import load_runs, seed_conflicts
+    from fmnist_bench.reports.leaderboard import seed_conflicts
 
-    runs, _ = load_runs(Path(__file__).resolve().parents[1] / "results")
-    assert len(runs) > 20 and seed_conflicts(runs) == []
+    assert len(committed_runs) > 20 and seed_conflicts(committed_runs) == []

@@ -122,3 +122,11 @@ def test_the_time_axis_charges_each_trials_full_cost_before_its_first_epoch() ->
     assert anytime_curve(epochs).seconds.tolist() == [2.0, 4.0, 5.0]  # epochs only
     # records made before the oracle was timed: build and checkpoint time still count
     assert anytime_curve(epochs, [trial("a", 0, 5.0, None)]).seconds.tolist() == [3.0, 5.0, 6.0]
+
+
+def test_an_interval_that_excludes_zero_by_less_than_a_hundredth_does_not_print_as_touching_it() -> None:
+    from fmnist_bench.markdown import fmt_interval
+
+    assert fmt_interval((-0.0061, -0.000046), signed=True) == "[-0.61, -0.005]"
+    assert fmt_interval((-0.0061, 0.0), signed=True) == "[-0.61, +0.00]"
+    assert fmt_interval((0.8731, 0.8805)) == "[87.31, 88.05]"
