@@ -37,8 +37,9 @@ class StrategyEntry:
         cheap_replay: a replayed search costs well under a second, so the table-noise bootstrap (10,000 searches
             for 100 resamples of 100 seeds) replays it by default: random search, Hyperband, ASHA and Optuna's TPE
             variants (0.04-0.55 s per search at 90 and 270 epochs on ann-grid, measured 2026-12-06 on 2 loaded
-            cores); keras-tuner's Bayesian optimisation fits a Gaussian process per trial (10-30 s per search),
-            about 28 hours on one core for one such interval, so it is resampled only when asked for.
+            cores); keras-tuner's Bayesian optimisation fits a Gaussian process per trial (4-12 s per search with
+            the replay's `tabular.oracle_shortcuts`, 10-30 s before them), about 10-30 hours on one core for one such
+            interval, so it is resampled only when asked for.
     """
 
     name: str

@@ -21,6 +21,16 @@ from test_replay import GRID, _cfg
 
 pytestmark = pytest.mark.stack_independent  # see pyproject.toml: CI's Keras 2 env skips it
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _as_a_replaying_process_searches():
+    """The shortcuts a replaying process installs (`tabular.oracle_shortcuts`: same proposals, a Bayesian search in
+    about a third of the time), for this module's searches only."""
+    from fmnist_bench.tabular.oracle_shortcuts import oracle_shortcuts
+
+    with oracle_shortcuts():
+        yield
+
 pytest.importorskip("optuna")
 
 EPOCHS = 6

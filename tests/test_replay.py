@@ -527,7 +527,8 @@ def test_the_oracle_shortcuts_change_no_bayesian_proposal_and_pass_other_inputs_
     cfg = _cfg(budget_epochs=15)
     table = load_replay_table(cfg, tables)
     calls = []
-    validate = getattr(_gpr.validate_data, "__wrapped__", _gpr.validate_data)  # a replay in this process set it
+    before = _gpr.validate_data
+    validate = getattr(before, "__wrapped__", before)  # unwrapped, where a replay in this process installed them
     _gpr.validate_data = lambda *args, **kwargs: calls.append(1) or validate(*args, **kwargs)
     try:
         plain = replay_study(cfg, "bayesian", 3, table, held_out=False)[1]
@@ -538,7 +539,7 @@ def test_the_oracle_shortcuts_change_no_bayesian_proposal_and_pass_other_inputs_
             with pytest.raises(ValueError, match="features"):  # not a plain query of the fitted width: checked
                 fitted.predict(np.ones((1, 2)))
     finally:
-        _gpr.validate_data = validate
+        _gpr.validate_data = before
     assert [(t.params, t.score) for t in shortcut] == [(t.params, t.score) for t in plain]
     assert len(plain) == 5  # 3 random, then 2 proposed by the Gaussian process
     assert checked_calls > 100 and len(calls) - checked_calls < checked_calls / 10  # the queries skipped validation
