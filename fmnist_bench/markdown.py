@@ -11,7 +11,7 @@ from tabulate import tabulate
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Column", "markdown_table", "fmt_interval", "fmt_seconds"]
+__all__ = ["Column", "markdown_table", "fmt_bound", "fmt_interval", "fmt_seconds"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +36,12 @@ def fmt_interval(bounds: Sequence[float] | np.ndarray, *, signed: bool = False, 
     none (NaN bounds: one seed)."""
     if math.isnan(bounds[0]):
         return "-"
-    return f"[{_bound(100 * bounds[0], signed)}{unit}, {_bound(100 * bounds[1], signed)}{unit}]"
+    return f"[{fmt_bound(100 * bounds[0], signed)}{unit}, {fmt_bound(100 * bounds[1], signed)}{unit}]"
 
 
-def _bound(value: float, signed: bool) -> str:
-    """Two decimals; a signed bound that is not 0 but would print as 0.00 gets a third, so that an interval that
-    excludes 0 by less than 0.005 pp does not read as one that touches it."""
+def fmt_bound(value: float, signed: bool) -> str:
+    """A number in percent or pp with two decimals; a signed one that is not 0 but would print as 0.00 gets a third,
+    so that an interval excluding 0 (or a check keeping a sign) by less than 0.005 pp does not read as touching 0."""
     text = f"{value:{'+.2f' if signed else '.2f'}}"
     if signed and value != 0 and float(text) == 0:
         return f"{value:+.3f}"

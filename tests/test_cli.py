@@ -231,3 +231,12 @@ def test_a_replay_reads_the_users_table_first_then_the_shipped_one(tmp_path: Pat
     (own / "tables" / "ann-grid" / "table.json").write_text("{}")
     assert store.tables_dir_for("ann-grid", None) == own / "tables"
     assert store.tables_dir_for("ann-grid", tmp_path / "given") == tmp_path / "given"
+
+
+def test_a_replay_names_a_table_in_this_clone_from_the_clones_root(tmp_path: Path) -> None:
+    """The shipped table's folder, reached by an absolute path, is recorded and printed as `results/tables/...`, so a
+    committed summary names the same folder on every machine; a folder elsewhere keeps the path it was given."""
+    from fmnist_bench.store import REFERENCE_RESULTS, clone_relative
+
+    assert clone_relative(REFERENCE_RESULTS / "tables" / "ann-grid") == "results/tables/ann-grid"
+    assert clone_relative(tmp_path / "tables") == str(tmp_path / "tables")

@@ -126,7 +126,10 @@ def test_the_time_axis_charges_each_trials_full_cost_before_its_first_epoch() ->
 
 def test_an_interval_that_excludes_zero_by_less_than_a_hundredth_does_not_print_as_touching_it() -> None:
     from fmnist_bench.markdown import fmt_interval
+    from fmnist_bench.reports.verdict import spread
 
     assert fmt_interval((-0.0061, -0.000046), signed=True) == "[-0.61, -0.005]"
     assert fmt_interval((-0.0061, 0.0), signed=True) == "[-0.61, +0.00]"
     assert fmt_interval((0.8731, 0.8805)) == "[87.31, 88.05]"
+    # the held-out checks too: a run that keeps the sign by 0.0008 pp says so
+    assert spread({5: 0.0076, 6: 0.0029, 7: 0.000008}) == "+0.001 to +0.76 pp"

@@ -22,7 +22,7 @@ from .leaderboard import verdict_sentence
 from .ranks import ranks_section, render_critical_difference_png, render_ranks_png, shows_ranks
 from ..stats import ALPHA, POWER, anytime_curve, first_reach, mean_ranks, median_with_misses, paired_tests, \
     t_interval, wilson_interval, win_counts
-from ..store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, load_run, read_json, \
+from ..store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, clone_relative, load_run, read_json, \
     require_run_dirs
 from ..markdown import Column, fmt_interval, fmt_seconds, markdown_table
 
@@ -238,7 +238,7 @@ def _replay_note(run: StoredRun) -> str:
         return ""
     table = run.env.get("table", {})
     built = sorted({d for b in table.get("builds", {}).values() for d in b.get("devices") or []})
-    return (f" **Replayed** from the tabular benchmark in `{table.get('folder', '?')}` (training seeds "
+    return (f" **Replayed** from the tabular benchmark in `{clone_relative(table.get('folder', '?'))}` (training seeds "
             f"{', '.join(map(str, table.get('seeds', [])))}; built on {'; '.join(built) or '?'}): keras-tuner's own "
             "oracles chose every trial, whose epochs were read from the table, not trained. Times are the table's "
             "recorded epoch seconds on the machine that built it plus the oracle's compute measured in the replay, "

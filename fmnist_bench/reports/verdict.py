@@ -14,7 +14,7 @@ import numpy as np
 
 from ..catalog import BASELINE
 from ..config import DEFAULT_REPLAY_SEEDS
-from ..markdown import fmt_interval
+from ..markdown import fmt_bound, fmt_interval
 from ..stats import POWER
 
 __all__ = ["MIN_REPLAY_SEEDS", "BenchmarkRow", "Checks", "Claim", "live_check", "verdict_line"]
@@ -196,7 +196,7 @@ class Claim:
 
 def spread(single_runs: dict[int, float]) -> str:
     values = sorted(single_runs.values())
-    return f"{100 * values[0]:+.2f} to {100 * values[-1]:+.2f} pp"
+    return f"{fmt_bound(100 * values[0], True)} to {fmt_bound(100 * values[-1], True)} pp"
 
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..records import study_name
 
 __all__ = ["DEFAULT_RESULTS", "REFERENCE_RESULTS", "RunPaths", "StudyPaths", "TablePaths", "answer_figure_path",
-           "benchmarks_json_path", "leaderboard_path", "summary_link", "tables_dir_for"]
+           "benchmarks_json_path", "clone_relative", "leaderboard_path", "summary_link", "tables_dir_for"]
 
 # A user's runs go to a folder that git ignores, so they never rewrite the results this repository ships
 # (REFERENCE_RESULTS: `results/` beside the package in a clone, absent from an installed wheel), and never pool with
@@ -191,6 +191,15 @@ class TablePaths:
 
     def complete_seeds(self) -> list[int]:
         return sorted(int(p.name.removeprefix("seed").split(".")[0]) for p in self.folder.glob("seed*.jsonl.gz"))
+
+
+def clone_relative(path: str | Path) -> str:
+    """A path inside this clone as seen from the clone's root (`results/tables/ann-grid`), so that what a run records
+    and its summary prints name the same folder on every machine; any other path unchanged."""
+    try:
+        return Path(path).resolve().relative_to(REFERENCE_RESULTS.parent).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def leaderboard_path(results_dir: Path) -> Path:

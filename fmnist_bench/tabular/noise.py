@@ -12,9 +12,9 @@ bound on the noise of a fresh table.
 
 Random search, Hyperband, ASHA and the TPE variants replay in well under a second per search, so they are resampled
 by default; keras-tuner's Bayesian optimisation costs 4-12 s per search even with the replay's shortcuts (10-30 hours
-on one core for 100 resamples of 100 seeds) and is resampled only when asked for (`catalog.StrategyEntry.cheap_replay`). The resamples are stored
-beside the run (`table_noise.json`, appended as they finish to a partial file, so a kill loses at most those in
-flight and the same command resumes).
+on one core for 100 resamples of 100 seeds) and is resampled only when asked for
+(`catalog.StrategyEntry.cheap_replay`). The resamples are stored beside the run (`table_noise.json`, appended as
+they finish to a partial file, so a kill loses at most those in flight and the same command resumes).
 """
 
 from __future__ import annotations

@@ -224,7 +224,8 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     """
     from ..cluster import connected
     from ..environment import collect_env, utc_now
-    from ..store import RunOutcome, StoredStudy, append_document, open_run, read_lines, record_finish, write_lines_gz
+    from ..store import RunOutcome, StoredStudy, append_document, clone_relative, open_run, read_lines, record_finish, \
+        write_lines_gz
     from ..markdown import fmt_seconds
 
     table = load_replay_table(cfg, tables_dir)
@@ -273,7 +274,7 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
                 "replay_threads": replay_threads(jobs, threads, client, here),
                 "replay_sklearn_config": ORACLE_SKLEARN_CONFIG, "replay_gp_query_checks": False,
                 "replay_seconds": round(time.perf_counter() - start, 1),
-                "table": {"folder": str(tables_dir / cfg.space_label), "seeds": table.seeds,
+                "table": {"folder": clone_relative(tables_dir / cfg.space_label), "seeds": table.seeds,
                           "builds": {str(s): {k: b.get(k) for k in ("devices", "finished_at", "wall_seconds")}
                                      | {"backend": table.backend(s)}
                                      for s, b in table.builds.items() if s in table.seeds}}})
