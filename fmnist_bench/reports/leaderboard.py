@@ -34,7 +34,7 @@ from .verdict import BenchmarkRow, Checks, live_check, verdict_line
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFERENCES", "Benchmark", "benchmark_of", "benchmark_rows", "load_runs", "pooled_rows",
+__all__ = ["REFERENCES", "Benchmark", "benchmark_of", "benchmark_rows", "load_runs", "pooled_rows", "pooled_tasks",
            "render_leaderboard", "render_verdict", "seed_conflicts", "verdict_sentence", "write_leaderboard"]
 
 # Fixed reference points: the original notebook project, and Zalando's published MLP benchmark.
@@ -359,7 +359,8 @@ def render_verdict(runs: list[StoredRun]) -> str:
         if benchmark.mode == "replayed":
             live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
             check = live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
-        lines.append(f"- {benchmark.title}: {verdict_line(rows)}{check}")
+        pooled = pooled_tasks(rows[0]["table_stack"]) if benchmark.mode == "replayed" else None
+        lines.append(f"- {benchmark.title}: {pooled or verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
                   "has them): " + "; ".join(left_out) + "."]
@@ -386,8 +387,21 @@ def _on_each_backend(benchmark: Benchmark, speaking: dict[Benchmark, list[Benchm
     return "".join(parts)
 
 
+def pooled_tasks(table_stack: str | None) -> str | None:
+    """What a replay says instead of a verdict when its table's training runs come from more than one backend: two
+    landscapes (docs/tabular.md, "Backends") whose runs a replay would read as seeds of one table (None: one task)."""
+    if table_stack is None or " + " not in table_stack:
+        return None
+    return (f"**pools two tasks, no verdict:** its table's training runs were trained on {table_stack}, two "
+            "landscapes that this replay reads as seeds of one table; replay each task's runs alone "
+            "(`--table-seeds`).")
+
+
 def verdict_sentence(run: StoredRun) -> str:
     """A run's own verdict, by the README's rules (a run's summary opens with it)."""
+    pooled = pooled_tasks(_table_stack(run))
+    if pooled:
+        return pooled
     if len(run.config.strategies) < 2:
         return "one strategy: nothing to compare."
     if len(run.seeds) < 2:
