@@ -452,7 +452,14 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
 
     paths = RunPaths.in_results(args.results_dir, args.run_id or cfg.run_id)
     cells = cfg.cells
-    done = [c for c in cells if paths.config.is_file() and completed_study(paths, cfg, *c) is not None]
+    if cfg.replay:  # a replay stores its studies in one archive, and keeps only those of the table it reads now
+        from .tabular.replay import load_replay_table, stored_replays
+
+        tables = tables_dir_for(cfg.space_label, args.tables_dir)
+        kept = stored_replays(paths, cfg, load_replay_table(cfg, tables).seeds)[0] if paths.config.is_file() else {}
+        done = [c for c in cells if c in kept]
+    else:
+        done = [c for c in cells if paths.config.is_file() and completed_study(paths, cfg, *c) is not None]
     pending = [c for c in cells if c not in done]
     print(f"run id: {paths.root.name} ({paths.root})")
     print("config: " + json.dumps(cfg.to_dict(), sort_keys=True))
@@ -461,7 +468,6 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     if not pending:
         print("nothing to run: the same command without --dry-run prints the stored results")
     elif cfg.replay:
-        tables = tables_dir_for(cfg.space_label, args.tables_dir)
         print(f"replayed from the table in {tables / cfg.space_label}: seconds to minutes, no training")
     else:
         estimate = estimate_seconds(cfg, [args.results_dir, REFERENCE_RESULTS], pending, jobs=args.jobs,

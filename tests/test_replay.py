@@ -440,6 +440,20 @@ def test_a_one_job_replay_from_the_command_line_runs_in_a_child(tables: Path, tm
         == [_untimed(d) for d in gzip.decompress(here.paths.studies_archive.read_bytes()).decode().splitlines()]
 
 
+def test_a_dry_run_of_a_replay_counts_the_studies_its_archive_holds(tables: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Replayed studies live in one archive, not in study folders: a dry run counts them as the replay would."""
+    cfg = _cfg(strategies=("random", "hyperband"), patience=3)  # the command line's patience
+    run_replay(cfg, results_dir=tmp_path, tables_dir=tables)
+    argv = ["run", "--space", "ann-grid", "--replay", "--strategies", "random,hyperband", "--epochs-per-trial", "3",
+            "--budget-epochs", "18", "--final-epochs", str(EPOCHS), "--tables-dir", str(tables), "--results-dir",
+            str(tmp_path), "--dry-run"]
+    capsys.readouterr()
+    assert main([*argv, "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert cfg.run_id in out and "4 complete, 0 to run" in out and "nothing to run" in out
+
+
 def test_a_replay_on_some_training_runs_reads_those_alone_and_is_another_run(tmp_path: Path) -> None:
     """The verdict on one backend's training runs: trials, final fits and the record read only the seeds asked for."""
     _write_table(tmp_path / "tables" / "ann-grid", seeds=(1, 2, 3))

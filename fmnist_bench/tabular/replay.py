@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from ..outcome import Refit
     from ..store import RunPaths, StoredStudy
 
-__all__ = ["check_table", "load_replay_table", "replay_device", "replay_study", "run_replay", "table_seeds_read"]
+__all__ = ["check_table", "load_replay_table", "replay_device", "replay_study", "run_replay", "stored_replays",
+           "table_seeds_read"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,23 @@ def held_out_scores(cfg: RunConfig, strategy: str, seed: int, table: Table) -> d
         best = search(cfg, strategy, seed, others, workers=cfg.workers).best
         scores[str(left_out)] = _refit(cfg, table, best.params, left_out).scores.accuracy
     return scores
+
+
+def stored_replays(paths: RunPaths, cfg: RunConfig, table_seeds: list[int]
+                   ) -> tuple[dict[tuple[str, int], StoredStudy], list[StoredStudy], list[StoredStudy]]:
+    """A replayed run's stored studies of `cfg`: those a replay on `table_seeds` keeps, by (strategy, seed); those
+    replayed on other table seeds; and those it must replay again to add the held-out checks (stored before them)."""
+    from ..store import StoredStudy, read_lines
+
+    stored = [st for path in (paths.studies_archive, paths.studies_partial) if path.is_file()
+              for st in map(StoredStudy.from_dict, read_lines(path)) if st.result.config_digest == cfg.digest()]
+    done: dict[tuple[str, int], StoredStudy] = {}
+    for st in stored:  # the archive first, then the partial file: a study replayed again replaces its old line
+        if table_seeds_read(st.result) == table_seeds:
+            done[(st.result.strategy, st.result.seed)] = st
+    unchecked = [done.pop(c) for c in [c for c, st in done.items()
+                                       if len(table_seeds) > 1 and not st.result.held_out_test_accuracy]]
+    return done, [st for st in stored if table_seeds_read(st.result) != table_seeds], unchecked
 
 
 def table_seeds_read(result: StudyResult) -> list[int]:
@@ -224,27 +242,20 @@ def run_replay(cfg: RunConfig, *, results_dir: Path, tables_dir: Path, run_id: s
     """
     from ..cluster import connected
     from ..environment import collect_env, utc_now
-    from ..store import RunOutcome, StoredStudy, append_document, clone_relative, open_run, read_lines, record_finish, \
+    from ..store import RunOutcome, StoredStudy, append_document, clone_relative, open_run, record_finish, \
         write_lines_gz
     from ..markdown import fmt_seconds
 
     table = load_replay_table(cfg, tables_dir)
     cells = cfg.cells
     with connected(scheduler) as client, open_run(results_dir, run_id or cfg.run_id, cfg, collect_env()) as paths:
-        stored = [st for path in (paths.studies_archive, paths.studies_partial) if path.is_file()
-                  for st in map(StoredStudy.from_dict, read_lines(path)) if st.result.config_digest == cfg.digest()]
-        done: dict[tuple[str, int], StoredStudy] = {}
-        for st in stored:  # the archive first, then the partial file: a study replayed again replaces its old line
-            if table_seeds_read(st.result) == table.seeds:
-                done[(st.result.strategy, st.result.seed)] = st
-        if stale := [st for st in stored if table_seeds_read(st.result) != table.seeds]:
-            _set_aside_other_tables(paths, stale, table.seeds, list(done.values()))
-        if unchecked := [c for c, st in done.items() if len(table.seeds) > 1 and not st.result.held_out_test_accuracy]:
+        done, stale, unchecked = stored_replays(paths, cfg, table.seeds)
+        if stale:
+            _set_aside_other_tables(paths, stale, table.seeds, list(done.values()) + unchecked)
+        if unchecked:
             log.warning("replay %s: %d stored studies lack the checks with each training run held out (replayed "
                         "before they existed); they are replayed again to add them (the same searches and "
                         "scores; only the oracle's measured seconds differ)", paths.root.name, len(unchecked))
-            for cell in unchecked:
-                del done[cell]
         pending = [cell for cell in cells if cell not in done]
         log.info("replay %s: %d studies (%s x %d seeds) over %s, %d already complete, %s; results in %s",
                  paths.root.name, len(cells), "/".join(cfg.strategies), len(cfg.seeds), replay_device(table),
