@@ -157,6 +157,12 @@ class PairedTest:
     def significant(self) -> bool:
         return self.p_holm < ALPHA
 
+    @property
+    def identical(self) -> bool:
+        """The two scored the same on every seed (the differences neither vary nor average away from 0): there is
+        no spread from which to state a detectable difference."""
+        return self.detectable == 0.0 and self.mean_diff == 0.0
+
 
 def paired_tests(names: Sequence[str], scores: np.ndarray) -> list[PairedTest]:
     """Paired t-test per pair of strategies over seeds (same seed = same split and first configurations).

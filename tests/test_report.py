@@ -13,7 +13,7 @@ import pytest
 from fmnist_bench.cli import main
 from fmnist_bench.config import PRESETS
 from fmnist_bench.errors import ResultsError
-from fmnist_bench.reports import write_leaderboard
+from fmnist_bench.reports import render_leaderboard, write_leaderboard
 from fmnist_bench.engine import score_predictions
 from fmnist_bench.records import EpochRecord, StudyResult, TrialRecord, TrialStatus
 from fmnist_bench.reports.summary import aggregate_rows, class_rows, render_summary, study_rows, write_report
@@ -368,7 +368,7 @@ def test_a_replayed_difference_is_stated_only_if_every_training_run_agrees(tmp_p
 
 
 def test_the_verdict_on_each_backends_training_runs_follows_the_line_on_all_of_them(tmp_path: Path) -> None:
-    from fmnist_bench.reports import render_leaderboard, render_verdict, verdict_sentence
+    from fmnist_bench.reports import render_verdict, verdict_sentence
 
     def built(backend: str, device: str, *seeds: int) -> dict:
         return {str(s): {"devices": [device], "backend": backend} for s in seeds}
@@ -600,3 +600,35 @@ def test_the_committed_runs_hold_no_conflicting_seed_within_a_benchmark(committe
     from fmnist_bench.reports.leaderboard import seed_conflicts
 
     assert len(committed_runs) > 20 and seed_conflicts(committed_runs) == []
+
+
+def test_strategies_identical_on_every_seed_are_called_so_not_given_a_detectable_difference_of_zero(
+        tmp_path: Path) -> None:
+    """A pair with no spread has no detectable difference to state, and when every seed ties Friedman's statistic
+    is undefined (scipy divides by zero): the summary says both in words, and nothing warns."""
+    import warnings
+
+    def summary(name: str, correct: dict[str, tuple[int, ...]]) -> str:
+        paths = RunPaths(tmp_path / "runs" / name)
+        cfg = CFG.replace(preset="quick", seeds=(1, 2, 3, 4, 5))  # a benchmark of the leaderboard, not a smoke run
+        atomic_write_json(paths.config, "config", {"config": cfg.to_dict()})
+        atomic_write_json(paths.env, "env", {"started_at": "2026-12-06T20:00:00+00:00"})
+        for strategy, per_seed in correct.items():
+            for seed, c in enumerate(per_seed, start=1):
+                _study(paths, strategy, seed, c, [0.85, 0.86])
+        return render_summary(load_run(paths.root))
+
+    same = (80, 81, 82, 80, 81)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tied = summary("tied", {"random": same, "bayesian": same, "hyperband": same})
+        mixed = summary("mixed", {"random": same, "bayesian": same, "hyperband": (82, 80, 83, 84, 80)})
+    for text in (tied, mixed):
+        assert "| random - bayesian" in text and "identical on every seed" in text
+        assert ">= 0.00 pp" not in text
+    assert "every seed ties, so Friedman's test is undefined" in tied and "Friedman p nan" not in tied
+    assert "Friedman p 0." in mixed and "not significant; 80% power only for >= " in mixed
+    board = render_leaderboard([load_run(tmp_path / "runs" / "tied")], [])
+    bayesian = next(line for line in board.splitlines() if line.startswith("| bayesian"))
+    assert "| +0.00 [+0.00, +0.00] " in bayesian and "-0.00" not in bayesian  # no signed zero, no detectable 0.00
+    assert "| 0.00 " not in bayesian

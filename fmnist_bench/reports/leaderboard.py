@@ -154,8 +154,9 @@ def pooled_rows(runs: list[StoredRun], home: Path | None = None) -> list[Benchma
                 "seeds_label": str(len(values)) if len(values) == len(scores[name]) else
                 f"{len(values)} of {len(scores[name])}",
                 "mean": float(np.mean(values)), "ci": t_interval(values),
-                "vs_random": None if test is None else (sign * test.mean_diff,
-                                                        tuple(sorted(sign * v for v in test.ci)), len(common)),
+                # + 0.0: a zero difference seen from the other strategy is -0.0, which would print as "-0.00"
+                "vs_random": None if test is None else (sign * test.mean_diff + 0.0,
+                                                        tuple(sorted(sign * v + 0.0 for v in test.ci)), len(common)),
                 "detectable": None if test is None else test.detectable, "significant": bool(test and test.significant),
                 "beats": beats.get(name, []), "checks_vs_random": checks.get((name, BASELINE)),
                 "same_as": sorted(other for other in names if other != name
@@ -246,7 +247,8 @@ BENCHMARK_COLUMNS = [
     Column("how", "workers, streams, refits"), Column("seeds_label", "seeds"),
     Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", fmt_interval),
     Column("vs_random", "vs random (pp) [95% t-CI]", _vs_random),
-    Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
+    # 0 only where the differences to random do not vary (identical on every seed): nothing to detect from
+    Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) or v == 0 else f"{100 * v:.2f}"),
     Column("stack", "backend / Keras / keras-tuner (replays: what trained the table)"), Column("runs", "runs"),
 ]
 SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits"),

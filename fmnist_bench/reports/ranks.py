@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -82,9 +83,17 @@ def _final_ranks(run: StoredRun) -> tuple[Any, Any, float]:
     seeds = [s for s in run.seeds if all((n, s) in by_cell for n in names)]
     scores = pd.DataFrame([[by_cell[n, s] for n in names] for s in seeds], columns=names)
     mean_ranks = pd.Series(rankdata(-scores.to_numpy(), axis=1).mean(axis=0), index=names)
-    friedman = friedmanchisquare(*(scores[n] for n in names)).pvalue if len(names) >= 3 else float("nan")
+    every_seed_ties = bool((scores.nunique(axis=1) == 1).all())  # Friedman's statistic divides by the ties' spread
+    friedman = friedmanchisquare(*(scores[n] for n in names)).pvalue if len(names) >= 3 and not every_seed_ties \
+        else float("nan")
     return mean_ranks, sp.posthoc_nemenyi_friedman(scores.to_numpy()).set_axis(names).set_axis(names, axis=1), \
         float(friedman)
+
+
+def _friedman_text(p_value: float, strategies: int) -> str:
+    if strategies < 3:
+        return "Friedman's test needs three strategies"
+    return "every seed ties, so Friedman's test is undefined" if math.isnan(p_value) else f"Friedman p {p_value:.3g}"
 
 
 class _StableName(str):
@@ -108,8 +117,9 @@ def render_critical_difference_png(run: StoredRun) -> bytes:
     mean_ranks, nemenyi = mean_ranks.set_axis(labels), nemenyi.set_axis(labels).set_axis(labels, axis=1)
     fig, ax = plt.subplots(figsize=(7.5, 2.5))
     sp.critical_difference_diagram(mean_ranks, nemenyi, ax=ax)
-    ax.set_title(f"Mean rank of test accuracy ({run.space_label}, {len(run.seeds)} seeds; Friedman p "
-                 f"{friedman:.3g})\na bar joins strategies that Nemenyi's test does not separate at 0.05", fontsize=9)
+    ax.set_title(f"Mean rank of test accuracy ({run.space_label}, {len(run.seeds)} seeds; "
+                 f"{_friedman_text(friedman, len(mean_ranks))})\na bar joins strategies that Nemenyi's test does not "
+                 "separate at 0.05", fontsize=9)
     data = figure_bytes(fig)
     plt.close(fig)
     return data
@@ -139,7 +149,7 @@ def ranks_section(run: StoredRun, *, figures: str) -> str:
                  if nemenyi.loc[a, b] < 0.05]
         tests = ("Final test accuracy: mean ranks "
                  + ", ".join(f"{n} {mean_ranks[n]:.2f}" for n in mean_ranks.sort_values().index)
-                 + f"; Friedman p {friedman:.3g}; Nemenyi's test separates "
+                 + f"; {_friedman_text(friedman, len(names))}; Nemenyi's test separates "
                  + ("; ".join(apart) if apart else "no pair") + " at 0.05.")
     return ("### Ranks\n\n" + header + "\n".join(lines) + "\n\nAnytime rank: on each seed, the strategies ranked by "
             "their incumbent's validation accuracy after that many epochs (1 = best, ties share). " + tests

@@ -164,9 +164,10 @@ def _paired_section(run: StoredRun) -> str:
         return ""
     tests = paired_tests(strategies, scores)
     rows = [{"pair": f"{t.a} - {t.b}", "diff": t.mean_diff, "ci": fmt_interval(t.ci, signed=True), "p": t.p_value,
-             "p_holm": t.p_holm, "detectable": t.detectable,
+             "p_holm": t.p_holm, "detectable": math.nan if t.identical else t.detectable,
              "wins": f"{t.a_wins:.2f} [{t.a_wins_ci[0]:.2f}, {t.a_wins_ci[1]:.2f}]",
              "verdict": f"{t.a if t.mean_diff > 0 else t.b} better" if t.significant else
+             "identical on every seed" if t.identical else
              f"not significant; {POWER:.0%} power only for >= {100 * t.detectable:.2f} pp"} for t in tests]
     columns = [Column("pair", "pair"), Column("diff", "mean difference (pp)", lambda v: f"{100 * v:+.2f}"),
                Column("ci", "95% CI (pp, paired t)"), Column("p", "raw p (paired t)", lambda v: f"{v:.3f}"),
