@@ -153,6 +153,15 @@ def _class_names(arrays: Mapping[str, Any], y_train: np.ndarray, data: str) -> t
     if "class_names" not in arrays:
         if y_train.min() < 0:
             raise DataError(f"--data {data}: y_train holds label {int(y_train.min())}; labels are 0 .. n_classes - 1")
+        # without names the labels define the classes, so a gap is far likelier a labelling slip (labels 1 .. k, or
+        # a subset's) than a class with no training example, and it would give the model outputs nothing trains
+        absent = sorted(set(range(int(y_train.max()) + 1)) - set(np.unique(y_train).tolist()))
+        if absent or y_train.max() < 1:
+            missing = ", ".join(map(str, absent[:5])) + (" ..." if len(absent) > 5 else "")
+            raise DataError(f"--data {data}: y_train's labels run 0 .. {int(y_train.max())} but "
+                            + (f"have no example of {missing}" if absent else "name one class")
+                            + "; labels are 0 .. n_classes - 1 with every class present (np.unique(y, "
+                            "return_inverse=True) renumbers them), or pass class_names")
         return tuple(str(k) for k in range(int(y_train.max()) + 1))
     names = tuple(str(name) for name in np.asarray(arrays["class_names"]).ravel())
     if len(names) < 2 or len(set(names)) != len(names):
