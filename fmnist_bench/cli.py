@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "the cores divided by --jobs; a replay with --jobs 1 keeps the libraries' defaults)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the resolved config, the run id, its studies (and which are complete) and an "
-                          "estimated time from committed runs; run nothing")
+                          "estimated time from committed runs, after the checks a run makes first (data, a user's "
+                          "space); run nothing")
     run.add_argument("--trials-per-process", type=_positive, default=16,
                      help="restart a study's process after this many trials to return the memory TensorFlow keeps "
                           "per model; results are unchanged (default: 16)")
@@ -470,6 +471,18 @@ def _dry_run(cfg: RunConfig, args: argparse.Namespace) -> int:
     elif cfg.replay:
         print(f"replayed from the table in {tables / cfg.space_label}: seconds to minutes, no training")
     else:
+        from .datasets import load_checked
+        from .engine.userspace import probe_in_child
+
+        # the checks a run makes before its first study (data; a user's space, built once in a child): a dry run
+        # that passes them fails no sooner than training does
+        raw = load_checked(cfg.data, cfg.data_fingerprint, args.data_dir)
+        print(f"data: checked ({len(raw.y_train)} training and {len(raw.y_test)} test examples in the files, "
+              f"{len(raw.class_names)} classes)")
+        if cfg.is_user_space:
+            probe = probe_in_child(cfg.space, cfg.space_fingerprint, len(raw.class_names))
+            print(f"space: checked ({cfg.space} builds a model for them)"
+                  + "".join(f"\nwarning: {warning}" for warning in probe.warnings))
         estimate = estimate_seconds(cfg, [args.results_dir, REFERENCE_RESULTS], pending, jobs=args.jobs,
                                     device=args.device)
         print(f"live training with --jobs {args.jobs} on --device {args.device}: {describe_estimate(estimate)}")

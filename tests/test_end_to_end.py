@@ -351,6 +351,7 @@ def test_a_dry_run_shows_the_run_and_estimates_its_time_from_committed_studies(
                  str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "2 (random x seeds 1,2), 0 complete, 2 to run" in out and "no time estimate" in out
+    assert "data: checked (60000 training and 10000 test examples in the files, 10 classes)" in out
     assert not (tmp_path / "r").exists()  # a dry run makes nothing
 
 
