@@ -368,6 +368,7 @@ def test_runs_lists_the_run_and_reclaiming_work_keeps_it_resumable(
     # each study dropped its keras-tuner project and trial records as it completed: only what resume needs is left
     assert not list((run_dir / ".work").glob("*/tuner")) and not list((run_dir / ".work").glob("*/records"))
     assert run_status(run_dir).work_bytes < 100_000
+    assert not (run_dir / ".work").exists()  # emptied study by study, then removed by the run that completed
     unfinished = tmp_path / "runs" / SMOKE_ID
     shutil.copytree(run_dir, unfinished)
     (unfinished / "studies" / "bayesian-seed1" / "study.json").unlink()

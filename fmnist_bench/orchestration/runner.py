@@ -6,6 +6,7 @@ returned after each, and `--jobs N` runs N of them side by side with identical r
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -162,6 +163,8 @@ def run_benchmark(cfg: RunConfig, *, results_dir: Path, data_dir: Path | None = 
             env = read_json(paths.env, "env")
             record_finish(paths, {"finished_at": utc_now(), "devices": sorted({r.device for r in done.values()}),
                                   STUDY_WALL: env.get(STUDY_WALL, {}) | walls})
+        with contextlib.suppress(OSError):  # each finished study emptied its part of .work; keep it if not empty
+            paths.work.rmdir()
     return RunOutcome(paths, [done[c] for c in cells if c in done], failed)
 
 
