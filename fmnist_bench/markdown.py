@@ -11,7 +11,7 @@ from tabulate import tabulate
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Column", "markdown_table", "fmt_bound", "fmt_interval", "fmt_seconds"]
+__all__ = ["Column", "markdown_table", "fmt_bound", "fmt_detectable", "fmt_interval", "fmt_seconds"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,12 @@ def fmt_interval(bounds: Sequence[float] | np.ndarray, *, signed: bool = False, 
     if math.isnan(bounds[0]):
         return "-"
     return f"[{fmt_bound(100 * bounds[0], signed)}{unit}, {fmt_bound(100 * bounds[1], signed)}{unit}]"
+
+
+def fmt_detectable(value: float) -> str:
+    """A smallest detectable difference in pp; '-' where none can be stated: fewer than two seeds (NaN) or
+    differences that do not vary (0: the strategies scored alike on every seed)."""
+    return "-" if math.isnan(value) or value == 0 else f"{100 * value:.2f}"
 
 
 def fmt_bound(value: float, signed: bool) -> str:

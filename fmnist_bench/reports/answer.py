@@ -21,7 +21,7 @@ from ..errors import ResultsError
 from ..markdown import fmt_interval
 from ..store import StoredRun, answer_figure_path, atomic_write_bytes, atomic_write_text
 from .figures import figure_bytes
-from .leaderboard import benchmark_rows, load_runs
+from .leaderboard import benchmark_rows, load_runs, pooled_tasks
 
 __all__ = ["ANSWER_START", "ANSWER_END", "AnswerPoint", "answer_digest", "answer_points", "render_answer_png",
            "render_answer_table", "write_answer"]
@@ -63,7 +63,7 @@ def answer_points(runs: list[StoredRun]) -> list[AnswerPoint]:
             continue
         for row in rows:
             stack = row["table_stack"]
-            if row["group"] != 0 or row["vs_random"] is None or stack is None or "+" in stack:
+            if row["group"] != 0 or row["vs_random"] is None or stack is None or pooled_tasks(stack):
                 continue
             diff, interval, seeds = row["vs_random"]
             checks = row["checks_vs_random"]

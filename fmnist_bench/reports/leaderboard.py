@@ -28,7 +28,7 @@ from ..errors import ResultsError
 from ..stats import ALPHA, POWER, paired_tests, t_interval
 from ..store import DEFAULT_RESULTS, StoredRun, atomic_write_text, ensure_writable_dir, leaderboard_path, \
     load_run, require_run_dirs, summary_link
-from ..markdown import Column, fmt_interval, markdown_table
+from ..markdown import Column, fmt_detectable, fmt_interval, markdown_table
 from ..tabular.noise import FINAL_FITS
 from .verdict import BenchmarkRow, Checks, live_check, verdict_line
 
@@ -247,8 +247,7 @@ BENCHMARK_COLUMNS = [
     Column("how", "workers, streams, refits"), Column("seeds_label", "seeds"),
     Column("mean", "mean test acc", lambda v: f"{100 * v:.2f}%"), Column("ci", "95% CI (t)", fmt_interval),
     Column("vs_random", "vs random (pp) [95% t-CI]", _vs_random),
-    # 0 only where the differences to random do not vary (identical on every seed): nothing to detect from
-    Column("detectable", "detectable (pp)", lambda v: "-" if math.isnan(v) or v == 0 else f"{100 * v:.2f}"),
+    Column("detectable", "detectable (pp)", fmt_detectable),
     Column("stack", "backend / Keras / keras-tuner (replays: what trained the table)"), Column("runs", "runs"),
 ]
 SMOKE_COLUMNS = [Column("run", "run"), Column("how", "workers, streams, refits"),
@@ -361,8 +360,7 @@ def render_verdict(runs: list[StoredRun]) -> str:
         if benchmark.mode == "replayed":
             live = [speaking.get(dataclasses.replace(benchmark, device=d, mode="live")) for d in ("cpu", "gpu")]
             check = live_check(rows, next((r for r in live if r), None)) + _on_each_backend(benchmark, speaking)
-        pooled = pooled_tasks(rows[0]["table_stack"]) if benchmark.mode == "replayed" else None
-        lines.append(f"- {benchmark.title}: {pooled or verdict_line(rows)}{check}")
+        lines.append(f"- {benchmark.title}: {pooled_tasks(rows[0]['table_stack']) or verdict_line(rows)}{check}")
     if left_out:
         lines += ["", "Not above (one seed each, or an earlier revision of a search space; `results/LEADERBOARD.md` "
                   "has them): " + "; ".join(left_out) + "."]
@@ -401,8 +399,7 @@ def pooled_tasks(table_stack: str | None) -> str | None:
 
 def verdict_sentence(run: StoredRun) -> str:
     """A run's own verdict, by the README's rules (a run's summary opens with it)."""
-    pooled = pooled_tasks(_table_stack(run))
-    if pooled:
+    if pooled := pooled_tasks(_table_stack(run)):
         return pooled
     if len(run.config.strategies) < 2:
         return "one strategy: nothing to compare."

@@ -6,7 +6,6 @@ markdown, and `figures` draws the run's PNG figures, which `write_report` writes
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from ..stats import ALPHA, POWER, anytime_curve, first_reach, mean_ranks, median
     t_interval, wilson_interval, win_counts
 from ..store import RunPaths, StoredRun, atomic_write_bytes, atomic_write_text, clone_relative, load_run, read_json, \
     require_run_dirs
-from ..markdown import Column, fmt_interval, fmt_seconds, markdown_table
+from ..markdown import Column, fmt_detectable, fmt_interval, fmt_seconds, markdown_table
 
 __all__ = ["study_rows", "aggregate_rows", "class_rows", "final_table", "render_summary", "resolve_run",
            "write_report"]
@@ -164,7 +163,7 @@ def _paired_section(run: StoredRun) -> str:
         return ""
     tests = paired_tests(strategies, scores)
     rows = [{"pair": f"{t.a} - {t.b}", "diff": t.mean_diff, "ci": fmt_interval(t.ci, signed=True), "p": t.p_value,
-             "p_holm": t.p_holm, "detectable": math.nan if t.identical else t.detectable,
+             "p_holm": t.p_holm, "detectable": t.detectable,
              "wins": f"{t.a_wins:.2f} [{t.a_wins_ci[0]:.2f}, {t.a_wins_ci[1]:.2f}]",
              "verdict": f"{t.a if t.mean_diff > 0 else t.b} better" if t.significant else
              "identical on every seed" if t.identical else
@@ -172,7 +171,7 @@ def _paired_section(run: StoredRun) -> str:
     columns = [Column("pair", "pair"), Column("diff", "mean difference (pp)", lambda v: f"{100 * v:+.2f}"),
                Column("ci", "95% CI (pp, paired t)"), Column("p", "raw p (paired t)", lambda v: f"{v:.3f}"),
                Column("p_holm", "Holm-adjusted p", lambda v: f"{v:.3f}"),
-               Column("detectable", "detectable difference (pp)", lambda v: "-" if math.isnan(v) else f"{100 * v:.2f}"),
+               Column("detectable", "detectable difference (pp)", fmt_detectable),
                Column("wins", "P(first beats second on a seed) [95% Wilson]"),
                Column("verdict", f"at {ALPHA:g} after Holm")]
     return ("### Paired differences in test accuracy\n\n"
