@@ -391,23 +391,3 @@ def test_runs_lists_the_run_and_reclaiming_work_keeps_it_resumable(
     assert freed > 1 and not (run_dir / ".work").exists() and run_status(run_dir).work_bytes == 0
     again = _run(results)
     assert again.returncode == 0 and "3 already complete" in again.stderr  # finished results need no .work
-
-
-@pytest.mark.slow
-def test_a_bayesian_study_cut_off_after_its_random_start_resumes_to_the_uninterrupted_records(tmp_path: Path) -> None:
-    """keras-tuner reloads trials in its glob's order; the Gaussian process must see them in creation order, or a
-    resumed study proposes other values (the full run's seed 5 did)."""
-    args = ("--strategies", "bayesian", "--budget-epochs", "12")  # 6 trials, the last 3 guided by the GP
-    reference = _run(tmp_path / "straight", *args)
-    assert reference.returncode == 0, reference.stderr[-3000:]
-    cut = [sys.executable, "-m", "fmnist_bench", "run", "--preset", "smoke", *args, "--results-dir",
-           str(tmp_path / "cut")]
-    victim = subprocess.Popen(cut, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                              env=with_fault("bayesian-seed1", 3, "SIGKILL", "group"))  # the first guided trial
-    assert victim.wait(timeout=HANG_GUARD_SECONDS) == -signal.SIGKILL
-    resumed = _run(tmp_path / "cut", *args)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    run_id = PRESETS["smoke"].replace(strategies=("bayesian",), budget_epochs=12).run_id
-    mine, theirs = (RunPaths(tmp_path / n / "runs" / run_id).study_dir("bayesian", 1) for n in ("cut", "straight"))
-    assert rows_without_timing(mine / "trials.csv") == rows_without_timing(theirs / "trials.csv")
-    assert _outcome(mine) == _outcome(theirs)
