@@ -165,6 +165,8 @@ def test_a_users_space_and_data_run_live_with_each_oracle_resume_and_replay(
     results, tables = tmp_path / "results", tmp_path / "tables"
     live = ["run", "--preset", "smoke", "--space", space, "--data", data, "--results-dir", str(results),
             "--strategies", "random,hyperband,bayesian,tpe", "--jobs", "2"]
+    assert main([*live, "--dry-run"]) == 0  # the space is built once in a child and passes; nothing is trained
+    assert f"space: checked ({space} builds a model for them)" in capsys.readouterr().out
     victim = subprocess.Popen([sys.executable, "-m", "fmnist_bench", *live], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True,
                               env=with_fault("hyperband-seed1", 1, "SIGKILL", "group"))
