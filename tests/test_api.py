@@ -19,19 +19,18 @@ def test_compare_takes_a_space_from_a_file_and_arrays_from_memory(tmp_path: Path
     results = tmp_path / "results"
     arrays = _arrays()
     first = fmnist_bench.compare(f"{space}:build_model", arrays, preset="smoke", strategies=["random", "hyperband"],
-                                 seeds=2, results_dir=results, jobs=2)
+                                 seeds=1, results_dir=results, jobs=2)  # one seed: the API, not the statistics
     assert isinstance(first, fmnist_bench.Comparison) and first.failed == []
-    assert [(s.strategy, s.seed) for s in first.studies] == [("random", 1), ("random", 2), ("hyperband", 1),
-                                                             ("hyperband", 2)]
+    assert [(s.strategy, s.seed) for s in first.studies] == [("random", 1), ("hyperband", 1)]
     assert first.studies[0].test.class_names == ("left", "middle", "right")
-    assert first.verdict.startswith("no strategy is shown better") or "beats" in first.verdict
+    assert first.verdict == "one seed, no verdict: one seed cannot separate the strategies."
     table = first.table
     assert list(table.columns[:4]) == ["strategy", "seed", "val_accuracy", "test_accuracy"]
-    assert {"units", "learning_rate"} <= set(table.columns) and len(table) == 4
+    assert {"units", "learning_rate"} <= set(table.columns) and len(table) == 2
     stored = list((results / "data").glob("*.npz"))  # the arrays, once, named by their fingerprint
     assert len(stored) == 1 and first.config.data == str(stored[0])
     again = fmnist_bench.compare(f"{space}:build_model", arrays, preset="smoke", strategies=["random", "hyperband"],
-                                 seeds=2, results_dir=results)  # the same arguments: the stored run
+                                 seeds=1, results_dir=results)  # the same arguments: the stored run
     assert again.run_id == first.run_id and again.studies == first.studies
     assert fmnist_bench.load(first.run_id, results).studies == first.studies
     assert fmnist_bench.load(first.path).run_id == first.run_id
